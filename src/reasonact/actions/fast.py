@@ -1,0 +1,177 @@
+"""FAST: frequency-space action sequence tokenization (Pertsch et al., arXiv 2501.09747).
+
+encode:  a (b, H, d) ─normalise→ [-1, 1] ─DCT-II over H (orthonormal)→ C (b, H, d)
+         ─round(γ·C)→ integers ─flatten frequency-major→ (b, H·d) ─BPE→ token ids
+decode:  ids ─BPE⁻¹→ integers ─pad/truncate to H·d→ (b, H, d) ─ /γ, DCT-III→ clip → unnormalise
+
+Frequency-major flattening puts all d lowest-frequency coefficients first. For smooth chunks
+the tail is long runs of zeros, which BPE merges into a few tokens; that is where the
+compression comes from. The orthonormal DCT is an isometry, so rounding error per coefficient
+≤ 1/(2γ) bounds the per-element round-trip RMSE (normalised units) by 1/(2γ).
+
+Integers are written as characters (code point `_BASE + q - q_min`) so the HF `tokenizers`
+BPE trains and runs on them unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.fft import dct, idct
+from tokenizers import Tokenizer, decoders, models, trainers
+
+from reasonact.actions.normalize import QuantileNormalizer
+from reasonact.actions.tokenizer import Decoded, as_id_array, check_chunks, check_decode_args
+from reasonact.atomic import atomic_directory, read_json
+from reasonact.checks import check_range
+
+_BASE = 0x100  # first code point used for integers: above ASCII/Latin-1, far below surrogates
+_FORMAT = "reasonact.fast/1"
+
+
+@dataclass(frozen=True)
+class FastConfig:
+    """FAST hyper-parameters (paper defaults)."""
+
+    scale: float = 10.0  # γ: DCT coefficients are multiplied by γ before rounding
+    vocab_size: int = 1024  # BPE vocabulary size (alphabet of integers + merges)
+    quantile: float = 0.01  # normalisation maps the [q, 1-q] percentiles of each dim to [-1, 1]
+    min_frequency: int = 2  # BPE merges a pair only if it occurs at least this often
+
+    def __post_init__(self) -> None:
+        check_range(self.scale, "scale (γ)", low=1e-3)
+        check_range(self.vocab_size, "vocab_size", low=2)
+        check_range(self.quantile, "quantile", 0.0, 0.5)
+        check_range(self.min_frequency, "min_frequency", low=1)
+
+
+def dct_quantize(x: np.ndarray, scale: float) -> np.ndarray:
+    """(b, H, d) normalised chunks → (b, H, d) integer DCT-II coefficients round(γ·C)."""
+    return np.rint(dct(x, type=2, axis=1, norm="ortho") * scale).astype(np.int64)
+
+
+def dct_dequantize(q: np.ndarray, scale: float) -> np.ndarray:
+    """(b, H, d) integer coefficients → (b, H, d) chunks via the inverse (DCT-III)."""
+    return idct(q / scale, type=2, axis=1, norm="ortho")
+
+
+def flatten_low_frequency_first(q: np.ndarray) -> np.ndarray:
+    """(b, H, d) → (b, H·d) ordered [C(0,0), C(0,1), …, C(0,d-1), C(1,0), …]."""
+    return q.reshape(q.shape[0], -1)
+
+
+class FastTokenizer:
+    """DCT + BPE action tokenizer. Build with `fit` or `load`; see the module docstring."""
+
+    def __init__(
+        self, config: FastConfig, normalizer: QuantileNormalizer, bpe: Tokenizer, q_min: int, q_max: int
+    ) -> None:
+        self.config = config
+        self.normalizer = normalizer
+        self.q_min, self.q_max = q_min, q_max
+        self._bpe = bpe
+
+    @property
+    def dim(self) -> int:
+        return self.normalizer.dim
+
+    @property
+    def vocab_size(self) -> int:
+        return self._bpe.get_vocab_size()
+
+    @classmethod
+    def fit(cls, chunks: np.ndarray, config: FastConfig | None = None) -> FastTokenizer:
+        """Fit normalisation, the integer alphabet and the BPE merges on chunks (b, H, d)."""
+        config = config or FastConfig()
+        chunks = check_chunks(chunks)
+        normalizer = QuantileNormalizer.fit(chunks, config.quantile)
+        q = dct_quantize(normalizer.normalize(chunks), config.scale)
+        q_min, q_max = int(q.min()), int(q.max())
+        n_symbols = q_max - q_min + 1
+        if config.vocab_size < n_symbols:
+            raise ValueError(
+                f"vocab_size: expected >= {n_symbols} (the integer alphabet at scale γ={config.scale}), "
+                f"received {config.vocab_size}; raise vocab_size or lower scale"
+            )
+        bpe = Tokenizer(models.BPE())
+        bpe.decoder = decoders.Fuse()  # concatenate token strings with no separator
+        trainer = trainers.BpeTrainer(
+            vocab_size=config.vocab_size,
+            min_frequency=config.min_frequency,
+            initial_alphabet=[chr(_BASE + i) for i in range(n_symbols)],
+            show_progress=False,
+        )
+        tokenizer = cls(config, normalizer, bpe, q_min, q_max)
+        bpe.train_from_iterator(tokenizer._to_strings(q), trainer=trainer)
+        return tokenizer
+
+    def _to_strings(self, q: np.ndarray) -> list[str]:
+        codes = np.clip(flatten_low_frequency_first(q), self.q_min, self.q_max) - self.q_min + _BASE
+        return [row.tobytes().decode("utf-32-le") for row in codes.astype("<u4")]
+
+    def encode(self, chunks: np.ndarray) -> list[list[int]]:
+        """Chunks (b, H, d) in raw action units → b token-id lists (lengths vary)."""
+        chunks = check_chunks(chunks, self.dim)
+        q = dct_quantize(self.normalizer.normalize(chunks), self.config.scale)
+        return [enc.ids for enc in self._bpe.encode_batch(self._to_strings(q))]
+
+    def decode(self, tokens: Sequence[Sequence[int]], horizon: int, dim: int | None = None) -> Decoded:
+        """b token sequences → chunks (b, horizon, d). Never raises on token contents.
+
+        Repairs, each flagging the sequence invalid: ids outside the vocabulary are dropped,
+        characters outside the integer alphabet become zero coefficients, and the coefficient
+        sequence is zero-padded or truncated to horizon·d.
+        """
+        check_decode_args(tokens, horizon, dim, self.dim)
+        b, n = len(tokens), horizon * self.dim
+        valid = np.ones(b, dtype=bool)
+        clean: list[list[int]] = []
+        for i, seq in enumerate(tokens):
+            ids = as_id_array(seq)
+            if ids is None:
+                valid[i], ids = False, np.zeros(0, dtype=np.int64)
+            keep = (ids >= 0) & (ids < self.vocab_size)
+            if not keep.all():
+                valid[i], ids = False, ids[keep]
+            clean.append(ids.tolist())
+        q = np.zeros((b, n), dtype=np.int64)
+        zero_code = -self.q_min  # the alphabet index of the integer 0
+        for i, text in enumerate(self._bpe.decode_batch(clean, skip_special_tokens=False)):
+            codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64) - _BASE
+            in_alphabet = (codes >= 0) & (codes <= self.q_max - self.q_min)
+            if not in_alphabet.all() or codes.size != n:
+                valid[i] = False
+                codes = np.where(in_alphabet, codes, zero_code)[:n]
+            q[i, : codes.size] = codes + self.q_min
+        x = np.clip(dct_dequantize(q.reshape(b, horizon, self.dim), self.config.scale), -1.0, 1.0)
+        return Decoded(self.normalizer.unnormalize(x), valid)
+
+    def save(self, path: str | Path) -> None:
+        """Write `fast.json` (config, normalisation, alphabet) and `bpe.json` atomically."""
+        with atomic_directory(path) as tmp:
+            meta = {
+                "format": _FORMAT,
+                "config": asdict(self.config),
+                "normalizer": self.normalizer.to_json(),
+                "q_min": self.q_min,
+                "q_max": self.q_max,
+            }
+            (tmp / "fast.json").write_text(json.dumps(meta, indent=2) + "\n")
+            self._bpe.save(str(tmp / "bpe.json"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> FastTokenizer:
+        path = Path(path)
+        meta_path = path / "fast.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"path: expected a FAST tokenizer directory with fast.json, received {path}")
+        meta = read_json(meta_path)
+        if meta.get("format") != _FORMAT:
+            raise ValueError(f"{meta_path}: expected format {_FORMAT!r}, received {meta.get('format')!r}")
+        bpe = Tokenizer.from_file(str(path / "bpe.json"))
+        normalizer = QuantileNormalizer.from_json(meta["normalizer"])
+        return cls(FastConfig(**meta["config"]), normalizer, bpe, meta["q_min"], meta["q_max"])

@@ -1,0 +1,103 @@
+"""`reasonact <family> <verb> [preset] [--overrides]`: the command table and its dispatcher.
+
+Every command is a function taking one frozen-dataclass config. Commands with presets take
+the preset name as a positional argument (`reasonact fast fit smooth --fast.scale 20`); tyro
+turns every config field into a typed `--flag` with the field's comment as help. Modules are
+imported only when their command runs, so `reasonact --help` answers instantly.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    target: str  # "module:function"; the function takes the parsed config (or typed kwargs)
+    presets: str | None = None  # "module:NAME" of a dict {preset: (description, config)}
+
+
+Table = dict[str, Command]
+
+COMMANDS: dict[str, Command | Table] = {
+    "demo": Command("End-to-end demo on the embedded default; writes a report under runs/.", "reasonact.demo:main"),
+    "fast": {
+        "fit": Command(
+            "Fit a FAST tokenizer (normalisation + BPE) on action chunks and save it.",
+            "reasonact.actions.commands:fit",
+            "reasonact.actions.commands:FIT_PRESETS",
+        ),
+        "encode": Command("Encode chunks (.npy, (b, H, d)) to token ids (.json).", "reasonact.actions.commands:encode"),
+        "decode": Command("Decode token ids (.json) to chunks (.npy).", "reasonact.actions.commands:decode"),
+        "bench": Command(
+            "FAST vs naive binning: compression, round-trip error, batched speed → JSON.",
+            "benchmarks.fast:run",
+            "benchmarks.fast:PRESETS",
+        ),
+    },
+}
+
+
+def _resolve(ref: str) -> object:
+    module, attr = ref.split(":")
+    if module.split(".")[0] == "benchmarks":
+        _add_checkout_to_path()
+    return getattr(importlib.import_module(module), attr)
+
+
+def _add_checkout_to_path() -> None:
+    """Benchmarks live in the source checkout's `benchmarks/`, next to `src/`."""
+    checkout = Path(__file__).resolve().parents[2]
+    if not (checkout / "benchmarks" / "__init__.py").exists():
+        raise SystemExit(f"benchmarks need a source checkout of reasonact; none found at {checkout}")
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+
+
+def _usage(prog: str, table: Table | dict[str, Command | Table]) -> str:
+    width = max(len(name) for name in table)
+    lines = [f"usage: {prog} {{{','.join(table)}}} ...", "", "commands:"]
+    for name, entry in table.items():
+        text = entry.help if isinstance(entry, Command) else ", ".join(entry)
+        lines.append(f"  {name:<{width}}  {text}")
+    lines += ["", f"`{prog} <command> --help` describes each command and its flags."]
+    return "\n".join(lines)
+
+
+def _pick(prog: str, table: dict, argv: Sequence[str]) -> tuple[Command | Table, list[str], str]:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage(prog, table))
+        raise SystemExit(0 if argv else 2)
+    name = argv[0]
+    if name not in table:
+        close = difflib.get_close_matches(name, list(table), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        print(f"{prog}: unknown command {name!r}.{hint}\n\n{_usage(prog, table)}", file=sys.stderr)
+        raise SystemExit(2)
+    return table[name], list(argv[1:]), f"{prog} {name}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    entry, args, prog = _pick("reasonact", COMMANDS, list(sys.argv[1:] if argv is None else argv))
+    if isinstance(entry, dict):  # a family: pick the verb
+        entry, args, prog = _pick(prog, entry, args)
+    assert isinstance(entry, Command)
+    run = _resolve(entry.target)
+    if entry.presets is None:
+        tyro.cli(run, prog=prog, description=entry.help, args=args)  # type: ignore[call-overload]
+        return
+    presets = _resolve(entry.presets)
+    config = tyro.extras.overridable_config_cli(presets, prog=prog, description=entry.help, args=args)  # type: ignore[arg-type]
+    run(config)  # type: ignore[operator]
+
+
+if __name__ == "__main__":
+    main()

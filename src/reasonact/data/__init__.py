@@ -1,0 +1,1 @@
+"""Data: trajectories, datasets and VLM co-training data."""
