@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,12 +92,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         entry, args, prog = _pick(prog, entry, args)
     assert isinstance(entry, Command)
     run = _resolve(entry.target)
-    if entry.presets is None:
-        tyro.cli(run, prog=prog, description=entry.help, args=args)  # type: ignore[call-overload]
-        return
-    presets = _resolve(entry.presets)
-    config = tyro.extras.overridable_config_cli(presets, prog=prog, description=entry.help, args=args)  # type: ignore[arg-type]
-    run(config)  # type: ignore[operator]
+    try:
+        if entry.presets is None:
+            tyro.cli(run, prog=prog, description=entry.help, args=args)  # type: ignore[call-overload]
+            return
+        presets = _resolve(entry.presets)
+        config = tyro.extras.overridable_config_cli(presets, prog=prog, description=entry.help, args=args)  # type: ignore[arg-type]
+        run(config)  # type: ignore[operator]
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        if os.environ.get("REASONACT_TRACEBACK"):
+            raise
+        print(f"{prog}: error: {err}\n(set REASONACT_TRACEBACK=1 for the traceback)", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from reasonact.actions.normalize import QuantileNormalizer
-from reasonact.actions.tokenizer import Decoded, as_id_array, check_chunks, check_decode_args
+from reasonact.actions.tokenizer import Decoded, check_chunks, check_decode_args, flatten_ids, pack_ragged
 from reasonact.atomic import atomic_write_json, read_json
 from reasonact.checks import check_range
 
@@ -46,20 +46,15 @@ class BinningTokenizer:
     def decode(self, tokens: Sequence[Sequence[int]], horizon: int, dim: int | None = None) -> Decoded:
         """Bin centres; wrong lengths are padded with the middle bin or truncated, bad ids clipped."""
         check_decode_args(tokens, horizon, dim, self.dim)
-        n = horizon * self.dim
-        bins = np.full((len(tokens), n), self.n_bins // 2, dtype=np.int64)
-        valid = np.ones(len(tokens), dtype=bool)
-        for i, seq in enumerate(tokens):
-            ids = as_id_array(seq)
-            if ids is None:
-                valid[i] = False
-                continue
-            if ids.size != n or ((ids < 0) | (ids >= self.n_bins)).any():
-                valid[i] = False
-            ids = np.clip(ids[:n], 0, self.n_bins - 1)
-            bins[i, : ids.size] = ids
+        ids, seq, valid = flatten_ids(tokens)
+        valid[seq[(ids < 0) | (ids >= self.n_bins)]] = False
+        bins, lengths = pack_ragged(
+            np.clip(ids, 0, self.n_bins - 1), seq, len(tokens), horizon * self.dim, self.n_bins // 2
+        )
         x = (bins + 0.5) / self.n_bins * 2.0 - 1.0  # (b, H·d) bin centres
-        return Decoded(self.normalizer.unnormalize(x.reshape(-1, horizon, self.dim)), valid)
+        return Decoded(
+            self.normalizer.unnormalize(x.reshape(-1, horizon, self.dim)), valid & (lengths == horizon * self.dim)
+        )
 
     def save(self, path: str | Path) -> None:
         meta = {"format": _FORMAT, "n_bins": self.n_bins, "normalizer": self.normalizer.to_json()}

@@ -34,19 +34,33 @@ class ChunkSource:
     npy: Path | None = None  # a (b, H, d) array of chunks (npy)
     seed: int = 0
 
-    def load(self, progress: bool = False) -> np.ndarray:
-        """→ chunks (b, H, d)."""
+    def load(self, progress: bool = False, holdout_every: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+        """→ chunks (b, H, d), and held-out chunks from every `holdout_every`-th trajectory (if > 0).
+
+        Holding out whole trajectories keeps overlapping windows of one episode on one side.
+        """
         if self.kind == "npy":
             if self.npy is None:
                 raise ValueError("npy: expected a path to a (b, H, d) .npy file when kind='npy', received None")
-            return np.load(self.npy)
+            chunks = np.load(self.npy)
+            if holdout_every <= 0:
+                return chunks, None
+            held = np.arange(len(chunks)) % holdout_every == 0
+            return chunks[~held], chunks[held]
         if self.kind == "metaworld":
             trajectories = metaworld_expert_trajectories(
                 self.tasks, self.episodes_per_task, self.steps, self.seed, progress=progress
             )
         else:
             trajectories = smooth_trajectories(self.trajectories, self.steps, self.dim, self.seed)
-        return chunk_trajectories(trajectories, self.horizon, self.stride)
+        if holdout_every <= 0:
+            return chunk_trajectories(trajectories, self.horizon, self.stride), None
+        held = [t for i, t in enumerate(trajectories) if i % holdout_every == 0]
+        kept = [t for i, t in enumerate(trajectories) if i % holdout_every != 0]
+        return (
+            chunk_trajectories(kept, self.horizon, self.stride),
+            chunk_trajectories(held, self.horizon, self.stride),
+        )
 
     def describe(self) -> str:
         if self.kind == "metaworld":
@@ -88,7 +102,7 @@ FIT_PRESETS: dict[str, tuple[str, FitConfig]] = {
 
 def fit(config: FitConfig) -> FastTokenizer:
     """Fit FAST on the configured chunks, save it to `config.out`, print a summary."""
-    chunks = config.source.load(progress=True)
+    chunks, _ = config.source.load(progress=True)
     tokenizer = FastTokenizer.fit(chunks, config.fast)
     tokenizer.save(config.out)
     lengths = [len(t) for t in tokenizer.encode(chunks)]

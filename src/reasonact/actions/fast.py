@@ -18,14 +18,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from scipy.fft import dct, idct
-from tokenizers import Tokenizer, decoders, models, trainers
+from tokenizers import Tokenizer, models, trainers
 
 from reasonact.actions.normalize import QuantileNormalizer
-from reasonact.actions.tokenizer import Decoded, as_id_array, check_chunks, check_decode_args
+from reasonact.actions.tokenizer import Decoded, check_chunks, check_decode_args, flatten_ids, pack_ragged
 from reasonact.atomic import atomic_directory, read_json
 from reasonact.checks import check_range
 
@@ -98,7 +99,6 @@ class FastTokenizer:
                 f"received {config.vocab_size}; raise vocab_size or lower scale"
             )
         bpe = Tokenizer(models.BPE())
-        bpe.decoder = decoders.Fuse()  # concatenate token strings with no separator
         trainer = trainers.BpeTrainer(
             vocab_size=config.vocab_size,
             min_frequency=config.min_frequency,
@@ -122,33 +122,37 @@ class FastTokenizer:
     def decode(self, tokens: Sequence[Sequence[int]], horizon: int, dim: int | None = None) -> Decoded:
         """b token sequences → chunks (b, horizon, d). Never raises on token contents.
 
-        Repairs, each flagging the sequence invalid: ids outside the vocabulary are dropped,
-        characters outside the integer alphabet become zero coefficients, and the coefficient
-        sequence is zero-padded or truncated to horizon·d.
+        Repairs, each flagging the sequence invalid: a sequence that is not a flat list of
+        integers decodes as empty, ids outside the vocabulary are dropped, and the coefficient
+        sequence is zero-padded or truncated to horizon·d. Vectorised over the whole batch.
         """
         check_decode_args(tokens, horizon, dim, self.dim)
         b, n = len(tokens), horizon * self.dim
-        valid = np.ones(b, dtype=bool)
-        clean: list[list[int]] = []
-        for i, seq in enumerate(tokens):
-            ids = as_id_array(seq)
-            if ids is None:
-                valid[i], ids = False, np.zeros(0, dtype=np.int64)
-            keep = (ids >= 0) & (ids < self.vocab_size)
-            if not keep.all():
-                valid[i], ids = False, ids[keep]
-            clean.append(ids.tolist())
-        q = np.zeros((b, n), dtype=np.int64)
-        zero_code = -self.q_min  # the alphabet index of the integer 0
-        for i, text in enumerate(self._bpe.decode_batch(clean, skip_special_tokens=False)):
-            codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64) - _BASE
-            in_alphabet = (codes >= 0) & (codes <= self.q_max - self.q_min)
-            if not in_alphabet.all() or codes.size != n:
-                valid[i] = False
-                codes = np.where(in_alphabet, codes, zero_code)[:n]
-            q[i, : codes.size] = codes + self.q_min
-        x = np.clip(dct_dequantize(q.reshape(b, horizon, self.dim), self.config.scale), -1.0, 1.0)
-        return Decoded(self.normalizer.unnormalize(x), valid)
+        ids, seq, valid = flatten_ids(tokens)
+        in_vocab = (ids >= 0) & (ids < self.vocab_size)
+        valid[seq[~in_vocab]] = False
+        ids, seq = ids[in_vocab], seq[in_vocab]
+        table, lengths = self._token_table
+        counts = lengths[ids]  # (n_ids,) integers carried by each token
+        rows = table[ids]  # (n_ids, max_len) alphabet indices, padded
+        values = rows[np.arange(rows.shape[1]) < counts[:, None]]  # (n_ints,) in sequence order
+        q, n_ints = pack_ragged(values, np.repeat(seq, counts), b, n, fill=-self.q_min)
+        valid &= n_ints == n
+        x = dct_dequantize((q + self.q_min).reshape(b, horizon, self.dim), self.config.scale)
+        return Decoded(self.normalizer.unnormalize(np.clip(x, -1.0, 1.0)), valid)
+
+    @cached_property
+    def _token_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every BPE token as the alphabet indices it spells → (table (V, max_len), lengths (V,))."""
+        spelled = [
+            np.frombuffer(self._bpe.id_to_token(i).encode("utf-32-le"), dtype="<u4").astype(np.int64) - _BASE
+            for i in range(self.vocab_size)
+        ]
+        lengths = np.array([len(t) for t in spelled], dtype=np.int64)
+        table = np.zeros((len(spelled), int(lengths.max())), dtype=np.int64)
+        for i, t in enumerate(spelled):
+            table[i, : len(t)] = t
+        return table, lengths
 
     def save(self, path: str | Path) -> None:
         """Write `fast.json` (config, normalisation, alphabet) and `bpe.json` atomically."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Protocol
 
@@ -62,8 +63,32 @@ def check_decode_args(tokens: object, horizon: int, dim: int | None, fitted_dim:
         raise ValueError(f"dim: expected {fitted_dim} (the dimension the tokenizer was fitted on), received {dim}")
 
 
-def as_id_array(seq: object) -> np.ndarray | None:
-    """Token ids of one sequence as int64, or None if it is not a flat sequence of integers."""
+def flatten_ids(tokens: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ragged batch of token-id sequences → (ids (n,), sequence index (n,), well-formed (b,)).
+
+    Vectorised for the common case (every sequence a flat list of ints); otherwise each
+    sequence is coerced alone and one that is not a flat integer sequence becomes empty and
+    not well-formed.
+    """
+    b = len(tokens)
+    try:
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=b)
+        ids = np.asarray(list(chain.from_iterable(tokens)))
+        if ids.ndim == 1 and (ids.size == 0 or np.issubdtype(ids.dtype, np.integer)):
+            return ids.astype(np.int64), np.repeat(np.arange(b), lengths), np.ones(b, dtype=bool)
+    except (TypeError, ValueError):
+        pass
+    ok = np.ones(b, dtype=bool)
+    parts = []
+    for i, seq in enumerate(tokens):
+        arr = _as_id_array(seq)
+        ok[i] = arr is not None
+        parts.append(np.zeros(0, dtype=np.int64) if arr is None else arr)
+    lengths = np.array([p.size for p in parts], dtype=np.int64)
+    return np.concatenate([np.zeros(0, dtype=np.int64), *parts]), np.repeat(np.arange(b), lengths), ok
+
+
+def _as_id_array(seq: object) -> np.ndarray | None:
     try:
         ids = np.asarray(seq)
     except (TypeError, ValueError):
@@ -71,3 +96,14 @@ def as_id_array(seq: object) -> np.ndarray | None:
     if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
         return None
     return ids.astype(np.int64)
+
+
+def pack_ragged(values: np.ndarray, seq: np.ndarray, b: int, n: int, fill: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scatter ragged `values` (grouped by ascending `seq`) into (b, n), truncating or padding
+    with `fill` → (packed (b, n), original length per sequence (b,))."""
+    counts = np.bincount(seq, minlength=b)
+    pos = np.arange(values.size) - (np.cumsum(counts) - counts)[seq]
+    keep = pos < n
+    packed = np.full((b, n), fill, dtype=values.dtype if values.size else np.int64)
+    packed[seq[keep], pos[keep]] = values[keep]
+    return packed, counts
