@@ -117,7 +117,7 @@ class FastTokenizer:
         """Chunks (b, H, d) in raw action units → b token-id lists (lengths vary)."""
         chunks = check_chunks(chunks, self.dim)
         q = dct_quantize(self.normalizer.normalize(chunks), self.config.scale)
-        return [enc.ids for enc in self._bpe.encode_batch(self._to_strings(q))]
+        return [enc.ids for enc in self._bpe.encode_batch_fast(self._to_strings(q))]
 
     def decode(self, tokens: Sequence[Sequence[int]], horizon: int, dim: int | None = None) -> Decoded:
         """b token sequences → chunks (b, horizon, d). Never raises on token contents.
@@ -132,27 +132,23 @@ class FastTokenizer:
         in_vocab = (ids >= 0) & (ids < self.vocab_size)
         valid[seq[~in_vocab]] = False
         ids, seq = ids[in_vocab], seq[in_vocab]
-        table, lengths = self._token_table
-        counts = lengths[ids]  # (n_ids,) integers carried by each token
-        rows = table[ids]  # (n_ids, max_len) alphabet indices, padded
-        values = rows[np.arange(rows.shape[1]) < counts[:, None]]  # (n_ints,) in sequence order
+        spelled, starts, lengths = self._token_table
+        counts = lengths[ids]  # (n_ids,) integers spelled by each token
+        ends = np.cumsum(counts)
+        gather = np.arange(ends[-1] if ends.size else 0) + np.repeat(starts[ids] - (ends - counts), counts)
+        values = spelled[gather]  # (n_ints,) alphabet indices in sequence order
         q, n_ints = pack_ragged(values, np.repeat(seq, counts), b, n, fill=-self.q_min)
         valid &= n_ints == n
         x = dct_dequantize((q + self.q_min).reshape(b, horizon, self.dim), self.config.scale)
         return Decoded(self.normalizer.unnormalize(np.clip(x, -1.0, 1.0)), valid)
 
     @cached_property
-    def _token_table(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every BPE token as the alphabet indices it spells → (table (V, max_len), lengths (V,))."""
-        spelled = [
-            np.frombuffer(self._bpe.id_to_token(i).encode("utf-32-le"), dtype="<u4").astype(np.int64) - _BASE
-            for i in range(self.vocab_size)
-        ]
-        lengths = np.array([len(t) for t in spelled], dtype=np.int64)
-        table = np.zeros((len(spelled), int(lengths.max())), dtype=np.int64)
-        for i, t in enumerate(spelled):
-            table[i, : len(t)] = t
-        return table, lengths
+    def _token_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every BPE token as the alphabet indices it spells, concatenated → (spelled, starts (V,), lengths (V,))."""
+        tokens = [self._bpe.id_to_token(i) for i in range(self.vocab_size)]
+        lengths = np.array([len(t) for t in tokens], dtype=np.int64)
+        spelled = np.frombuffer("".join(tokens).encode("utf-32-le"), dtype="<u4").astype(np.int64) - _BASE
+        return spelled, np.cumsum(lengths) - lengths, lengths
 
     def save(self, path: str | Path) -> None:
         """Write `fast.json` (config, normalisation, alphabet) and `bpe.json` atomically."""
