@@ -30,6 +30,30 @@ Table = dict[str, Command]
 
 COMMANDS: dict[str, Command | Table] = {
     "demo": Command("End-to-end demo on the embedded default; writes a report under runs/.", "reasonact.demo:main"),
+    "data": {
+        "collect": Command(
+            "Scripted-expert demonstrations → LeRobot v3.0 dataset (resumable).",
+            "reasonact.data.commands:collect",
+            "reasonact.data.commands:COLLECT_PRESETS",
+        ),
+        "vlm": Command(
+            "Captions, VQA, boxes, next-subtask records from simulator state.",
+            "reasonact.data.commands:vlm",
+            "reasonact.data.commands:VLM_PRESETS",
+        ),
+        "bench": Command(
+            "Simulator speeds, wrapper overhead vs raw loop, expert success, demos/min → JSON.",
+            "benchmarks.envs:run",
+            "benchmarks.envs:PRESETS",
+        ),
+    },
+    "eval": {
+        "run": Command(
+            "K fixed-seed episodes per task: success with 95% CIs, GIFs, summary plot.",
+            "reasonact.evaluation.commands:run",
+            "reasonact.evaluation.commands:PRESETS",
+        ),
+    },
     "fast": {
         "fit": Command(
             "Fit a FAST tokenizer (normalisation + BPE) on action chunks and save it.",

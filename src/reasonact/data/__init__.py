@@ -1,1 +1,5 @@
-"""Data: trajectories, datasets and VLM co-training data."""
+"""Data: trajectories, LeRobot v3.0 datasets, expert demonstrations and VLM co-training data."""
+
+from reasonact.data.lerobot import LeRobotReader, LeRobotWriter
+
+__all__ = ["LeRobotReader", "LeRobotWriter"]

@@ -1,0 +1,238 @@
+"""`reasonact data bench`: simulator speeds, our wrapper vs the raw simulator loop, expert success.
+
+Side by side in one process (ratios, not absolute times, are the result; the machine is shared):
+* `steps_per_s`: our env, state only (no rendering), fixed random actions;
+* `render_fps`: frames/s of one camera at `image_size` through our renderer;
+* `wrapper_overhead_ratio`: raw simulator steps/s ÷ ours, same actions, alternating 100-step
+  blocks, median block each (raw = the bare MetaWorld task class / gym-pusht env, no wrappers);
+* `expert_success`: scripted expert success over `expert_episodes` per task (state only);
+* `demos_per_minute`: `reasonact data collect` throughput with images, into a temporary dataset,
+  with one process and with two (`demos_per_minute_2_workers`, process start-up included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import reasonact.envs  # noqa: F401  (sets MUJOCO_GL=egl before MetaWorld imports mujoco)
+from reasonact.atomic import atomic_write_json
+
+
+@dataclass(frozen=True)
+class EnvBenchConfig:
+    metaworld_task: str = "pick-place-v3"  # task timed for MetaWorld speeds
+    steps: int = 600  # steps per timing trial
+    repeats: int = 3  # passes over the `steps` actions, in alternating 100-step blocks (raw, ours)
+    image_size: int = 96  # render size for render_fps and demos/minute
+    expert_tasks: tuple[str, ...] = ("mt10",)  # MetaWorld tasks whose expert success is measured
+    expert_episodes: int = 5  # episodes per task for expert success
+    pusht_episodes: int = 10  # PushT expert episodes
+    demos: int = 6  # demonstrations collected to time demos/minute (1 and 2 worker processes)
+    out: Path = Path("benchmarks/results/envs.json")
+
+
+PRESETS: dict[str, tuple[str, EnvBenchConfig]] = {
+    "default": ("MT10 expert success (5 episodes/task), 600-step timing trials, 96 px.", EnvBenchConfig()),
+    "tiny": (
+        "Seconds: 2 tasks, short trials.",
+        EnvBenchConfig(
+            steps=100,
+            repeats=1,
+            expert_tasks=("reach-v3", "drawer-close-v3"),
+            expert_episodes=1,
+            pusht_episodes=1,
+            demos=1,
+            out=Path("benchmarks/results/envs_tiny.json"),
+        ),
+    ),
+}
+
+
+def _raw_metaworld(task: str):
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = ALL_V3_ENVIRONMENTS[task]()
+    raw._partially_observable, raw._freeze_rand_vec, raw.seeded_rand_vec, raw._set_task_called = (
+        False,
+        False,
+        True,
+        True,
+    )
+    raw.__dict__.pop("sawyer_observation_space", None)
+    raw.max_path_length = 10**9
+    return raw
+
+
+def _overhead(raw_step, raw_reset, ours_step, ours_reset, actions, repeats, block: int = 100) -> tuple[float, float]:
+    """Steps/s of raw and ours, alternating blocks of `block` steps so load drift hits both alike;
+    the median block of each side is reported (robust to a neighbour's burst)."""
+    ours_reset()
+    raw_reset()  # after ours: a raw reset may copy our freshly reset state
+    raw, ours = [], []
+    for r in range(repeats * max(1, len(actions) // block)):
+        chunk = actions[(r * block) % len(actions) :][:block]
+        for step, times in ((raw_step, raw), (ours_step, ours)):
+            start = time.perf_counter()
+            for action in chunk:
+                step(action)
+            times.append(len(chunk) / (time.perf_counter() - start))
+        if (r + 1) % 2 == 0:  # keep episodes short of time limits and resting states
+            ours_reset()
+            raw_reset()
+    return float(np.median(raw)), float(np.median(ours))
+
+
+def _expert_success(task: str, episodes: int, seed: int = 0) -> float:
+    from reasonact.envs import make_env, make_expert
+
+    env, expert = make_env(task, image_size=0, privileged=True), make_expert(task)
+    wins = 0
+    for k in range(episodes):
+        obs, _ = env.reset(seed=seed + k)
+        expert.reset()
+        while True:
+            obs, _, terminated, truncated, info = env.step(expert.act(obs))
+            if terminated or truncated:
+                break
+        wins += info["success"]
+    env.close()
+    return wins / episodes
+
+
+def _metaworld(config: EnvBenchConfig, rng: np.random.Generator) -> dict:
+    from reasonact.data.collect import expand_tasks
+    from reasonact.envs import make_env
+
+    actions = rng.uniform(-1, 1, (config.steps, 4)).astype(np.float32)
+    raw = _raw_metaworld(config.metaworld_task)
+    ours = make_env(config.metaworld_task, image_size=0)
+    raw_sps, our_sps = _overhead(
+        raw.step, lambda: (raw.seed(0), raw.reset()), ours.step, lambda: ours.reset(seed=0), actions, config.repeats
+    )
+    rendered = make_env(config.metaworld_task, image_size=config.image_size)
+    renderer, data, camera = rendered.unwrapped.renderer, rendered.unwrapped.raw.data, rendered.unwrapped.cameras[0]
+    frames = max(20, config.steps // 10)
+    start = time.perf_counter()
+    for _ in range(frames):
+        renderer.render(data, camera)
+    render_fps = frames / (time.perf_counter() - start)
+    render_steps = actions[:frames]
+    raw_r, ours_r = _overhead(
+        lambda a: (raw.step(a), renderer.render(raw.data, camera)),
+        lambda: (raw.seed(0), raw.reset()),
+        rendered.step,
+        lambda: rendered.reset(seed=0),
+        render_steps,
+        config.repeats,
+        block=20,
+    )
+    for env in (ours, rendered):
+        env.close()
+    tasks = expand_tasks(config.expert_tasks)
+    per_task = {t: _expert_success(t, config.expert_episodes) for t in tasks}
+    return {
+        "works": True,
+        "steps_per_s": our_sps,
+        "raw_steps_per_s": raw_sps,
+        "render_fps": render_fps,
+        "steps_per_s_with_render": ours_r,
+        "raw_steps_per_s_with_render": raw_r,
+        "expert_success": float(np.mean(list(per_task.values()))),
+        "expert_success_per_task": per_task,
+        "wrapper_overhead_ratio": raw_sps / our_sps,
+        "wrapper_overhead_ratio_render": raw_r / ours_r,
+    }
+
+
+def _pusht(config: EnvBenchConfig, rng: np.random.Generator) -> dict:
+    from gym_pusht.envs.pusht import PushTEnv as RawPushT
+
+    from reasonact.envs import make_env
+
+    actions = rng.uniform(0, 512, (config.steps, 2)).astype(np.float32)
+    raw = RawPushT(obs_type="state")
+    ours = make_env("pusht", image_size=0)
+    # Same start state for both (our reset draws the simulator's seed from its own generator).
+    same_state = {"reset_to_state": None}
+
+    def raw_reset():
+        same_state["reset_to_state"] = ours.unwrapped.privileged_state
+        raw.reset(options=same_state)
+
+    raw_sps, our_sps = _overhead(raw.step, raw_reset, ours.step, lambda: ours.reset(seed=0), actions, config.repeats)
+    rendered = make_env("pusht", image_size=config.image_size)
+    rendered.reset(seed=0)
+    frames = max(20, config.steps // 10)
+    start = time.perf_counter()
+    for _ in range(frames):
+        rendered.render()
+    render_fps = frames / (time.perf_counter() - start)
+    for env in (ours, rendered):
+        env.close()
+    return {
+        "works": True,
+        "steps_per_s": our_sps,
+        "raw_steps_per_s": raw_sps,
+        "render_fps": render_fps,
+        "expert_success": _expert_success("pusht", config.pusht_episodes),
+        "wrapper_overhead_ratio": raw_sps / our_sps,
+    }
+
+
+def _demos_per_minute(config: EnvBenchConfig, workers: int) -> float:
+    from reasonact.data.collect import CollectConfig, collect
+    from reasonact.envs import EnvConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = CollectConfig(
+            tasks=(config.metaworld_task,),
+            episodes_per_task=config.demos,
+            out=Path(tmp) / "ds",
+            env=EnvConfig(image_size=config.image_size),
+            episodes_per_file=config.demos,
+            workers=workers,
+        )
+        report = collect(cfg, progress=False)
+    return 60.0 * report["episodes"] / report["seconds"]
+
+
+def run(config: EnvBenchConfig) -> dict:
+    rng = np.random.default_rng(0)
+    result: dict = {
+        "loadavg_start": list(os.getloadavg()),
+        "config": {k: str(v) for k, v in dataclasses.asdict(config).items()},
+    }
+    simulators = {}
+    for name, bench in (("metaworld", _metaworld), ("pusht", _pusht)):
+        try:
+            simulators[name] = bench(config, rng)
+        except Exception as err:  # a broken simulator is a result, not a crash of the benchmark
+            simulators[name] = {
+                "works": False,
+                "error": f"{type(err).__name__}: {err}",
+                "steps_per_s": None,
+                "render_fps": None,
+                "expert_success": None,
+            }
+    result["simulators"] = simulators
+    result["wrapper_overhead_ratio"] = simulators["metaworld"].get("wrapper_overhead_ratio")
+    result["demos_per_minute"] = _demos_per_minute(config, workers=1)
+    result["demos_per_minute_2_workers"] = _demos_per_minute(config, workers=2)  # incl. process start-up
+    result["loadavg_end"] = list(os.getloadavg())
+    atomic_write_json(config.out, result)
+    for name, r in simulators.items():
+        keys = ("works", "steps_per_s", "render_fps", "expert_success", "wrapper_overhead_ratio")
+        print(name, {k: round(r[k], 3) if isinstance(r.get(k), float) else r.get(k) for k in keys})
+    one, two = result["demos_per_minute"], result["demos_per_minute_2_workers"]
+    print(f"demos/minute {one:.1f} (2 workers: {two:.1f}) → {config.out}")
+    return result

@@ -1,0 +1,331 @@
+"""Datasets in the LeRobotDataset v3.0 layout: write (resumable) and read, without `lerobot`.
+
+Layout (huggingface/lerobot `src/lerobot/datasets/utils.py`, `io_utils.py`, codebase v3.0):
+
+    meta/info.json                                   schema, fps, counts, path templates
+    meta/stats.json                                  normalisation statistics per feature
+    meta/tasks.parquet                               task string (index "task") → task_index
+    meta/episodes/chunk-XXX/file-XXX.parquet         one row per episode: length, tasks, frame
+                                                     range, data file, per-episode stats/*
+    data/chunk-XXX/file-XXX.parquet                  one row per frame, many episodes per file
+
+Images are `dtype: "image"` features: PNG bytes embedded in the data parquet as Hugging Face
+`Image()` structs ({bytes, path}), which is how LeRobot stores image (non-video) features.
+`lerobot` itself cannot be installed here (it needs Python ≥ 3.12), so tests check this
+schema instead of loading with LeRobot's class (docs/simulators.md).
+
+Crash safety: every file is written atomically, and one flush writes its data file, then its
+episodes file, then info.json. info.json is the commit point: on reopening, episodes beyond
+`total_episodes` belong to an interrupted flush and their files are removed.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from reasonact.atomic import atomic_write_bytes, atomic_write_json, read_json
+from reasonact.data import stats as stats_lib
+
+CODEBASE_VERSION = "v3.0"
+CHUNKS_SIZE = 1000  # files per chunk directory (LeRobot's default)
+DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+INDEX_FEATURES = {  # every frame's bookkeeping columns, as LeRobot's DEFAULT_FEATURES
+    "timestamp": {"dtype": "float32", "shape": [1], "names": None},
+    "frame_index": {"dtype": "int64", "shape": [1], "names": None},
+    "episode_index": {"dtype": "int64", "shape": [1], "names": None},
+    "index": {"dtype": "int64", "shape": [1], "names": None},
+    "task_index": {"dtype": "int64", "shape": [1], "names": None},
+}
+
+
+def hf_features(features: dict[str, dict]):
+    """LeRobot feature specs → `datasets.Features` (fixes the parquet schema and its metadata)."""
+    import datasets
+
+    out = {}
+    for key, ft in features.items():
+        if ft["dtype"] == "image":
+            out[key] = datasets.Image()
+        elif ft["dtype"] == "string" or list(ft["shape"]) == [1]:
+            out[key] = datasets.Value(ft["dtype"])
+        else:
+            out[key] = datasets.Sequence(datasets.Value(ft["dtype"]), length=int(ft["shape"][0]))
+    return datasets.Features(out)
+
+
+def _parquet_bytes(table) -> bytes:
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def _read_parquet(path: Path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found (dataset incomplete?)")
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ValueError(f"{path}: corrupted parquet file ({err})") from err
+
+
+def _png(image: np.ndarray) -> bytes:
+    import imageio.v3 as iio
+
+    return iio.imwrite("<bytes>", image, extension=".png")
+
+
+class LeRobotWriter:
+    """Appends episodes to a v3.0 dataset at `root`, creating it or resuming it."""
+
+    def __init__(
+        self, root: str | Path, fps: int, features: dict[str, dict], robot_type: str, episodes_per_file: int = 10
+    ) -> None:
+        self.root, self.episodes_per_file = Path(root), episodes_per_file
+        self.features = {**INDEX_FEATURES, **features}
+        self._buffer: list[dict] = []
+        info_path = self.root / "meta" / "info.json"
+        if info_path.exists():
+            self.info = read_json(info_path)
+            if self.info["features"] != self.features:
+                raise ValueError(
+                    f"{info_path}: existing dataset has features {sorted(self.info['features'])}, "
+                    f"this writer {sorted(self.features)}; write to a new directory"
+                )
+            reader = LeRobotReader(self.root, repair=True)
+            self.episodes, self.tasks = reader.episodes, reader.tasks
+        else:
+            self.info = {
+                "codebase_version": CODEBASE_VERSION,
+                "robot_type": robot_type,
+                "total_episodes": 0,
+                "total_frames": 0,
+                "total_tasks": 0,
+                "chunks_size": CHUNKS_SIZE,
+                "data_files_size_in_mb": 100,
+                "video_files_size_in_mb": 200,
+                "fps": fps,
+                "splits": {},
+                "data_path": DATA_PATH,
+                "video_path": None,
+                "features": self.features,
+            }
+            self.episodes, self.tasks = [], []
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.episodes) + len(self._buffer)
+
+    def add_episode(self, task: str, frames: dict[str, np.ndarray], extra: dict | None = None) -> int:
+        """Buffer one episode (feature → (T, ...) array); flushes every `episodes_per_file`.
+
+        `extra` adds columns to the episode's metadata row (e.g. seed, simulator task name).
+        """
+        lengths = {k: len(v) for k, v in frames.items()}
+        missing = set(self.features) - set(INDEX_FEATURES) - set(frames)
+        if missing or len(set(lengths.values())) != 1 or not next(iter(lengths.values())):
+            raise ValueError(f"frames: expected equal, non-zero lengths for {sorted(self.features)}; got {lengths}")
+        self._buffer.append({"task": task, "frames": frames, "extra": extra or {}})
+        if len(self._buffer) >= self.episodes_per_file:
+            self.flush()
+        return self.num_episodes - 1
+
+    def flush(self) -> None:
+        """Write buffered episodes as one data file + one episodes file, then commit info.json."""
+        if not self._buffer:
+            return
+        import pandas as pd
+        import pyarrow as pa
+
+        file_index = self._next_file_index()
+        chunk, file = divmod(file_index, CHUNKS_SIZE)
+        columns: dict[str, list] = {k: [] for k in self.features}
+        rows = []
+        start = self.info["total_frames"]
+        for ep in self._buffer:
+            if ep["task"] not in self.tasks:
+                self.tasks.append(ep["task"])
+            ep_index, length = len(self.episodes) + len(rows), len(next(iter(ep["frames"].values())))
+            self._append_columns(columns, ep, ep_index, start)
+            index_columns = {  # LeRobot keeps statistics of the bookkeeping columns too
+                "timestamp": np.arange(length) / self.info["fps"],
+                "frame_index": np.arange(length),
+                "episode_index": np.full(length, ep_index),
+                "index": np.arange(start, start + length),
+                "task_index": np.full(length, self.tasks.index(ep["task"])),
+            }
+            ep_stats = {
+                k: stats_lib.feature_stats(np.asarray(v), self.features[k]["dtype"] == "image")
+                for k, v in {**ep["frames"], **index_columns}.items()
+                if self.features[k]["dtype"] not in ("string", "bool")
+            }
+            row = {
+                "episode_index": ep_index,
+                "tasks": [ep["task"]],
+                "length": length,
+                "data/chunk_index": chunk,
+                "data/file_index": file,
+                "dataset_from_index": start,
+                "dataset_to_index": start + length,
+                "meta/episodes/chunk_index": chunk,
+                "meta/episodes/file_index": file,
+            }
+            row.update(ep["extra"])
+            row.update({f"stats/{k}/{s}": v.tolist() for k, st in ep_stats.items() for s, v in st.items()})
+            rows.append(row)
+            start += length
+        table = pa.Table.from_pydict(columns, schema=hf_features(self.features).arrow_schema)
+        atomic_write_bytes(self.root / DATA_PATH.format(chunk_index=chunk, file_index=file), _parquet_bytes(table))
+        atomic_write_bytes(
+            self.root / EPISODES_PATH.format(chunk_index=chunk, file_index=file),
+            _parquet_bytes(pa.Table.from_pylist(rows)),
+        )
+        tasks = pd.DataFrame({"task_index": range(len(self.tasks))}, index=pd.Index(self.tasks, name="task"))
+        buffer = io.BytesIO()
+        tasks.to_parquet(buffer)
+        atomic_write_bytes(self.root / "meta" / "tasks.parquet", buffer.getvalue())
+        self.episodes.extend(rows)
+        self._buffer = []
+        per_episode = [self._episode_stats(row) for row in self.episodes]
+        atomic_write_json(self.root / "meta" / "stats.json", stats_lib.to_json(stats_lib.aggregate(per_episode)))
+        self.info.update(
+            total_episodes=len(self.episodes),
+            total_frames=start,
+            total_tasks=len(self.tasks),
+            splits={"train": f"0:{len(self.episodes)}"},
+        )
+        atomic_write_json(self.root / "meta" / "info.json", self.info)  # the commit point
+
+    def _append_columns(self, columns: dict[str, list], ep: dict, ep_index: int, start: int) -> None:
+        length = len(next(iter(ep["frames"].values())))
+        columns["timestamp"] += (np.arange(length) / self.info["fps"]).astype(np.float32).tolist()
+        columns["frame_index"] += list(range(length))
+        columns["episode_index"] += [ep_index] * length
+        columns["index"] += list(range(start, start + length))
+        columns["task_index"] += [self.tasks.index(ep["task"])] * length
+        for key, values in ep["frames"].items():
+            if self.features[key]["dtype"] == "image":
+                columns[key] += [{"bytes": _png(img), "path": None} for img in values]
+            else:
+                columns[key] += (
+                    np.asarray(values).reshape(length, -1).tolist()
+                    if self._is_vector(key)
+                    else list(np.asarray(values).reshape(length).tolist())
+                )
+
+    def _is_vector(self, key: str) -> bool:
+        ft = self.features[key]
+        return ft["dtype"] not in ("string", "image") and list(ft["shape"]) != [1]
+
+    def _episode_stats(self, row: dict) -> dict[str, dict[str, np.ndarray]]:
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for key, value in row.items():
+            if key.startswith("stats/"):
+                _, feature, stat = key.split("/")  # "stats/<feature>/<stat>"; feature names hold no "/"
+                out.setdefault(feature, {})[stat] = np.asarray(value)
+        return out
+
+    def _next_file_index(self) -> int:
+        if not self.episodes:
+            return 0
+        last = self.episodes[-1]
+        return last["data/chunk_index"] * CHUNKS_SIZE + last["data/file_index"] + 1
+
+
+class LeRobotReader:
+    """Reads a v3.0 dataset: metadata eagerly, frames per episode on demand (images decoded)."""
+
+    def __init__(self, root: str | Path, repair: bool = False) -> None:
+        self.root = Path(root)
+        self.info = read_json(self.root / "meta" / "info.json")
+        for key in ("codebase_version", "features", "fps", "total_episodes", "data_path"):
+            if key not in self.info:
+                raise ValueError(f"{self.root / 'meta' / 'info.json'}: missing key {key!r}")
+        self.features = self.info["features"]
+        total = self.info["total_episodes"]
+        rows = []
+        for path in sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
+            file_rows = _read_parquet(path).to_pylist()
+            if file_rows and file_rows[0]["episode_index"] >= total:  # from an interrupted flush
+                if not repair:
+                    raise ValueError(f"{path}: episodes beyond info.json's total_episodes={total} (interrupted write)")
+                path.unlink()
+                (
+                    self.root
+                    / DATA_PATH.format(
+                        chunk_index=file_rows[0]["data/chunk_index"], file_index=file_rows[0]["data/file_index"]
+                    )
+                ).unlink(missing_ok=True)
+                continue
+            rows += file_rows
+        if len(rows) != total:
+            raise ValueError(f"{self.root / 'meta' / 'episodes'}: {len(rows)} episodes found, info.json says {total}")
+        self.episodes = sorted(rows, key=lambda r: r["episode_index"])
+        self.tasks = self._tasks() if total else []
+        stats_path = self.root / "meta" / "stats.json"
+        self.stats = stats_lib.from_json(read_json(stats_path)) if total else {}
+        self._cache: tuple[str, object] | None = None
+
+    def _tasks(self) -> list[str]:
+        import pandas as pd
+
+        path = self.root / "meta" / "tasks.parquet"
+        frame = _read_parquet(path).to_pandas()
+        if "task_index" not in frame or frame.index.name != "task":
+            raise ValueError(f"{path}: expected a 'task_index' column indexed by 'task', received {list(frame)}")
+        return list(pd.Series(frame.index, index=frame["task_index"].to_numpy()).sort_index())
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.episodes)
+
+    def __len__(self) -> int:
+        return int(self.info["total_frames"])
+
+    def episode(self, index: int) -> dict[str, np.ndarray]:
+        """All frames of one episode: feature → (T, ...) array (images uint8 (T, h, w, 3)); plus "task"."""
+        if not 0 <= index < self.num_episodes:
+            raise ValueError(f"index: expected an episode index in [0, {self.num_episodes}), received {index}")
+        row = self.episodes[index]
+        path = self.root / self.info["data_path"].format(
+            chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+        )
+        table = self._table(path)
+        mask = np.asarray(table.column("episode_index").to_numpy()) == index
+        sub = table.filter(mask)
+        out: dict[str, np.ndarray] = {}
+        for key, ft in self.features.items():
+            column = sub.column(key).to_pylist()
+            if ft["dtype"] == "image":
+                out[key] = np.stack([_decode_png(item["bytes"], path) for item in column])
+            else:
+                out[key] = np.asarray(column, dtype=object if ft["dtype"] == "string" else ft["dtype"])
+        if len(out["frame_index"]) != row["length"]:
+            raise ValueError(
+                f"{path}: episode {index} has {len(out['frame_index'])} frames, metadata says {row['length']}"
+            )
+        out["task"] = np.asarray(self.tasks[int(out["task_index"][0])], dtype=object)
+        return out
+
+    def _table(self, path: Path):
+        if self._cache is None or self._cache[0] != str(path):
+            self._cache = (str(path), _read_parquet(path))
+        return self._cache[1]
+
+
+def _decode_png(data: bytes, path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    try:
+        return iio.imread(data, extension=".png")
+    except Exception as err:  # imageio raises backend-specific errors
+        raise ValueError(f"{path}: corrupted PNG frame ({err})") from err

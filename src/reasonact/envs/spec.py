@@ -1,0 +1,114 @@
+"""The one environment contract every simulator implements (MetaWorld, PushT; LIBERO later).
+
+Observation = `{"images": {camera: uint8 (h, w, 3)}, "state": float32 (s,), "instruction": str}`
+(plus `"privileged"`: float64 (p,) when `EnvConfig.privileged`, for scripted experts only);
+action = float32 (d,) in the action space; `info["success"]` is a bool on every step. Each
+simulator adds a `scene()` describing its objects in world and image coordinates, which the
+VLM co-training data is generated from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+import gymnasium as gym
+import numpy as np
+
+from reasonact.checks import check_range
+
+MAX_IMAGE_SIZE = 1024  # the largest square image the offscreen renderers are asked for
+MIN_IMAGE_SIZE = 16  # below this objects are sub-pixel and boxes meaningless
+
+
+class Observation(TypedDict, total=False):
+    images: dict[str, np.ndarray]  # camera → uint8 (h, w, 3)
+    state: np.ndarray  # float32 (s,)
+    instruction: str
+    privileged: np.ndarray  # float64 (p,): full simulator state, only with EnvConfig.privileged
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything that shapes an environment instance; the task name picks the simulator."""
+
+    task: str = "pick-place-v3"  # a task name from `reasonact.envs.list_tasks()`
+    image_size: int = 96  # square camera images (pixels); 0 renders no images (state-only)
+    cameras: tuple[str, ...] = ()  # cameras to render; () = the simulator's default camera
+    max_steps: int = 0  # episode time limit; 0 = the task's default
+    state: str = "proprio"  # "proprio" (robot state only) or "full" (simulator state vector)
+    privileged: bool = False  # add obs["privileged"] (full state) for scripted experts
+    instruction: str = "train"  # "train" (canonical instruction), "heldout" (held-out paraphrases), "any"
+    randomize_colors: bool = False  # recolour the manipulated object per episode (VLM held-out combos)
+    terminate_on_success: bool = True  # end the episode (terminated=True) on the first successful step
+
+    def __post_init__(self) -> None:
+        if self.image_size != 0:
+            check_range(self.image_size, "image_size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+        check_range(self.max_steps, "max_steps", low=0)
+        if self.state not in ("proprio", "full"):
+            raise ValueError(f"state: expected 'proprio' or 'full', received {self.state!r}")
+        if self.instruction not in ("train", "heldout", "any"):
+            raise ValueError(f"instruction: expected 'train', 'heldout' or 'any', received {self.instruction!r}")
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """One object as the VLM data describes it."""
+
+    name: str  # noun used in language ("puck", "drawer handle", "gripper", "goal")
+    position: tuple[float, float, float]  # world xyz (metres, or pixels/100 for 2-D simulators)
+    color: str  # named colour, or "" when the object has none worth asking about
+    box: tuple[float, float, float, float] | None  # (x0, y0, x1, y1) pixels in the first camera, None off-screen
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Simulator state turned into facts: what the captions, VQA and boxes are generated from."""
+
+    task: str
+    objects: tuple[SceneObject, ...]
+    gripper_open: bool | None  # None for robots without a gripper
+    contact: bool  # the robot touches the manipulated object
+    progress: float  # task progress in [0, 1] (1 = success)
+    phase: int  # index into the task's subtask phases
+    phases: tuple[str, ...]  # the task's subtask phases in language
+    image_size: int  # pixel size of the first camera the boxes refer to
+
+    def object(self, name: str) -> SceneObject:
+        for obj in self.objects:
+            if obj.name == name:
+                return obj
+        raise KeyError(f"scene of {self.task} has no object {name!r}; objects: {[o.name for o in self.objects]}")
+
+
+def observation_space(image_size: int, cameras: tuple[str, ...], state_dim: int, privileged_dim: int) -> gym.Space:
+    """The gymnasium Dict space shared by every simulator."""
+    spaces: dict[str, gym.Space] = {
+        "images": gym.spaces.Dict(
+            {cam: gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8) for cam in cameras}
+        ),
+        "state": gym.spaces.Box(-np.inf, np.inf, (state_dim,), np.float32),
+        "instruction": gym.spaces.Text(max_length=256, charset=_CHARSET),
+    }
+    if privileged_dim:
+        spaces["privileged"] = gym.spaces.Box(-np.inf, np.inf, (privileged_dim,), np.float64)
+    return gym.spaces.Dict(spaces)
+
+
+_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.'-")
+
+
+def check_action(action: Any, dim: int) -> np.ndarray:
+    """Action at the env boundary: float array (d,), finite; values are clipped by the simulator.
+
+    The common case is one cheap test (this runs every step; the wrapper's budget is ≤ 1.1× the
+    raw simulator's step time); anything else goes through `as_float_array` for its message.
+    """
+    if isinstance(action, np.ndarray) and action.shape == (dim,):
+        out = action.astype(np.float32, copy=False)
+        if np.isfinite(out).all():
+            return out
+    from reasonact.checks import as_float_array
+
+    return as_float_array(action, "action", (dim,)).astype(np.float32)
