@@ -1,0 +1,225 @@
+"""`reasonact vla bench`: KI-VLA inference latency, side by side in one run at the same dims.
+
+(a) flow-matching inference (prefix once + N Euler steps of the expert over its cached K/V) vs π0-FAST
+    autoregressive decoding of the same chunk with KV cache, on the same backbone → `flow_vs_fast_ar_speedup`;
+(b) cached prefix vs recomputing the prefix at every Euler step → `prefix_cache_speedup`;
+(c) our `sample_actions` vs LeRobot's pi05 `predict_action_chunk` (random weights, its own venv, run as a
+    subprocess through ../shared/peers/lerobot_pi05/bench_pi05.py) → `vs_peer_latency_ratio` (ours / peer);
+and MFU: model FLOPs (torch's FlopCounterMode) / latency / a matmul roof measured in the same run.
+
+Latencies are the minimum over `iters` timed calls after `warmup` (the machine is shared: `min` is the
+least contended figure; all values and the load average at start and end are recorded).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reasonact.actions import FastConfig, FastTokenizer
+from reasonact.atomic import atomic_write_json
+from reasonact.data.trajectories import chunk_trajectories, smooth_trajectories
+from reasonact.vla.config import PI05_300M, TINY, VLAConfig
+from reasonact.vla.contract import Observation
+from reasonact.vla.model import KIVLA, build_model
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    """The LeRobot pi05 peer (see ../shared/peers/lerobot_pi05/README.md)."""
+
+    enabled: bool = True  # run the peer; False records peer_error "disabled"
+    python: Path = CHECKOUT / ".peer-venv/lerobot/bin/python"  # made by `bash $P/setup.sh .peer-venv/lerobot`
+    script: Path = CHECKOUT.parent / "shared/peers/lerobot_pi05/bench_pi05.py"  # the peer harness
+    variant: str = "gemma_300m"  # --paligemma-variant and --expert-variant
+    action_dim: int = 7  # robot action dim (pi05 pads it to our action_dim=32 inside)
+    iters: int = 3  # timed predict_action_chunk calls
+    timeout_s: int = 900  # the peer builds ~2 B random weights first (65-110 s)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    model: VLAConfig = PI05_300M  # dims of our model (pi05_300m: the peer's gemma_300m/gemma_300m)
+    fast_dim: int = 7  # FAST tokenizes the real action dims (pi05 pads 7 → 32 for the expert)
+    fast_trajectories: int = 200  # smooth synthetic trajectories the FAST tokenizer is fitted on
+    iters: int = 3  # timed calls per measurement
+    baseline_iters: int = 1  # timed calls of the slow baselines (prefix recomputed per step, FAST AR)
+    warmup: int = 1  # untimed calls first
+    threads: int = 2  # torch.set_num_threads, same for the peer
+    roof_size: int = 2048  # n of the n×n fp32 matmul that defines the roof
+    peer: PeerConfig = field(default_factory=PeerConfig)
+    out: Path = Path("benchmarks/results/vla_inference.json")
+
+
+PRESETS: dict[str, tuple[str, BenchConfig]] = {
+    "default": ("pi05_300m dims (1 cam 224 px, 200 tokens, H=50, 10 steps, fp32) + LeRobot pi05 peer.", BenchConfig()),
+    "tiny": (
+        "Seconds-long smoke at tiny dims, no peer.",
+        BenchConfig(
+            model=TINY,
+            fast_trajectories=40,
+            iters=2,
+            roof_size=512,
+            peer=PeerConfig(enabled=False),
+            out=Path("benchmarks/results/vla_inference_tiny.json"),
+        ),
+    ),
+}
+
+
+def _timed(fn, iters: int, warmup: int) -> dict:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {"min_s": min(times), "median_s": float(np.median(times)), "all_s": [round(t, 4) for t in times]}
+
+
+def matmul_roof_flops(n: int, repeats: int = 5) -> float:
+    """Best fp32 n×n matmul throughput (FLOP/s) with the current thread count."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b, repeats, 0)["all_s"])
+    return 2 * n**3 / best
+
+
+def _fit_fast(cfg: BenchConfig, horizon: int) -> FastTokenizer:
+    trajectories = smooth_trajectories(cfg.fast_trajectories, 3 * horizon, cfg.fast_dim, seed=0)
+    chunks = chunk_trajectories(trajectories, horizon, horizon // 5)
+    return FastTokenizer.fit(chunks, FastConfig(vocab_size=cfg.model.fast_vocab)), chunks
+
+
+def _observation(cfg: VLAConfig) -> Observation:
+    g = torch.Generator().manual_seed(0)
+    s = cfg.vision.image_size
+    images = {c: torch.randint(0, 256, (1, s, s, 3), dtype=torch.uint8, generator=g) for c in cfg.cameras}
+    tokens = torch.randint(0, cfg.lm.vocab_size, (1, cfg.max_prompt_tokens), generator=g)
+    mask = torch.ones(1, cfg.max_prompt_tokens, dtype=torch.bool)  # every prompt token valid, as the peer
+    return Observation(images, torch.zeros(1, cfg.state_dim), tokens, mask)
+
+
+def _flops(fn) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def _latencies(model: KIVLA, obs: Observation, fast_tokens: int, cfg: BenchConfig) -> dict:
+    with torch.no_grad():
+        return {
+            "flow_cached": _timed(lambda: model.sample_actions(obs), cfg.iters, cfg.warmup),
+            "prefix_only": _timed(lambda: model.encode_prefix(obs), cfg.iters, 0),
+            "flow_recompute_prefix": _timed(
+                lambda: model.sample_actions(obs, cache_prefix=False), cfg.baseline_iters, 0
+            ),
+            "fast_ar": _timed(lambda: model.sample_fast(obs, fast_tokens, stop_at_eoa=False), cfg.baseline_iters, 0),
+            "sample_actions_flops": _flops(lambda: model.sample_actions(obs)),
+            "params": sum(p.numel() for p in model.parameters()),
+        }
+
+
+def measure_ours(cfg: BenchConfig) -> dict:
+    """(a), (b) and MFU for our model (freed before the peer runs)."""
+    model_cfg = dataclasses.replace(cfg.model, variant="ki")  # expert + FAST head on one backbone
+    fast, chunks = _fit_fast(cfg, model_cfg.horizon)
+    fast_tokens = round(np.mean([len(ids) for ids in fast.encode(chunks)])) + 1  # + EOA
+    torch.manual_seed(0)
+    build_start = time.perf_counter()
+    model = build_model(model_cfg, fast).eval()
+    build_s = time.perf_counter() - build_start
+    result = _latencies(model, _observation(model_cfg), fast_tokens, cfg)
+    del model
+    gc.collect()
+    return {"dims": dataclasses.asdict(model_cfg), "build_s": build_s, "fast_tokens_per_chunk": fast_tokens, **result}
+
+
+def measure_peer(cfg: BenchConfig) -> tuple[dict | None, str | None]:
+    """Run the LeRobot pi05 harness in its venv → (its JSON record, None) or (None, why not)."""
+    peer, m = cfg.peer, cfg.model
+    if not peer.enabled:
+        return None, "disabled in this preset"
+    if not peer.python.exists():
+        setup = f"bash {peer.script.parent}/setup.sh .peer-venv/lerobot"
+        return None, f"peer venv missing: {peer.python}; create it with `{setup}`"
+    command = [
+        str(peer.python), str(peer.script), "--paligemma-variant", peer.variant, "--expert-variant", peer.variant,
+        "--n-cameras", str(len(m.cameras)), "--image-size", str(m.vision.image_size), "--chunk", str(m.horizon),
+        "--steps", str(m.flow_steps), "--action-dim", str(peer.action_dim), "--max-action-dim", str(m.action_dim),
+        "--state-dim", str(m.state_dim), "--prompt-tokens", str(m.max_prompt_tokens), "--iters", str(peer.iters),
+        "--warmup", str(cfg.warmup), "--threads", str(cfg.threads), "--time-prefix",
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=peer.timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        return None, f"peer timed out after {peer.timeout_s} s"
+    if done.returncode != 0:
+        return None, f"peer exited {done.returncode}: {done.stderr.strip()[-800:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1]), None
+
+
+def _peer_name(python: Path) -> str:
+    try:
+        out = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('lerobot'))"],
+                             capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+        return f"lerobot {out.stdout.strip()} PI05Policy.predict_action_chunk"
+    except (OSError, subprocess.SubprocessError):
+        return "lerobot PI05Policy.predict_action_chunk (version unknown)"
+
+
+def run(config: BenchConfig) -> dict:
+    """Measure, print the side-by-side ratios, write JSON to `config.out`."""
+    torch.set_num_threads(config.threads)
+    load_start = os.getloadavg()
+    roof = matmul_roof_flops(config.roof_size)
+    ours = measure_ours(config)
+    peer_record, peer_error = measure_peer(config)
+    flow_s = ours["flow_cached"]["min_s"]
+    expert_s = flow_s - ours["prefix_only"]["min_s"]
+    report = {
+        "flow_vs_fast_ar_speedup": ours["fast_ar"]["min_s"] / flow_s,
+        "flow_vs_fast_ar_speedup_after_prefix": (ours["fast_ar"]["min_s"] - ours["prefix_only"]["min_s"]) / expert_s,
+        "prefix_cache_speedup": ours["flow_recompute_prefix"]["min_s"] / flow_s,
+        "peer": _peer_name(config.peer.python) if peer_record else "lerobot PI05Policy (not measured)",
+        "vs_peer_latency_ratio": flow_s / peer_record["latency_s"]["min"] if peer_record else None,
+        "mfu": ours["sample_actions_flops"] / flow_s / roof,
+        "matmul_roof_gflops": roof / 1e9,
+        "ours": ours,
+        "peer_record": peer_record,
+        "threads": config.threads,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "loadavg_start": load_start,
+        "loadavg_end": os.getloadavg(),
+    }
+    if peer_error:
+        report["peer_error"] = peer_error
+    atomic_write_json(config.out, report)
+    ratio = report["vs_peer_latency_ratio"]
+    print(
+        f"flow (cached prefix) {flow_s:.3f} s | π0-FAST AR ({ours['fast_tokens_per_chunk']} tokens) "
+        f"{ours['fast_ar']['min_s']:.3f} s → {report['flow_vs_fast_ar_speedup']:.2f}× "
+        f"(after the shared prefix {report['flow_vs_fast_ar_speedup_after_prefix']:.2f}×)\n"
+        f"prefix recomputed every step {ours['flow_recompute_prefix']['min_s']:.3f} s → "
+        f"cache {report['prefix_cache_speedup']:.2f}×\n"
+        f"peer: {report['peer']}: " + (f"{peer_record['latency_s']['min']:.3f} s → ours/peer {ratio:.2f}" if ratio
+                                       else f"not measured ({peer_error})") + "\n"
+        f"MFU {report['mfu']:.1%} of a {roof / 1e9:.0f} GFLOP/s fp32 matmul roof → {config.out}"
+    )  # fmt: skip
+    return report

@@ -1,0 +1,126 @@
+"""The VLM backbone: a SigLIP-style ViT (patches → tokens), a linear projector, and a Gemma decoder.
+
+As in PaliGemma / π0, image tokens are projected into the LM width unscaled, text tokens are embedded and
+multiplied by √width (Gemma), and the LM attends over [images, prompt, state] bidirectionally (prefix-LM).
+The LM exposes its per-layer keys/values (`KVCache`) so the action expert and AR decoding can attend to
+them without recomputing the prefix.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from reasonact.vla.attention import KVCache, attend, attention_mask, sliding_window_mask
+from reasonact.vla.config import LMConfig, VisionConfig
+from reasonact.vla.layers import Block, RMSNorm, attention_scale, rope_table
+
+
+def rope_tables(cfg: LMConfig, positions: Tensor) -> dict[float, tuple[Tensor, Tensor]]:
+    """positions (b, s) → {RoPE base: (cos, sin)} for the global and local bases."""
+    return {theta: rope_table(positions, cfg.head_dim, theta) for theta in {cfg.rope_theta, cfg.local_rope_theta}}
+
+
+def layer_theta(cfg: LMConfig, layer: int) -> float:
+    return cfg.local_rope_theta if cfg.is_local(layer) else cfg.rope_theta
+
+
+def layer_masks(cfg: LMConfig, mask: Tensor, q_positions: Tensor, k_positions: Tensor) -> list[Tensor]:
+    """The (b, sq, sk) mask of every layer: local (sliding-window) layers also get the window."""
+    local = mask
+    if cfg.sliding_window is not None:
+        local = sliding_window_mask(mask, q_positions, k_positions, cfg.sliding_window)
+    return [local if cfg.is_local(i) else mask for i in range(cfg.depth)]
+
+
+class VisionBlock(nn.Module):
+    """Pre-LayerNorm ViT layer with biases and a GELU-tanh MLP (SigLIP)."""
+
+    def __init__(self, cfg: VisionConfig) -> None:
+        super().__init__()
+        self.heads = cfg.heads
+        self.norm1, self.norm2 = nn.LayerNorm(cfg.width, eps=1e-6), nn.LayerNorm(cfg.width, eps=1e-6)
+        self.qkv = nn.Linear(cfg.width, 3 * cfg.width)
+        self.out = nn.Linear(cfg.width, cfg.width)
+        self.fc1, self.fc2 = nn.Linear(cfg.width, cfg.mlp_dim), nn.Linear(cfg.mlp_dim, cfg.width)
+
+    def forward(self, x: Tensor) -> Tensor:  # (b, n, w) → (b, n, w)
+        b, n, w = x.shape
+        qkv = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # (b, heads, n, w/heads)
+        x = x + self.out(y.transpose(1, 2).reshape(b, n, w))
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x)), approximate="tanh"))
+
+
+class VisionEncoder(nn.Module):
+    """Images (b, S, S, 3) in [-1, 1] → tokens (b, (S/p)², width)."""
+
+    def __init__(self, cfg: VisionConfig) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, cfg.width, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        self.position = nn.Parameter(torch.randn(1, cfg.tokens, cfg.width) * cfg.width**-0.5)
+        self.blocks = nn.ModuleList(VisionBlock(cfg) for _ in range(cfg.depth))
+        self.norm = nn.LayerNorm(cfg.width, eps=1e-6)
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = self.patch(images.permute(0, 3, 1, 2)).flatten(2).transpose(1, 2)  # (b, n, w)
+        x = x + self.position
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+
+class GemmaLM(nn.Module):
+    """Gemma decoder stack over embeddings; tied input/output embedding of `vocab` rows."""
+
+    def __init__(self, cfg: LMConfig, vocab: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(vocab, cfg.width)
+        nn.init.normal_(self.embed.weight, std=cfg.width**-0.5)
+        self.blocks = nn.ModuleList(Block(cfg.width, cfg.mlp_dim, cfg) for _ in range(cfg.depth))
+        self.norm = RMSNorm(cfg.width, cfg.norm_eps)
+        self.scale = attention_scale(cfg)
+
+    def embed_tokens(self, ids: Tensor) -> Tensor:  # (b, s) → (b, s, w)
+        return self.embed(ids) * math.sqrt(self.cfg.width)
+
+    def logits(self, h: Tensor) -> Tensor:  # (b, s, w) final hidden → (b, s, vocab)
+        return h @ self.embed.weight.T
+
+    def forward(
+        self,
+        h: Tensor,
+        blocks: Tensor,
+        positions: Tensor,
+        valid: Tensor,
+        past: KVCache | None = None,
+        kv_only: bool = False,
+    ) -> tuple[Tensor, KVCache]:
+        """Embeddings h (b, s, w) with block ids, positions and validity (b, s), optionally after a cached
+        sequence → final-normed hidden (b, s, w) and the cache of past + these tokens.
+
+        `kv_only`: the caller needs only the cache (the action expert's prefix), so the last layer's
+        attention output and MLP, which no key/value depends on, are skipped and the hidden returned is
+        that layer's input, not the final hidden."""
+        new = KVCache([], [], blocks, positions, valid)
+        k_blocks, k_positions, k_valid = blocks, positions, valid
+        if past is not None:
+            k_blocks = torch.cat([past.blocks, blocks], dim=1)  # (b, s_past + s)
+            k_positions = torch.cat([past.positions, positions], dim=1)
+            k_valid = torch.cat([past.valid, valid], dim=1)
+        masks = layer_masks(self.cfg, attention_mask(blocks, k_blocks, k_valid), positions, k_positions)
+        ropes = rope_tables(self.cfg, positions)
+        for i, block in enumerate(self.blocks):
+            q, k, v, _ = block.project(h, ropes[layer_theta(self.cfg, i)])
+            new.keys.append(k)
+            new.values.append(v)
+            if past is not None:
+                k, v = torch.cat([past.keys[i], k], dim=2), torch.cat([past.values[i], v], dim=2)
+            if kv_only and i == len(self.blocks) - 1:
+                return h, new if past is None else past.extend(new)
+            h = block.finish(h, attend(q, k, v, masks[i], self.scale), None)
+        return self.norm(h), new if past is None else past.extend(new)

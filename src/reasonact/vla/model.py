@@ -1,0 +1,216 @@
+"""KI-VLA: the VLM backbone + flow-matching action expert of "Knowledge Insulating VLA Models" (Driess et al.
+2025), and with other variants (`config.py`) its baselines π0, π0-FAST and frozen backbone.
+
+Training sequence and loss (SPEC §2.3–2.4):
+
+    [prefix: images, prompt, state (block 0)] [targets, BOA, FAST…, EOA (blocks 1, 2, …)] [expert (block −1)]
+    L = CE(targets[1:] + FAST + EOA | causal) + α · ‖v_θ(a^τ, τ) − (a − ω)‖²
+
+The backbone runs over prefix + autoregressive tokens, then the expert over its cache (see `attention.py`
+for why that equals one shared attention per layer). Knowledge insulation detaches that cache for the
+expert. Inference: the prefix is encoded once; the N Euler steps reuse its keys/values
+(`sample_actions`); π0-FAST decodes FAST tokens autoregressively over the same cache (`sample_fast`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from reasonact.actions import Decoded, FastTokenizer
+from reasonact.vla.attention import PREFIX, KVCache
+from reasonact.vla.backbone import GemmaLM, VisionEncoder
+from reasonact.vla.config import VLAConfig
+from reasonact.vla.contract import BasePolicy, Observation, check_actions, check_observation, images_to_float
+from reasonact.vla.expert import ActionExpert
+from reasonact.vla.flow import euler_integrate, noisy_actions, sample_time, target_velocity
+
+
+class KIVLA(BasePolicy):
+    """Mixture-of-transformers VLA. `fast` is the fitted FAST tokenizer (needed by variants with FAST)."""
+
+    def __init__(self, config: VLAConfig, fast: FastTokenizer | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.fast = fast
+        self.vision = VisionEncoder(config.vision)
+        self.projector = nn.Linear(config.vision.width, config.lm.width)
+        self.lm = GemmaLM(config.lm, config.embed_vocab)
+        self.state_proj = nn.Linear(config.state_dim, config.lm.width) if config.state_mode == "continuous" else None
+        self.expert = ActionExpert(config.expert, config.lm, config.action_dim) if config.has_expert else None
+        self.compiled_velocity: Callable[..., Tensor] | None = None  # set by compile_expert
+        if config.freeze_backbone:
+            for p in self.backbone_parameters():
+                p.requires_grad_(False)
+
+    def backbone_parameters(self) -> Iterator[nn.Parameter]:
+        """Every parameter of the VLM (vision, projector, LM, state projection): all but the expert's."""
+        for name, p in self.named_parameters():
+            if not name.startswith("expert."):
+                yield p
+
+    def compile_expert(self, mode: str | None = None) -> None:
+        """Optional: run the Euler steps through `torch.compile(expert)` (inductor; needs a C++ compiler).
+        Weights stay shared with `self.expert`; `compute_loss` keeps using the eager module."""
+        if self.expert is None:
+            raise ValueError(f"variant: {self.config.variant!r} has no action expert to compile")
+        self.compiled_velocity = torch.compile(self.expert.forward, mode=mode, dynamic=False)
+
+    # ---- prefix -------------------------------------------------------------------------------------------
+
+    def embed_prefix(self, obs: Observation) -> tuple[Tensor, Tensor]:
+        """→ embeddings (b, P, w) of [images per camera, prompt, continuous state] and validity (b, P)."""
+        parts = [self.projector(self.vision(images_to_float(obs.images[c]))) for c in self.config.cameras]
+        valid = [torch.ones(p.shape[:2], dtype=torch.bool, device=p.device) for p in parts]
+        parts.append(self.lm.embed_tokens(obs.tokens))
+        valid.append(obs.token_mask)
+        if self.state_proj is not None:
+            parts.append(self.state_proj(obs.state.to(parts[0].dtype))[:, None])
+            valid.append(valid[0][:, :1])
+        return torch.cat(parts, dim=1), torch.cat(valid, dim=1)
+
+    def encode_prefix(self, obs: Observation) -> KVCache:
+        """Run the backbone over the prefix once → its per-layer keys/values."""
+        h, valid = self.embed_prefix(obs)
+        positions = (valid.cumsum(dim=1) - 1).clamp(min=0)  # (b, P): padding does not advance positions
+        blocks = torch.full_like(positions, PREFIX)
+        return self.lm(h, blocks, positions, valid, kv_only=True)[1]
+
+    # ---- training -----------------------------------------------------------------------------------------
+
+    def fast_ids(self, actions: Tensor) -> list[list[int]]:
+        """Chunks (b, H, d) → FAST ids in the embedding's id range, truncated to max_fast_tokens."""
+        if self.fast is None:
+            raise ValueError(f"fast: variant {self.config.variant!r} needs a fitted FastTokenizer, received None")
+        ids = self.fast.encode(actions.detach().double().cpu().numpy())
+        return [[self.config.fast_offset + t for t in seq[: self.config.max_fast_tokens]] for seq in ids]
+
+    def ar_sequences(self, obs: Observation, actions: Tensor | None) -> tuple[Tensor, Tensor] | None:
+        """The autoregressive segment per sample: targets, then BOA FAST… EOA → ids, valid (b, T), or None."""
+        cfg = self.config
+        rows: list[list[int]] = [[] for _ in range(obs.batch_size)]
+        if obs.targets is not None and obs.target_mask is not None and not cfg.freeze_backbone:
+            rows = [t[m].tolist() for t, m in zip(obs.targets, obs.target_mask, strict=True)]
+        if cfg.uses_fast and actions is not None:
+            rows = [[*r, cfg.boa, *f, cfg.eoa] for r, f in zip(rows, self.fast_ids(actions), strict=True)]
+        length = max(len(r) for r in rows)
+        if length < 2:
+            return None
+        ids = torch.zeros(len(rows), length, dtype=torch.int64, device=obs.tokens.device)
+        valid = torch.zeros_like(ids, dtype=torch.bool)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r, dtype=torch.int64)
+            valid[i, : len(r)] = True
+        return ids, valid
+
+    def compute_loss(self, obs: Observation, actions: Tensor | None) -> dict[str, Tensor]:
+        """{"loss", "ce" (if any AR tokens), "flow" (if an expert and actions)}: L = CE + α·L_flow."""
+        check_observation(obs, self.config)
+        if actions is not None:
+            check_actions(actions, self.config, obs.batch_size)
+        h, valid = self.embed_prefix(obs)
+        positions = (valid.cumsum(dim=1) - 1).clamp(min=0)
+        blocks = torch.full_like(positions, PREFIX)
+        prefix_len = h.shape[1]
+        ar = self.ar_sequences(obs, actions)
+        if ar is not None:
+            ids, ar_valid = ar
+            start = valid.sum(dim=1, keepdim=True)  # (b, 1)
+            steps = torch.arange(1, ids.shape[1] + 1, device=ids.device)
+            h = torch.cat([h, self.lm.embed_tokens(ids)], dim=1)
+            positions = torch.cat([positions, start + steps - 1], dim=1)
+            blocks = torch.cat([blocks, steps.expand_as(ids)], dim=1)
+            valid = torch.cat([valid, ar_valid], dim=1)
+        hidden, cache = self.lm(h, blocks, positions, valid)
+        losses: dict[str, Tensor] = {}
+        if ar is not None:
+            logits = self.lm.logits(hidden[:, prefix_len:-1])  # (b, T-1, vocab): position j predicts j+1
+            target = ids[:, 1:].masked_fill(~ar_valid[:, 1:], -100)
+            losses["ce"] = F.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), ignore_index=-100)
+        if self.expert is not None and actions is not None:
+            actions = actions.to(h.dtype)
+            noise = torch.randn_like(actions)
+            tau = sample_time(actions.shape[0], self.config.time_beta, self.config.time_s).to(actions)
+            v_t = self.expert(noisy_actions(actions, noise, tau), tau, cache, self.config.stop_gradient)
+            losses["flow"] = F.mse_loss(v_t.float(), target_velocity(actions, noise).float())
+        if not losses:
+            raise ValueError(f"actions: variant {self.config.variant!r} has nothing to learn without actions/targets")
+        losses["loss"] = losses.get("ce", 0.0) + self.config.flow_weight * losses.get("flow", 0.0)
+        return losses
+
+    # ---- inference ----------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample_actions(
+        self, obs: Observation, steps: int | None = None, noise: Tensor | None = None, cache_prefix: bool = True
+    ) -> Tensor:
+        """Action chunks (b, H, d): Euler-integrate the flow over the cached prefix (π0-FAST: decode FAST).
+
+        `cache_prefix=False` recomputes the prefix at every Euler step (the baseline the cache is measured
+        against; identical result)."""
+        check_observation(obs, self.config)
+        cfg = self.config
+        if self.expert is None:
+            return torch.as_tensor(self.sample_fast(obs).actions, dtype=self.projector.weight.dtype)
+        if noise is None:
+            noise = torch.randn(obs.batch_size, cfg.horizon, cfg.action_dim, dtype=self.projector.weight.dtype)
+        check_actions(noise, cfg, obs.batch_size)
+        expert = self.compiled_velocity or self.expert
+        prefix = self.encode_prefix(obs) if cache_prefix else None
+
+        def velocity(x_t: Tensor, tau: Tensor) -> Tensor:
+            return expert(x_t, tau, prefix if prefix is not None else self.encode_prefix(obs), False)
+
+        return euler_integrate(velocity, noise.to(self.projector.weight.device), steps or cfg.flow_steps)
+
+    @torch.no_grad()
+    def sample_fast(self, obs: Observation, max_tokens: int | None = None, stop_at_eoa: bool = True) -> Decoded:
+        """π0-FAST inference: greedy KV-cached decoding of FAST tokens after BOA, then the tokenizer's safe decode.
+
+        Decoding is constrained to FAST ids and EOA. `stop_at_eoa=False` always decodes `max_tokens` tokens
+        (benchmarks: a fixed-length chunk); tokens after the first EOA are ignored either way.
+        """
+        cfg = self.config
+        if self.fast is None:
+            raise ValueError(f"fast: sample_fast needs a fitted FastTokenizer, received None (variant {cfg.variant})")
+        check_observation(obs, cfg)
+        cache = self.encode_prefix(obs)
+        b = obs.batch_size
+        start = cache.valid.sum(dim=1, keepdim=True)  # (b, 1)
+        token = torch.full((b, 1), cfg.boa, dtype=torch.int64, device=start.device)
+        generated: list[Tensor] = []
+        done = torch.zeros(b, dtype=torch.bool, device=start.device)
+        for j in range(max_tokens or cfg.max_fast_tokens):
+            block = torch.full((b, 1), j + 1, dtype=torch.int64, device=start.device)
+            h, cache = self.lm(self.lm.embed_tokens(token), block, start + j, torch.ones_like(done)[:, None], cache)
+            logits = h[:, -1] @ self.lm.embed.weight[cfg.fast_offset : cfg.eoa + 1].T  # (b, fast_vocab + 2)
+            logits[:, cfg.boa - cfg.fast_offset] = float("-inf")  # BOA is never generated
+            token = (logits.argmax(dim=-1, keepdim=True) + cfg.fast_offset).to(torch.int64)
+            generated.append(token[:, 0])
+            done |= token[:, 0] == cfg.eoa
+            if stop_at_eoa and bool(done.all()):
+                break
+        return self.fast.decode(self._strip(torch.stack(generated, dim=1)), cfg.horizon)
+
+    def _strip(self, ids: Tensor) -> list[list[int]]:
+        """(b, n) generated ids → FAST-vocabulary ids up to (excluding) the first EOA."""
+        out = []
+        for row in ids.cpu().numpy():
+            stop = np.flatnonzero(row == self.config.eoa)
+            out.append((row[: stop[0] if stop.size else len(row)] - self.config.fast_offset).tolist())
+        return out
+
+
+def build_model(config: VLAConfig, fast: FastTokenizer | None = None, device: str | torch.device = "cpu") -> KIVLA:
+    """Construct a KI-VLA (on `device`; "meta" builds shapes only) and load pretrained LM weights if configured."""
+    with torch.device(device):
+        model = KIVLA(config, fast)
+    if config.pretrained == "gemma3-270m" and str(device) != "meta":
+        from reasonact.vla.pretrained import load_gemma3_270m
+
+        load_gemma3_270m(model.lm)
+    return model

@@ -1,0 +1,92 @@
+"""The attention mask of SPEC §2.3, and that backbone-then-expert equals one shared attention per layer."""
+
+from __future__ import annotations
+
+import torch
+
+from reasonact.vla.attention import attend, attention_mask
+from reasonact.vla.model import build_model
+
+
+def _reference(blocks: list[int], valid: list[bool]) -> torch.Tensor:
+    """The rules spelled out token pair by token pair."""
+    n = len(blocks)
+    out = torch.zeros(n, n, dtype=torch.bool)
+    for i, q in enumerate(blocks):
+        for j, k in enumerate(blocks):
+            if not valid[j]:
+                continue
+            if k == 0:  # everyone sees the prefix
+                out[i, j] = True
+            elif q > 0 and k > 0:  # FAST/text: causal among autoregressive tokens
+                out[i, j] = k <= q
+            elif q == -1 and k == -1:  # expert sees all expert tokens
+                out[i, j] = True
+    return out
+
+
+def test_worked_example_of_the_docstring() -> None:
+    blocks = torch.tensor([[0, 0, 1, 2, -1, -1]])
+    expected = torch.tensor(
+        [
+            [1, 1, 0, 0, 0, 0],
+            [1, 1, 0, 0, 0, 0],
+            [1, 1, 1, 0, 0, 0],
+            [1, 1, 1, 1, 0, 0],
+            [1, 1, 0, 0, 1, 1],
+            [1, 1, 0, 0, 1, 1],
+        ],
+        dtype=torch.bool,
+    )
+    assert torch.equal(attention_mask(blocks, blocks, torch.ones_like(blocks, dtype=torch.bool))[0], expected)
+
+
+def test_random_sequences_follow_the_rules_and_padding() -> None:
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        n_p, n_f, n_e = (int(x) for x in torch.randint(1, 6, (3,), generator=g))
+        blocks = [0] * n_p + list(range(1, n_f + 1)) + [-1] * n_e
+        valid = (torch.rand(len(blocks), generator=g) > 0.2).tolist()
+        got = attention_mask(torch.tensor([blocks]), torch.tensor([blocks]), torch.tensor([valid]))[0]
+        assert torch.equal(got, _reference(blocks, valid))
+        fast, expert, prefix = slice(n_p, n_p + n_f), slice(n_p + n_f, None), slice(0, n_p)
+        assert not got[expert, fast].any()  # expert never sees FAST
+        assert not got[prefix, n_p:].any() and not got[fast, expert].any()  # nothing flows back
+
+
+def test_cached_decoding_mask_sees_prefix_and_earlier_tokens() -> None:
+    k_blocks = torch.tensor([[0, 0, 1, 2, 3]])
+    got = attention_mask(torch.tensor([[3]]), k_blocks, torch.tensor([[True, False, True, True, True]]))
+    assert got.tolist() == [[[True, False, True, True, True]]]
+
+
+def test_backbone_then_expert_equals_one_joint_attention_per_layer(config_of, make_obs, fast, actions) -> None:
+    """Reference: both streams layer by layer, ONE attention over the concatenated sequence with the full mask."""
+    torch.manual_seed(0)
+    model = build_model(config_of("ki_no_stopgrad"), fast).eval()
+    for p in model.expert.parameters():  # open the zero-initialised adaptive-norm gates
+        torch.nn.init.normal_(p, std=0.05)
+    obs = make_obs()
+    x_t, tau = actions, torch.tensor([0.3, 0.8])
+    cache = model.encode_prefix(obs)
+    fast_model = model.expert(x_t, tau, cache, stop_gradient=False)
+
+    h_b, valid = model.embed_prefix(obs)
+    pos_b = valid.cumsum(1) - 1
+    horizon = x_t.shape[1]
+    pos_e = valid.sum(1, keepdim=True) + torch.arange(horizon)
+    blocks = torch.cat([torch.zeros_like(pos_b), torch.full_like(pos_e, -1)], dim=1)
+    mask = attention_mask(blocks, blocks, torch.cat([valid, torch.ones_like(pos_e, dtype=torch.bool)], 1))
+    from reasonact.vla.layers import rope_table
+
+    rope_b, rope_e = rope_table(pos_b, 16, 10_000.0), rope_table(pos_e, 16, 10_000.0)
+    cond = model.expert.time(tau)
+    h_e = model.expert.action_in(x_t)
+    n = h_b.shape[1]
+    for lb, le in zip(model.lm.blocks, model.expert.blocks, strict=True):
+        qb, kb, vb, _ = lb.project(h_b, rope_b)
+        qe, ke, ve, gate = le.project(h_e, rope_e, cond)
+        out = attend(torch.cat([qb, qe], 2), torch.cat([kb, ke], 2), torch.cat([vb, ve], 2), mask, model.lm.scale)
+        h_b, h_e = lb.finish(h_b, out[:, :, :n], None), le.finish(h_e, out[:, :, n:], gate, cond)
+    reference = model.expert.action_out(model.expert.norm(h_e))
+    torch.testing.assert_close(fast_model, reference, rtol=1e-5, atol=1e-5)
