@@ -68,6 +68,35 @@ COMMANDS: dict[str, Command | Table] = {
             "benchmarks.fast:PRESETS",
         ),
     },
+    "search": {
+        "run": Command(
+            "Test-time search study (greedy, best-of-N, beam, DVTS, MCTS, tree+DFS): accuracy vs tokens.",
+            "reasonact.reasoning.commands:run",
+            "reasonact.reasoning.commands:STUDY_PRESETS",
+        ),
+        "train-policy": Command(
+            "SFT a tiny/small step-writing policy from scratch on reference solutions.",
+            "reasonact.reasoning.commands:train_policy",
+            "reasonact.reasoning.commands:TRAIN_PRESETS",
+        ),
+        "bench": Command(
+            "Tree expansion tokens/s: prefix-KV reuse + batching vs per-path generate vs vLLM → JSON.",
+            "benchmarks.search:run",
+            "benchmarks.search:PRESETS",
+        ),
+    },
+    "vla": {
+        "params": Command(
+            "Parameter counts of backbone and action expert (built on the meta device).",
+            "reasonact.vla.commands:params",
+            "reasonact.vla.commands:PARAMS_PRESETS",
+        ),
+        "bench": Command(
+            "KI-VLA inference: flow vs π0-FAST AR decoding, prefix cache, LeRobot pi05 peer → JSON.",
+            "benchmarks.vla_inference:run",
+            "benchmarks.vla_inference:PRESETS",
+        ),
+    },
 }
 
 

@@ -1,0 +1,265 @@
+"""HF transformers backend: batched step generation with shared-prefix KV reuse.
+
+One call prefills each distinct prompt once, starting from the longest cached prefix in a
+`KVStore` (the few-shot header, the parent node's prompt + step), then copies that KV to the
+prompt's n sampled siblings and decodes all (prompts × n) rows in one batch, a token at a time,
+until each row hits the step boundary. Rows of different lengths are left-padded inside the KV
+(padding columns are masked and positions are counted over real tokens only), so every row sees
+exactly the computation it would see alone. `generate_texts_per_path` is the reference: one
+`model.generate` call per (prompt, sample) with the same sampling uniforms, hence the same tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from transformers import (
+    DynamicCache,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+
+from reasonact.checks import check_finite
+from reasonact.reasoning.backends.base import Backend, Generation, cut_at_stop, pick_tokens, row_uniforms
+from reasonact.reasoning.backends.kv_store import KVStore, LayerKV
+from reasonact.reasoning.mdp import STEP_BOUNDARY
+
+
+class _InverseCDF(LogitsProcessor):
+    """Forces HF `generate` (greedy mode) to pick the token `pick_tokens` would pick with uniforms u."""
+
+    def __init__(self, uniforms: torch.Tensor, prompt_length: int, temperature: float) -> None:
+        self.uniforms, self.prompt_length, self.temperature = uniforms, prompt_length, temperature
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:  # scores (1, V)
+        t = input_ids.shape[1] - self.prompt_length
+        token = pick_tokens(scores, self.uniforms[t : t + 1], self.temperature)  # (1,)
+        forced = torch.full_like(scores, float("-inf"))
+        forced[0, token] = 0.0
+        return forced
+
+
+class _StepEnd(StoppingCriteria):
+    """Stops HF `generate` at the first token containing the step boundary, as `HFBackend` does."""
+
+    def __init__(self, backend: HFBackend, stop: str) -> None:
+        self.backend, self.stop = backend, stop
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:  # (b, s) → (b,)
+        return self.backend.ends_step(input_ids[:, -1], self.stop)
+
+
+class HFBackend(Backend):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,  # a transformers tokenizer of `model`
+        header: str = "",
+        kv_store_tokens: int = 65_536,
+        max_rows: int = 64,
+        store_generations: bool = True,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.header = header  # few-shot text before every question
+        self.store = KVStore(kv_store_tokens)  # prefix KV reuse across calls; 0 turns it off
+        self.max_rows = max_rows  # decoded rows per batch (prompts × n)
+        self.store_generations = store_generations  # keep each sampled step's KV for its children
+        text_config = model.config.get_text_config()
+        self.max_context = int(getattr(text_config, "max_position_embeddings", 2048))
+        self.window = getattr(text_config, "sliding_window", None)  # sliding layers keep only this many tokens
+        self.eos_id = tokenizer.eos_token_id
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        self._token_texts: dict[int, str] = {}
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, header: str = "", **kwargs) -> HFBackend:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        return cls(model, AutoTokenizer.from_pretrained(path), header, **kwargs)
+
+    def encode(self, text: str) -> tuple[int, ...]:
+        return tuple(self.tokenizer(text)["input_ids"])
+
+    def ends_step(self, tokens: torch.Tensor, stop: str) -> torch.Tensor:
+        """Which tokens' text contains `stop` (e.g. "\\n", ".\\n", "\\n\\n"); texts are decoded once per id.
+
+        tokens (r,) → (r,) bool"""
+        for token in tokens.tolist():
+            if token not in self._token_texts:
+                self._token_texts[token] = self.tokenizer.decode([token])
+        return torch.tensor([stop in self._token_texts[t] for t in tokens.tolist()])
+
+    @torch.inference_mode()
+    def generate_texts(
+        self,
+        prompts: Sequence[str],
+        n: int,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        seed: int = 0,
+        stop: str | None = STEP_BOUNDARY,
+    ) -> list[list[Generation]]:
+        self.check_request(prompts, n, max_new_tokens, temperature)
+        encoded = [self.encode(p) for p in prompts]
+        out: list[list[Generation]] = [[Generation("", (), (), "too_long")] * n for _ in prompts]
+        fits = [i for i, ids in enumerate(encoded) if len(ids) + max_new_tokens <= self.max_context]
+        per_batch = max(1, self.max_rows // n)
+        for start in range(0, len(fits), per_batch):
+            chunk = fits[start : start + per_batch]
+            results = self._generate([encoded[i] for i in chunk], chunk, n, max_new_tokens, temperature, seed, stop)
+            for i, generations in zip(chunk, results, strict=True):
+                out[i] = generations
+        return out
+
+    def _use_store(self, longest: int) -> bool:
+        return self.store.max_tokens > 0 and (self.window is None or longest < self.window - 1)
+
+    def _prefill(
+        self, prompts: list[tuple[int, ...]], use_store: bool
+    ) -> tuple[DynamicCache, torch.Tensor, torch.Tensor]:
+        """Run each prompt from its longest cached prefix → (cache, mask (B, L), last logits (B, V))."""
+        cached = [self.store.longest_prefix(ids, len(ids) - 1) if use_store else (0, None) for ids in prompts]
+        past = max(p for p, _ in cached)
+        suffixes = [ids[p:] for ids, (p, _) in zip(prompts, cached, strict=True)]
+        width = max(len(s) for s in suffixes)
+        cache = DynamicCache(config=self.model.config)
+        if past:
+            reference = next(kv for p, kv in cached if p)  # any cached row: gives the KV shapes
+            for layer in range(len(reference)):
+                keys, values = zip(*(self._left_pad(kv or reference, layer, past, p) for p, kv in cached), strict=True)
+                cache.layers[layer].update(torch.cat(keys), torch.cat(values))
+        mask = torch.zeros(len(prompts), past + width, dtype=torch.long)
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        for b, ((p, _), suffix) in enumerate(zip(cached, suffixes, strict=True)):
+            mask[b, past - p : past] = 1
+            mask[b, past + width - len(suffix) :] = 1
+            input_ids[b, width - len(suffix) :] = torch.tensor(suffix)
+        self.store.hits += sum(p for p, _ in cached)
+        self.store.misses += sum(len(s) for s in suffixes)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, past:]  # (B, width)
+        logits = self.model(
+            input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True
+        ).logits[:, -1]  # (B, V)
+        return cache, mask, logits
+
+    @staticmethod
+    def _left_pad(kv: LayerKV, layer: int, past: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first `length` cached columns of `layer`, zero-padded on the left to `past`.  # (1, h, past, d)"""
+        keys, values = (x[:, :, :length] for x in kv[layer])
+        pad = (0, 0, past - length, 0)
+        return torch.nn.functional.pad(keys, pad), torch.nn.functional.pad(values, pad)
+
+    def _save(self, ids: tuple[int, ...], cache: DynamicCache, row: int, columns: torch.Tensor) -> None:
+        """Store one row's KV (its real, unpadded columns) under its token ids."""
+        kv = [
+            (layer.keys[row : row + 1, :, columns].clone(), layer.values[row : row + 1, :, columns].clone())
+            for layer in cache.layers
+        ]
+        self.store.put(ids, kv)
+
+    def _generate(
+        self,
+        prompts: list[tuple[int, ...]],
+        indices: list[int],
+        n: int,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        stop: str | None,
+    ) -> list[list[Generation]]:
+        use_store = self._use_store(max(len(p) for p in prompts) + max_new_tokens)
+        cache, mask, logits = self._prefill(prompts, use_store)
+        if use_store:
+            for b, ids in enumerate(prompts):
+                self._save(ids, cache, b, mask[b].bool())
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+            mask, logits = mask.repeat_interleave(n, 0), logits.repeat_interleave(n, 0)
+        rows = len(prompts) * n
+        uniforms = torch.stack([row_uniforms(seed, i, j, max_new_tokens) for i in indices for j in range(n)])  # (R, T)
+        tokens = torch.full((rows, max_new_tokens), self.pad_id, dtype=torch.long)  # (R, T)
+        logprobs = torch.zeros(rows, max_new_tokens)  # (R, T)
+        lengths = torch.full((rows,), max_new_tokens)  # (R,)
+        fed = torch.zeros(rows, dtype=torch.long)  # generated tokens whose KV is in the cache
+        done = torch.zeros(rows, dtype=torch.bool)  # (R,)
+        position = mask.sum(-1)  # (R,) position id of the next token
+        for t in range(max_new_tokens):
+            check_finite(logits, "logits")
+            token = torch.where(done, self.pad_id, pick_tokens(logits, uniforms[:, t], temperature))  # (R,)
+            tokens[:, t] = token
+            logprobs[:, t] = torch.log_softmax(logits.float(), -1).gather(1, token[:, None])[:, 0]
+            if stop is not None:
+                ended = ~done & (self.ends_step(token, stop) | (token == self.eos_id))
+                lengths[ended] = t + 1
+                done |= ended
+            if t == max_new_tokens - 1 or bool(done.all()):
+                break
+            live = (~done | (lengths == t + 1)).long()  # rows still writing, plus rows that just stopped
+            mask = torch.cat([mask, live[:, None]], 1)
+            fed += live
+            logits = self.model(
+                input_ids=token[:, None], attention_mask=mask, position_ids=position[:, None], cache=cache
+            ).logits[:, -1]  # (R, V)
+            position += 1
+        out: list[list[Generation]] = []
+        for b, ids in enumerate(prompts):
+            samples = []
+            for j in range(n):
+                r = b * n + j
+                ids_r = tokens[r, : lengths[r]].tolist()
+                text, stopped = cut_at_stop(self.tokenizer.decode(ids_r, skip_special_tokens=True), stop)
+                finish = "stop" if stopped else "eos" if stop is not None and ids_r[-1] == self.eos_id else "length"
+                samples.append(Generation(text, tuple(ids_r), tuple(logprobs[r, : lengths[r]].tolist()), finish))
+                if use_store and self.store_generations and stop is not None and fed[r] > 0:
+                    self._save(ids + tuple(ids_r[: fed[r]]), cache, r, mask[r].bool())
+            out.append(samples)
+        return out
+
+    @torch.inference_mode()
+    def generate_texts_per_path(
+        self,
+        prompts: Sequence[str],
+        n: int,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        seed: int = 0,
+        stop: str | None = STEP_BOUNDARY,
+    ) -> list[list[Generation]]:
+        """Reference: one `model.generate` per (prompt, sample), no batching, no prefix reuse."""
+        self.check_request(prompts, n, max_new_tokens, temperature)
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=None if stop is None else self.eos_id,
+            pad_token_id=self.pad_id,
+            return_dict_in_generate=True,
+            output_logits=True,
+        )
+        out = []
+        for i, prompt in enumerate(prompts):
+            ids = torch.tensor([self.encode(prompt)])  # (1, s)
+            samples = []
+            for j in range(n):
+                force = _InverseCDF(row_uniforms(seed, i, j, max_new_tokens), ids.shape[1], temperature)
+                ends = [] if stop is None else [_StepEnd(self, stop)]
+                result = self.model.generate(
+                    ids,
+                    generation_config=config,
+                    logits_processor=LogitsProcessorList([force]),
+                    stopping_criteria=StoppingCriteriaList(ends),
+                )
+                new = result.sequences[0, ids.shape[1] :].tolist()
+                logits = torch.cat(result.logits)  # (t, V)
+                lps = torch.log_softmax(logits.float(), -1).gather(1, torch.tensor(new)[:, None])[:, 0]
+                text, stopped = cut_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), stop)
+                finish = "stop" if stopped else "eos" if stop is not None and new[-1] == self.eos_id else "length"
+                samples.append(Generation(text, tuple(new), tuple(lps.tolist()), finish))
+            out.append(samples)
+        return out

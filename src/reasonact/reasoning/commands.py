@@ -1,0 +1,77 @@
+"""CLI verbs of `reasonact search`: run (a search study), train-policy (SFT tiny/small policies);
+`bench` lives in benchmarks/search.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reasonact.reasoning.policy import POLICY_PRESETS, PolicyConfig
+from reasonact.reasoning.search.common import SearchConfig
+from reasonact.reasoning.study import StudyConfig
+
+STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
+    "tiny": (
+        "Seconds-to-minutes smoke: tiny SFT policy, 4 test problems, greedy/best-of-N/beam/MCTS.",
+        StudyConfig(
+            methods=("greedy", "best_of_n", "beam", "mcts"),
+            budgets=(4,),
+            problems=4,
+            search=SearchConfig(max_steps=6, max_step_tokens=24, simulations=4),
+            name="search_tiny",
+        ),
+    ),
+    "small": (
+        "Accuracy vs tokens of every method at N = 2, 4, 8, 16 on 40 test problems (tiny SFT policy, oracle PRM).",
+        StudyConfig(
+            budgets=(2, 4, 8, 16),
+            problems=40,
+            search=SearchConfig(max_steps=6, max_step_tokens=24, selection="argmax"),
+            name="search_small",
+        ),
+    ),
+    "gemma": (
+        "The real Gemma 3 270M (few-shot) on 10 arithmetic problems, N = 4, 8.",
+        StudyConfig(
+            policy="gemma",
+            methods=("greedy", "best_of_n", "beam", "mcts"),
+            budgets=(4, 8),
+            problems=10,
+            search=SearchConfig(max_steps=6, max_step_tokens=32, selection="argmax"),
+            name="search_gemma",
+        ),
+    ),
+}
+
+
+def run(config: StudyConfig) -> None:
+    from reasonact.reasoning.study import run_study
+
+    summary = run_study(config, progress=True)
+    for row in summary["rows"]:
+        print(
+            f"{row['method']:>10} N={row['budget']:<3} accuracy {row['accuracy']:.2f}  "
+            f"tokens {row['mean_tokens']:.0f}  errors {row['errors']}"
+        )
+    print(f"→ {config.root / config.name}/summary.json, plots/accuracy_vs_tokens.png")
+
+
+@dataclass(frozen=True)
+class TrainPolicyConfig:
+    policy: PolicyConfig = field(default_factory=PolicyConfig)  # model size, data and optimiser
+    out: Path | None = None  # model directory; None: the cache (~/.cache/reasonact/policies/…)
+
+
+TRAIN_PRESETS: dict[str, tuple[str, TrainPolicyConfig]] = {
+    name: (f"SFT the {name} step-writing policy from scratch.", TrainPolicyConfig(policy=config))
+    for name, config in POLICY_PRESETS.items()
+}
+
+
+def train_policy(config: TrainPolicyConfig) -> None:
+    from reasonact.reasoning.policy import cached_policy, train_policy
+
+    if config.out is None:
+        print(f"policy → {cached_policy(config.policy, progress=True)}")
+    else:
+        print(f"policy → {train_policy(config.policy, config.out, progress=True)}")

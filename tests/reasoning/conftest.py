@@ -1,0 +1,25 @@
+"""Shared fixtures: a randomly initialised tiny Llama with the real character tokenizer (fast tests)
+and the SFT-trained tiny policy (slow tests; trained once and cached under ~/.cache/reasonact)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reasonact.reasoning.backends.hf import HFBackend
+from reasonact.reasoning.policy import PolicyConfig, build_model, char_tokenizer
+
+
+@pytest.fixture(scope="session")
+def random_backend() -> HFBackend:
+    torch.manual_seed(0)
+    tokenizer = char_tokenizer()
+    model = build_model(PolicyConfig(hidden=64, layers=2, heads=2), len(tokenizer))
+    return HFBackend(model, tokenizer, header="Question: Calculate 1 + 1.\n2\nAnswer: 2\n\n")
+
+
+@pytest.fixture(scope="session")
+def trained_backend() -> HFBackend:
+    from reasonact.reasoning.policy import POLICY_PRESETS, cached_policy
+
+    return HFBackend.from_pretrained(cached_policy(POLICY_PRESETS["tiny"]))

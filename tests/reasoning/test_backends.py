@@ -1,0 +1,66 @@
+"""HF backend: batched + prefix-reusing generation gives the same tokens as per-path `generate`."""
+
+from __future__ import annotations
+
+import pytest
+
+from reasonact.reasoning.mdp import State
+from reasonact.reasoning.tasks import ArithmeticTask
+
+
+@pytest.fixture(scope="module")
+def states():
+    problems = ArithmeticTask().generate("val", 3)
+    return [State(p) for p in problems] + [State(problems[0], (problems[0].steps[0],))]
+
+
+def tokens(generations):
+    return [[g.token_ids for g in row] for row in generations]
+
+
+def test_batched_matches_per_path_generate(random_backend, states) -> None:
+    random_backend.store.clear()
+    batched = random_backend.generate_steps(states, 3, max_new_tokens=10, temperature=1.0, seed=7)
+    prompts = [s.prompt(random_backend.header) for s in states]
+    reference = random_backend.generate_texts_per_path(prompts, 3, 10, temperature=1.0, seed=7)
+    assert tokens(batched) == tokens(reference)
+    for row, ref_row in zip(batched, reference, strict=True):
+        for g, r in zip(row, ref_row, strict=True):
+            assert g.logprobs == pytest.approx(r.logprobs, abs=1e-4) and g.finish == r.finish and g.text == r.text
+    assert len({g.token_ids for g in batched[0]}) > 1  # siblings differ
+
+
+def test_prefix_store_reuses_kv_without_changing_outputs(random_backend, states) -> None:
+    random_backend.store.clear()
+    first = random_backend.generate_steps(states, 2, max_new_tokens=8, seed=3)
+    hits = random_backend.store.hits
+    again = random_backend.generate_steps(states, 2, max_new_tokens=8, seed=3)
+    assert random_backend.store.hits > hits  # every prompt came from the store
+    assert tokens(first) == tokens(again)
+    child = State(states[0].problem, (first[0][0].text,))  # a child: its parent's prompt + step is stored
+    reused = random_backend.generate_steps([child], 2, max_new_tokens=8, seed=5)
+    fresh = random_backend.generate_texts_per_path([child.prompt(random_backend.header)], 2, 8, seed=5)
+    assert tokens(reused) == tokens(fresh)
+
+
+def test_step_boundary_and_fixed_length_modes(random_backend, states) -> None:
+    fixed = random_backend.generate_steps(states[:2], 2, max_new_tokens=6, stop=None)
+    assert all(len(g.token_ids) == 6 and g.finish == "length" for row in fixed for g in row)
+    greedy = random_backend.generate_steps(states[:1], 3, max_new_tokens=6, temperature=0.0)
+    assert len({g.token_ids for g in greedy[0]}) == 1
+    for g in [g for row in random_backend.generate_steps(states, 4, max_new_tokens=12) for g in row]:
+        assert "\n" not in g.text and len(g.logprobs) == len(g.token_ids)
+        assert (g.finish == "stop") == ("\n" in random_backend.tokenizer.decode(list(g.token_ids)))
+
+
+def test_bad_requests_fail_clearly_and_long_prompts_become_records(random_backend, states) -> None:
+    with pytest.raises(ValueError, match="n:"):
+        random_backend.generate_steps(states, 0)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        random_backend.generate_steps(states, 1, max_new_tokens=0)
+    with pytest.raises(ValueError, match="prompts"):
+        random_backend.generate_texts("a prompt", 1, 4)
+    long = State(states[0].problem, ("1 + 1",) * 200)  # > 512 positions
+    out = random_backend.generate_steps([long, states[0]], 2, max_new_tokens=4)
+    assert [g.finish for g in out[0]] == ["too_long", "too_long"] and out[0][0].failure == "too_long"
+    assert all(g.finish != "too_long" for g in out[1])
