@@ -12,6 +12,7 @@ import difflib
 import importlib
 import os
 import sys
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,8 +147,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     assert isinstance(entry, Command)
     run = _resolve(entry.target)
     try:
-        if entry.presets is None:
-            tyro.cli(run, prog=prog, description=entry.help, args=args)  # type: ignore[call-overload]
+        if entry.presets is None:  # one config dataclass, its fields as top-level flags
+            hints = typing.get_type_hints(run)
+            hints.pop("return", None)
+            (config_type,) = hints.values()
+            run(tyro.cli(config_type, default=config_type(), prog=prog, description=entry.help, args=args))
             return
         presets = _resolve(entry.presets)
         config = tyro.extras.overridable_config_cli(presets, prog=prog, description=entry.help, args=args)  # type: ignore[arg-type]

@@ -1,44 +1,21 @@
-"""`reasonact demo` (`make demo`): the end-to-end job on the embedded default.
-
-Writes `runs/<name>/report.md` with figures and `report.json`. Each section is one function
-that returns markdown and adds figures; sections for later parts of the library append here.
-"""
+"""Demo section: FAST vs naive binning on MetaWorld expert action chunks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 from scipy.fft import dct
 
-from reasonact.actions import BinningTokenizer, FastConfig, FastTokenizer
-from reasonact.actions.commands import ChunkSource
-from reasonact.atomic import atomic_write_bytes, atomic_write_json
+from reasonact.actions import BinningTokenizer, FastTokenizer
+from reasonact.demo.config import DemoConfig
+from reasonact.demo.figures import pyplot
 from reasonact.runs import Run
 
 
-@dataclass(frozen=True)
-class DemoConfig:
-    name: str = "demo"  # run directory under `root`; replaced on every demo run
-    root: Path = Path("runs")
-    source: ChunkSource = field(default_factory=lambda: ChunkSource(episodes_per_task=6))  # MetaWorld experts
-    fast: FastConfig = field(default_factory=lambda: FastConfig(scale=20.0))  # γ=20: RMSE ≤ 0.01 on MetaWorld
-    scales: tuple[float, ...] = (5.0, 10.0, 20.0, 40.0)  # γ sweep for the tokens-vs-error figure
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def fast_section(config: DemoConfig, run: Run) -> tuple[str, dict]:
+def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
     """FAST vs naive binning on MetaWorld expert action chunks: tokens, error, what DCT sees."""
-    train, test = config.source.load(progress=True, holdout_every=5)
+    train, test = config.fast_source.load(progress=True, holdout_every=5)
     fast = FastTokenizer.fit(train, config.fast)
     naive = BinningTokenizer.fit(train)
     horizon, dim = test.shape[1:]
@@ -57,7 +34,7 @@ def fast_section(config: DemoConfig, run: Run) -> tuple[str, dict]:
         ids = tok.encode(test)
         sweep.append((scale, float(np.mean([len(t) for t in ids])), rmse(tok.decode(ids, horizon).actions)))
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(18, 3.6))
     i = int(np.argmax(np.ptp(test, axis=1).sum(-1)))  # the most eventful held-out chunk
     for j in range(dim):
@@ -82,7 +59,7 @@ def fast_section(config: DemoConfig, run: Run) -> tuple[str, dict]:
     plt.close(fig)
 
     results = {
-        "data_source": config.source.describe(),
+        "data_source": config.fast_source.describe(),
         "chunks": {"fit": len(train), "held_out": len(test), "horizon": int(horizon), "dim": int(dim)},
         "fast_tokens_per_chunk": float(lengths.mean()),
         "naive_tokens_per_chunk": horizon * dim,
@@ -108,20 +85,3 @@ merges those runs. The tokenizer is saved in `fast_tokenizer/`.
 ![FAST](plots/fast.png)
 """
     return text, results
-
-
-SECTIONS = (fast_section,)
-
-
-def main(config: DemoConfig = DemoConfig()) -> Path:
-    """Run every demo section and write report.md / report.json under `runs/<name>/`."""
-    run = Run.open(config.root, config.name, config, overwrite=True)
-    parts, results = ["# reasonact demo\n"], {}
-    for section in SECTIONS:
-        text, numbers = section(config, run)
-        parts.append(text)
-        results[section.__name__.removesuffix("_section")] = numbers
-    atomic_write_bytes(run.path / "report.md", "\n".join(parts).encode())
-    atomic_write_json(run.path / "report.json", results)
-    print(f"report: {run.path / 'report.md'}")
-    return run.path / "report.md"

@@ -1,0 +1,37 @@
+"""Demo section: test-time search with a policy trained here, guided by the oracle step checker."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from reasonact.demo.config import DemoConfig
+from reasonact.runs import Run
+
+
+def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
+    """Greedy CoT vs best-of-N vs beam vs MCTS on held-out problems (SPEC §3.3)."""
+    from reasonact.reasoning.study import run_study
+
+    study = dataclasses.replace(config.thinking, root=run.path)
+    summary = run_study(study, progress=True)
+    rows = "\n".join(
+        f"| {r['method']} | {r['budget']} | {r['accuracy']:.2f} | {r['mean_tokens']:.0f} | {r['errors']} |"
+        for r in summary["rows"]
+    )
+    text = f"""## Thinking: test-time search
+
+Policy: the `{study.policy}` step-writing model (SFT from scratch on reference solutions, trained once
+and cached under `~/.cache/reasonact/policies/`); scorer: `{study.scorer}` (the task's step checker).
+{study.problems} held-out `{study.family}` problems from the test split (never the policy's training seeds).
+
+| method | N | accuracy | generated tokens per problem | errors |
+|---|---|---|---|---|
+{rows}
+
+Search turns extra generated tokens into accuracy: sampled branches that go wrong are pruned by the step
+scorer (beam, MCTS) instead of being outvoted after the fact (best-of-N). Trees and per-problem records:
+`{study.name}/`.
+
+![accuracy vs tokens]({study.name}/plots/accuracy_vs_tokens.png)
+"""
+    return text, summary
