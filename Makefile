@@ -9,7 +9,7 @@ PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check
 export MUJOCO_GL ?= egl
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install demo test test-all lint bench clean
+.PHONY: install demo test test-all lint bench peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,6 +35,11 @@ lint: install
 
 bench: install
 	$(VENV)/bin/reasonact fast bench
+
+# Side venvs for peers that cannot be dependencies (LeRobot); tests and benchmarks that need them skip without.
+peers:
+	scripts/peer_lerobot_data.sh
+	bash ../shared/peers/lerobot_pi05/setup.sh .peer-venv/lerobot
 
 clean:
 	rm -rf $(VENV) .pytest_cache .pytest-report.xml
