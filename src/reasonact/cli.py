@@ -1,13 +1,15 @@
 """`reasonact <family> <verb> [preset] [--overrides]`: the command table and its dispatcher.
 
 Every command is a function taking one frozen-dataclass config. Commands with presets take
-the preset name as a positional argument (`reasonact fast fit smooth --fast.scale 20`); tyro
+the preset name as a positional argument (`reasonact fast fit smooth --fast.scale 20`; a preset
+named `default` may be left out); tyro
 turns every config field into a typed `--flag` with the field's comment as help. Modules are
 imported only when their command runs, so `reasonact --help` answers instantly.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import os
@@ -147,13 +149,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     assert isinstance(entry, Command)
     run = _resolve(entry.target)
     try:
-        if entry.presets is None:  # one config dataclass, its fields as top-level flags
+        if entry.presets is None:
             hints = typing.get_type_hints(run)
             hints.pop("return", None)
-            (config_type,) = hints.values()
-            run(tyro.cli(config_type, default=config_type(), prog=prog, description=entry.help, args=args))
+            params = list(hints.values())
+            if len(params) == 1 and dataclasses.is_dataclass(params[0]):  # one config: fields as top-level flags
+                run(tyro.cli(params[0], default=params[0](), prog=prog, description=entry.help, args=args))
+            else:  # typed keyword arguments
+                tyro.cli(run, prog=prog, description=entry.help, args=args)  # type: ignore[call-overload]
             return
         presets = _resolve(entry.presets)
+        if "default" in presets and not (args and (args[0] in presets or args[0] in ("-h", "--help"))):
+            args = ["default", *args]  # `reasonact fast bench --out x.json` = `reasonact fast bench default --out …`
         config = tyro.extras.overridable_config_cli(presets, prog=prog, description=entry.help, args=args)  # type: ignore[arg-type]
         run(config)  # type: ignore[operator]
     except (ValueError, FileNotFoundError, FileExistsError) as err:

@@ -24,6 +24,13 @@ def test_help_lists_families_and_verbs() -> None:
     assert fit.returncode == 0 and "--fast.scale" in fit.stdout
 
 
+def test_default_preset_may_be_left_out_and_config_commands_take_flags() -> None:
+    bench = _cli("fast", "bench", "--fast.scale", "20", "--help")  # = fast bench default --fast.scale 20
+    assert bench.returncode == 0 and "--holdout-every" in bench.stdout and "{default,tiny}" not in bench.stdout
+    demo = _cli("demo", "--help")
+    assert demo.returncode == 0 and "--acting.train-steps" in demo.stdout and "--config." not in demo.stdout
+
+
 def test_typo_gets_a_suggestion() -> None:
     out = _cli("fsat")
     assert out.returncode == 2 and "Did you mean 'fast'?" in out.stderr
