@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+
 from reasonact.atomic import atomic_write_json
 from reasonact.reasoning.backends.hf import HFBackend
 from reasonact.reasoning.mdp import State, few_shot_header
@@ -47,7 +49,10 @@ class SearchBenchConfig:
     max_new_tokens: int = 24  # tokens per sibling
     rounds: int = 2  # measured rounds (new nodes each round) for our backend and vLLM
     per_path_nodes: int = 2  # nodes of round 0 also run per path (slow: one generate per sibling)
+    dtype: Literal["float32", "bfloat16"] = "float32"  # our model's dtype (ours and per-path alike)
+    threads: int | None = 1  # torch threads for ours and per-path (1 is fastest on this busy 2-core machine)
     vllm: bool = True  # also measure vLLM (needs `vllm_python`)
+    vllm_threads_bind: str = "0-1"  # VLLM_CPU_OMP_THREADS_BIND: the cores vLLM's OpenMP threads use
     vllm_python: Path = Path(".venv-vllm/bin/python")  # interpreter of the venv vLLM is installed in
     vllm_timeout_s: int = 900  # give up on the vLLM subprocess after this long
     prm_states: int = 256  # states scored for the PRM throughput figure
@@ -57,6 +62,10 @@ class SearchBenchConfig:
 
 PRESETS: dict[str, tuple[str, SearchBenchConfig]] = {
     "default": ("Gemma 3 270M tree expansion, ours vs per-path generate vs vLLM (minutes).", SearchBenchConfig()),
+    "long-prefix": (
+        "As default with a 13-shot header (424 shared prefix tokens; prompt + step stay inside Gemma 3's 512 window).",
+        SearchBenchConfig(shots=13, out=Path("benchmarks/results/search_long_prefix.json")),
+    ),
     "tiny": (
         "Seconds-long smoke: a random tiny Llama, no vLLM.",
         SearchBenchConfig(
@@ -79,14 +88,15 @@ def _backend(config: SearchBenchConfig, header: str) -> HFBackend:
     if config.model == "gemma":
         from reasonact.reasoning.backends.gemma import gemma_dir
 
-        return HFBackend.from_pretrained(gemma_dir(), header=header)
-    import torch
-
+        return HFBackend.from_pretrained(
+            gemma_dir(), header=header, dtype=getattr(torch, config.dtype), threads=config.threads
+        )
     from reasonact.reasoning.policy import PolicyConfig, build_model, char_tokenizer
 
     torch.manual_seed(config.seed)
     tokenizer = char_tokenizer()
-    return HFBackend(build_model(PolicyConfig(hidden=64, layers=2), len(tokenizer)), tokenizer, header)
+    model = build_model(PolicyConfig(hidden=64, layers=2), len(tokenizer)).to(getattr(torch, config.dtype))
+    return HFBackend(model, tokenizer, header, threads=config.threads)
 
 
 def workload(config: SearchBenchConfig) -> tuple[str, list[list[State]]]:
@@ -107,13 +117,20 @@ def _timed(fn, *args) -> tuple[Any, float]:
 def _ours(backend: HFBackend, config: SearchBenchConfig, prompts: list[list[str]], warm: str) -> dict[str, Any]:
     args = (config.n, config.max_new_tokens, 1.0, config.seed, None)
     backend.generate_texts([warm], *args)  # warm-up (first-call overheads; caches the header)
+    loadavg = os.getloadavg()
     seconds, outputs = 0.0, []
     for round_prompts in prompts:
         out, s = _timed(backend.generate_texts, round_prompts, *args)
         seconds += s
         outputs.append(out)
     tokens = sum(len(g.token_ids) for out in outputs for row in out for g in row)
-    return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds, "outputs": outputs}
+    return {
+        "tokens": tokens,
+        "seconds": seconds,
+        "tokens_per_s": tokens / seconds,
+        "outputs": outputs,
+        "loadavg": loadavg,
+    }
 
 
 def _vllm(config: SearchBenchConfig, header: str, prompts: list[list[str]], warm: str) -> dict[str, Any]:
@@ -133,7 +150,13 @@ def _vllm(config: SearchBenchConfig, header: str, prompts: list[list[str]], warm
         "stop": None,
         "engine": {"enforce_eager": True, "max_context": 2048},
     }
-    env = dict(os.environ, VLLM_CPU_OMP_THREADS_BIND="0-1", VLLM_CPU_KVCACHE_SPACE="4", TOKENIZERS_PARALLELISM="false")
+    env = dict(
+        os.environ,
+        VLLM_CPU_OMP_THREADS_BIND=config.vllm_threads_bind,
+        VLLM_CPU_KVCACHE_SPACE="4",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    loadavg = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         req, res = Path(tmp) / "request.json", Path(tmp) / "result.json"
         req.write_text(json.dumps(request))
@@ -150,6 +173,7 @@ def _vllm(config: SearchBenchConfig, header: str, prompts: list[list[str]], warm
         "seconds": seconds,
         "tokens_per_s": tokens / seconds,
         "load_seconds": result["load_seconds"],
+        "loadavg": loadavg,
     }
 
 
@@ -169,10 +193,13 @@ def run(config: SearchBenchConfig) -> dict[str, Any]:
     ours_backend = _backend(config, header)
     prompts = [[s.prompt(header) for s in r] for r in rounds]
     ours = _ours(ours_backend, config, prompts, warm)
-    no_store_backend = HFBackend(ours_backend.model, ours_backend.tokenizer, header, kv_store_tokens=0)
+    no_store_backend = HFBackend(
+        ours_backend.model, ours_backend.tokenizer, header, kv_store_tokens=0, threads=config.threads
+    )
     no_store = _ours(no_store_backend, config, prompts, warm)
     path_prompts = prompts[0][: config.per_path_nodes]
     args = (config.n, config.max_new_tokens, 1.0, config.seed, None)
+    per_path_loadavg = os.getloadavg()
     per_path_out, per_path_s = _timed(ours_backend.generate_texts_per_path, path_prompts, *args)
     per_path_tokens = sum(len(g.token_ids) for row in per_path_out for g in row)
     pairs = [
@@ -193,12 +220,13 @@ def run(config: SearchBenchConfig) -> dict[str, Any]:
             / sum(len(r) for r in prompts),
             "header_tokens": len(ours_backend.encode(header)),
         },
-        "ours": {k: v for k, v in ours.items() if k != "outputs"} | {"dtype": "float32"},
+        "ours": {k: v for k, v in ours.items() if k != "outputs"} | {"dtype": config.dtype, "threads": config.threads},
         "ours_without_kv_store": {k: v for k, v in no_store.items() if k != "outputs"},
         "per_path_generate": {
             "tokens": per_path_tokens,
             "seconds": per_path_s,
             "tokens_per_s": per_path_tokens / per_path_s,
+            "loadavg": per_path_loadavg,
         },
         "outputs_identical_fraction": identical,
         "prefix_reuse_speedup": ours["tokens_per_s"] / (per_path_tokens / per_path_s),
@@ -210,7 +238,7 @@ def run(config: SearchBenchConfig) -> dict[str, Any]:
         if not config.vllm:
             raise RuntimeError("disabled by config (vllm=False)")
         vllm = _vllm(config, header, prompts, warm)
-        result["vllm"] = vllm | {"dtype": "bfloat16", "prefix_caching": True}
+        result["vllm"] = vllm | {"dtype": "bfloat16", "prefix_caching": True, "threads_bind": config.vllm_threads_bind}
         result["vs_vllm_ratio"] = ours["tokens_per_s"] / vllm["tokens_per_s"]
     except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as err:
         result["vs_vllm_ratio"] = None

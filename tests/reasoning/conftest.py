@@ -15,11 +15,11 @@ def random_backend() -> HFBackend:
     torch.manual_seed(0)
     tokenizer = char_tokenizer()
     model = build_model(PolicyConfig(hidden=64, layers=2, heads=2), len(tokenizer))
-    return HFBackend(model, tokenizer, header="Question: Calculate 1 + 1.\n2\nAnswer: 2\n\n")
+    return HFBackend(model, tokenizer, header="Question: Calculate 1 + 1.\n2\nAnswer: 2\n\n", threads=1)
 
 
 @pytest.fixture(scope="session")
 def trained_backend() -> HFBackend:
     from reasonact.reasoning.policy import POLICY_PRESETS, cached_policy
 
-    return HFBackend.from_pretrained(cached_policy(POLICY_PRESETS["tiny"]))
+    return HFBackend.from_pretrained(cached_policy(POLICY_PRESETS["tiny"]), threads=1)

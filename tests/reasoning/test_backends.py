@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
+from reasonact.reasoning.backends.base import SAMPLING_BLOCK, pick_tokens, token_logprobs
 from reasonact.reasoning.mdp import State
 from reasonact.reasoning.tasks import ArithmeticTask
 
@@ -46,6 +48,10 @@ def test_prefix_store_reuses_kv_without_changing_outputs(random_backend, states)
 def test_step_boundary_and_fixed_length_modes(random_backend, states) -> None:
     fixed = random_backend.generate_steps(states[:2], 2, max_new_tokens=6, stop=None)
     assert all(len(g.token_ids) == 6 and g.finish == "length" for row in fixed for g in row)
+    prompts = [s.prompt(random_backend.header) for s in states[:2]]
+    long = random_backend.generate_texts(prompts, 4, 40, stop=None)
+    assert any(random_backend.eos_id in g.token_ids for row in long for g in row)  # eos sampled, not an end
+    assert tokens(long) == tokens(random_backend.generate_texts_per_path(prompts, 4, 40, stop=None))
     greedy = random_backend.generate_steps(states[:1], 3, max_new_tokens=6, temperature=0.0)
     assert len({g.token_ids for g in greedy[0]}) == 1
     for g in [g for row in random_backend.generate_steps(states, 4, max_new_tokens=12) for g in row]:
@@ -64,3 +70,20 @@ def test_bad_requests_fail_clearly_and_long_prompts_become_records(random_backen
     out = random_backend.generate_steps([long, states[0]], 2, max_new_tokens=4)
     assert [g.finish for g in out[0]] == ["too_long", "too_long"] and out[0][0].failure == "too_long"
     assert all(g.finish != "too_long" for g in out[1])
+
+
+def test_two_level_sampler_is_the_flat_inverse_cdf() -> None:
+    """Blocked inverse-CDF sampling picks the token a flat float64 CDF picks, with vocabularies
+    that do and do not fill the last block; NaN logits are refused, not sampled."""
+    generator = torch.Generator().manual_seed(0)
+    for vocab in (100, 3 * SAMPLING_BLOCK):
+        logits = torch.randn(256, vocab, generator=generator) * 3  # (r, V)
+        uniforms = torch.rand(256, generator=generator, dtype=torch.float64)  # (r,)
+        cdf = torch.softmax(logits.double() / 0.7, -1).cumsum(-1)  # (r, V)
+        flat = torch.searchsorted(cdf, (uniforms * cdf[:, -1])[:, None]).squeeze(-1)  # (r,)
+        assert torch.equal(pick_tokens(logits, uniforms, 0.7), flat)
+    expected = torch.log_softmax(logits, -1).gather(1, flat[:, None])[:, 0]
+    assert torch.allclose(token_logprobs(logits, flat), expected, atol=1e-5)
+    logits[3, 5] = float("nan")
+    with pytest.raises(ValueError, match="logits"):
+        token_logprobs(logits, flat)

@@ -4,6 +4,7 @@ correctness check that PRM-guided search beats majority voting at equal tokens (
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -35,6 +36,14 @@ def test_every_search_returns_tree_and_token_count(method, problem, random_backe
         assert tree.nodes[result.answer_node].answer == result.answer
 
 
+@pytest.mark.parametrize("method", ["beam", "tree_dfs"])
+def test_level_searches_sample_n_at_the_root_then_m_per_node(method, problem, random_backend) -> None:
+    tree = SEARCHES[method](problem, SMALL, random_backend, OracleScorer(TASK)).tree
+    assert len(tree.root.children) == SMALL.n  # the root stands for all N / M beams
+    for node in tree.nodes[1:]:
+        assert len(node.children) in (0, SMALL.width)
+
+
 def test_budgets_and_bad_configs(problem, random_backend) -> None:
     capped = dataclasses.replace(SMALL, token_budget=5)
     result = SEARCHES["best_of_n"](problem, capped, random_backend, OracleScorer(TASK))
@@ -48,7 +57,9 @@ def test_budgets_and_bad_configs(problem, random_backend) -> None:
 
 
 def test_study_records_units_and_resumes(tmp_path, random_backend) -> None:
-    config = StudyConfig(methods=("greedy", "beam"), budgets=(2,), problems=2, search=SMALL, root=tmp_path)
+    config = StudyConfig(
+        methods=("greedy", "beam"), budgets=(2,), problems=2, search=SMALL, root=tmp_path, export=tmp_path / "study"
+    )
     summary = run_study(config, backend=random_backend)
     assert {(r["method"], r["problems"]) for r in summary["rows"]} == {("greedy", 2), ("beam", 2)}
     metrics = (tmp_path / "search_study" / "metrics.jsonl").read_text().splitlines()
@@ -56,7 +67,14 @@ def test_study_records_units_and_resumes(tmp_path, random_backend) -> None:
     run_study(config, backend=random_backend)
     assert len((tmp_path / "search_study" / "metrics.jsonl").read_text().splitlines()) == 4
     assert (tmp_path / "search_study" / "plots" / "accuracy_vs_tokens.png").exists()
+    exported = json.loads((tmp_path / "study.json").read_text())
+    assert exported["config"]["methods"] == ["greedy", "beam"] and len(exported["rows"]) == 2
+    assert (tmp_path / "study.png").exists() and len(exported["loadavg"]) == 3
     assert unit_config("mcts", 7, SMALL).simulations == 7
+    assert unit_config("best_of_n:majority", 4, SMALL).selection == "majority"
+    for bad in ("nope", "best_of_n:mode"):
+        with pytest.raises(ValueError, match="methods"):
+            run_study(dataclasses.replace(config, methods=(bad,)), backend=random_backend)
 
 
 @pytest.mark.slow

@@ -22,12 +22,23 @@ STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
         ),
     ),
     "small": (
-        "Accuracy vs tokens of every method at N = 2, 4, 8, 16 on 40 test problems (tiny SFT policy, oracle PRM).",
+        "Accuracy vs tokens of every method at N = 2, 4, 8, 16 on 60 test problems (tiny SFT policy, oracle PRM).",
         StudyConfig(
+            methods=(
+                "greedy",
+                "best_of_n:majority",
+                "best_of_n:weighted",
+                "best_of_n:argmax",
+                "beam",
+                "dvts",
+                "mcts",
+                "tree_dfs",
+            ),
             budgets=(2, 4, 8, 16),
-            problems=40,
+            problems=60,
             search=SearchConfig(max_steps=6, max_step_tokens=24, selection="argmax"),
             name="search_small",
+            export=Path("benchmarks/results/search_study"),
         ),
     ),
     "gemma": (

@@ -10,15 +10,18 @@ at the end (Snell et al. 2024's accuracy-vs-compute curves).
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from reasonact.atomic import atomic_write_json
 from reasonact.reasoning.backends.base import Backend
 from reasonact.reasoning.scorers import OracleScorer, OutcomeScorer, StepScorer
 from reasonact.reasoning.search import SEARCHES, SearchConfig
+from reasonact.reasoning.search.common import Selection
 from reasonact.reasoning.tasks import make_task
 from reasonact.runs import Run
 
@@ -28,7 +31,7 @@ class StudyConfig:
     family: str = "arithmetic"  # task family (reasonact.reasoning.tasks.TASKS)
     policy: str = "tiny"  # "tiny" / "small" (SFT policies, trained and cached on first use), "gemma", or a model dir
     scorer: Literal["oracle", "outcome"] = "oracle"  # step scorer used by PRM-guided methods
-    methods: tuple[str, ...] = ("greedy", "best_of_n", "beam", "dvts", "mcts", "tree_dfs")  # keys of SEARCHES
+    methods: tuple[str, ...] = ("greedy", "best_of_n", "beam", "dvts", "mcts", "tree_dfs")  # SEARCHES keys[:selection]
     budgets: tuple[int, ...] = (4, 8)  # N per method (MCTS: simulations = N, tree+DFS: level width = N)
     problems: int = 20  # test problems (the test split: never the policy's training seeds)
     search: SearchConfig = field(default_factory=SearchConfig)  # everything else about the search
@@ -36,6 +39,7 @@ class StudyConfig:
     name: str = "search_study"  # run directory name
     resume: bool = True  # continue a matching interrupted study instead of refusing to overwrite it
     save_trees: bool = True  # write every search tree as JSON under the run's trees/
+    export: Path | None = None  # also write the summary as <export>.json and the plot as <export>.png
 
 
 def load_backend(policy: str, family: str) -> Backend:
@@ -47,8 +51,9 @@ def load_backend(policy: str, family: str) -> Backend:
         return gemma_backend(family)
     from reasonact.reasoning.policy import POLICY_PRESETS, cached_policy
 
-    if policy in POLICY_PRESETS:
-        return HFBackend.from_pretrained(cached_policy(dataclasses.replace(POLICY_PRESETS[policy], family=family)))
+    if policy in POLICY_PRESETS:  # tiny models: one thread is faster (see HFBackend._threads)
+        path = cached_policy(dataclasses.replace(POLICY_PRESETS[policy], family=family))
+        return HFBackend.from_pretrained(path, threads=1)
     if not Path(policy).is_dir():
         raise ValueError(
             f"policy: expected 'gemma', one of {sorted(POLICY_PRESETS)} or a model directory, received {policy!r}"
@@ -61,8 +66,22 @@ def make_scorer(kind: str, family: str) -> StepScorer:
     return OracleScorer(task) if kind == "oracle" else OutcomeScorer(task)
 
 
-def unit_config(method: str, budget: int, base: SearchConfig) -> SearchConfig:
-    """How a budget N maps onto each method's knobs."""
+def parse_method(name: str) -> tuple[str, str | None]:
+    """Split `method[:selection]` (e.g. `best_of_n:majority`): a method with its own answer
+    selection, so one study compares majority-vote best-of-N with PRM-argmax beam search."""
+    method, _, selection = name.partition(":")
+    if method not in SEARCHES:
+        raise ValueError(f"methods: expected names from {sorted(SEARCHES)}[:selection], received {name!r}")
+    if selection and selection not in get_args(Selection):
+        raise ValueError(f"methods: expected a selection from {get_args(Selection)} after ':', received {name!r}")
+    return method, selection or None
+
+
+def unit_config(name: str, budget: int, base: SearchConfig) -> SearchConfig:
+    """How a budget N maps onto each method's knobs (and a `method:selection` name's selection)."""
+    method, selection = parse_method(name)
+    if selection is not None:
+        base = dataclasses.replace(base, selection=selection)
     if method == "mcts":
         return dataclasses.replace(base, simulations=budget)
     if method in ("beam", "dvts"):
@@ -71,9 +90,8 @@ def unit_config(method: str, budget: int, base: SearchConfig) -> SearchConfig:
 
 
 def run_study(config: StudyConfig, backend: Backend | None = None, progress: bool = False) -> dict[str, Any]:
-    unknown = sorted(set(config.methods) - set(SEARCHES))
-    if unknown:
-        raise ValueError(f"methods: expected names from {sorted(SEARCHES)}, received unknown {unknown}")
+    for name in config.methods:
+        parse_method(name)  # refuse unknown names before any work
     run = Run.open(config.root, config.name, config, resume=config.resume)
     task = make_task(config.family)
     problems = task.generate("test", config.problems)
@@ -87,7 +105,9 @@ def run_study(config: StudyConfig, backend: Backend | None = None, progress: boo
             continue
         record: dict[str, Any] = {"method": method, "budget": budget, "uid": problem.uid}
         try:
-            result = SEARCHES[method](problem, unit_config(method, budget, config.search), backend, scorer)
+            result = SEARCHES[parse_method(method)[0]](
+                problem, unit_config(method, budget, config.search), backend, scorer
+            )
         except (ValueError, RuntimeError) as err:  # recorded, the study goes on
             record |= {"error": f"{type(err).__name__}: {err}", "correct": False, "tokens": 0}
         else:
@@ -99,11 +119,12 @@ def run_study(config: StudyConfig, backend: Backend | None = None, progress: boo
         done.add((method, budget, problem.uid))
         if progress:
             print(f"{method} N={budget} {problem.uid}: {'✓' if record['correct'] else '✗'} {record['tokens']} tokens")
-    return summarise(run)
+    return summarise(run, config.export)
 
 
-def summarise(run: Run) -> dict[str, Any]:
-    """Accuracy and mean generated tokens per (method, N) → summary.json + accuracy-vs-tokens plot."""
+def summarise(run: Run, export: Path | None = None) -> dict[str, Any]:
+    """Accuracy and mean generated tokens per (method, N) → summary.json + accuracy-vs-tokens plot
+    (and their copies at `export`, with the study's config and the machine's load average)."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for m in run.metrics():
         groups[(m["method"], m["budget"])].append(m)
@@ -121,6 +142,10 @@ def summarise(run: Run) -> dict[str, Any]:
     summary = {"rows": rows}
     atomic_write_json(run.path / "summary.json", summary)
     plot_curves(rows, run.plots / "accuracy_vs_tokens.png")
+    if export is not None:
+        config = json.loads((run.path / "config.json").read_text())
+        atomic_write_json(export.with_suffix(".json"), {"config": config, "loadavg": os.getloadavg()} | summary)
+        plot_curves(rows, export.with_suffix(".png"))
     return summary
 
 
@@ -135,7 +160,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
         points = sorted((r["mean_tokens"], r["accuracy"]) for r in rows if r["method"] == method)
         ax.plot(*zip(*points, strict=True), marker="o", label=method)
     ax.set(xlabel="generated tokens per problem", ylabel="accuracy", title="accuracy vs test-time compute")
-    ax.legend()
+    ax.legend(loc="upper left", fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

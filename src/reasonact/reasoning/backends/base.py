@@ -20,6 +20,7 @@ from typing import Literal
 
 import torch
 
+from reasonact.checks import check_finite
 from reasonact.reasoning.mdp import STEP_BOUNDARY, State
 
 Finish = Literal["stop", "eos", "length", "too_long"]
@@ -54,16 +55,43 @@ def row_uniforms(seed: int, prompt: int, sample: int, length: int) -> torch.Tens
     return torch.rand(length, generator=generator, dtype=torch.float64)
 
 
+SAMPLING_BLOCK = 1024  # vocabulary entries per block of the two-level inverse CDF
+
+
 def pick_tokens(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float) -> torch.Tensor:
     """Inverse-CDF sampling from softmax(logits / T); greedy at T = 0.
+
+    Two-level, because a flat float64 softmax + cumsum over a 262k vocabulary cost more than the
+    model on this CPU: u picks a block of `SAMPLING_BLOCK` tokens by the blocks' cumulative mass,
+    then a token inside the block (cumulative sums in float64; one flat CDF's draw up to rounding).
 
     logits (r, V), uniforms (r,) → token ids (r,)"""
     if temperature <= 0:
         return logits.argmax(-1)
-    probs = torch.softmax(logits.double() / temperature, dim=-1)  # (r, V)
-    cdf = probs.cumsum(-1)  # (r, V)
-    u = (uniforms.to(cdf) * cdf[:, -1]).unsqueeze(-1)  # (r, 1): scaled so rounding never overshoots
-    return torch.searchsorted(cdf, u).squeeze(-1).clamp(max=logits.shape[-1] - 1)
+    scaled = logits.float() / temperature  # (r, V)
+    weights = torch.exp(scaled - scaled.amax(-1, keepdim=True))  # (r, V) unnormalised probabilities
+    rows, vocab = weights.shape
+    if vocab % SAMPLING_BLOCK:
+        weights = torch.nn.functional.pad(weights, (0, -vocab % SAMPLING_BLOCK))  # zero-weight tail
+    blocks = weights.view(rows, -1, SAMPLING_BLOCK)  # (r, B, k)
+    cdf = blocks.sum(-1).double().cumsum(-1)  # (r, B)
+    u = uniforms.to(cdf) * cdf[:, -1]  # (r,): scaled so rounding never overshoots
+    block = torch.searchsorted(cdf, u[:, None]).squeeze(-1).clamp(max=cdf.shape[1] - 1)  # (r,)
+    before = torch.where(block > 0, cdf.gather(1, (block - 1).clamp(min=0)[:, None])[:, 0], 0.0)  # (r,)
+    inner = blocks[torch.arange(rows), block].double().cumsum(-1)  # (r, k)
+    target = torch.minimum(u - before, inner[:, -1])  # (r,) never past the block's own total
+    within = torch.searchsorted(inner, target[:, None]).squeeze(-1)  # (r,)
+    return (block * SAMPLING_BLOCK + within).clamp(max=vocab - 1)
+
+
+def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits)[token] at temperature 1; raises on NaN/inf logits (they poison the
+    normaliser, so checking it costs (r,) instead of (r, V)).
+
+    logits (r, V), tokens (r,) → (r,)"""
+    normaliser = torch.logsumexp(logits.float(), -1)  # (r,)
+    check_finite(normaliser, "logits")
+    return logits.float().gather(1, tokens[:, None])[:, 0] - normaliser
 
 
 class Backend(ABC):

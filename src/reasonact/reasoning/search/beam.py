@@ -1,9 +1,9 @@
 """Step-level beam search with a PRM (Snell et al. 2024 §5.2; search-and-learn `beam_search`).
 
-Keep K = N / M beams; each expansion samples M next steps per beam, the scorer rates them and
-the K best unfinished paths survive. Paths that reach an answer leave the beam; the search ends
-when K paths finished, no beam is left, or the budget is spent. The answer is chosen among the
-finished paths by `config.selection`."""
+Keep K = N / M beams; each expansion samples M next steps per beam (N from the root, which stands
+for all K beams at the start), the scorer rates them and the K best unfinished paths survive.
+Paths that reach an answer leave the beam; the search ends when K paths finished, no beam is left,
+or the budget is spent. The answer is chosen among the finished paths by `config.selection`."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ def beam_search(problem: Problem, config: SearchConfig, backend: Backend, scorer
         raise ValueError("scorer: beam search needs a step scorer, received None")
     keep = max(1, config.n // config.width)
     expander = Expander(Tree(problem), config, backend, scorer)
-    beams = [expander.tree.root]
+    beams, per_beam = [expander.tree.root], keep * config.width  # the root stands for all K beams
     finished = []
     while beams and len(finished) < keep and not expander.over_budget():
-        children = [c for kids in expander.expand([b.id for b in beams], config.width) for c in kids]
+        children = [c for kids in expander.expand([b.id for b in beams], per_beam) for c in kids]
+        per_beam = config.width
         finished += [c for c in children if c.answer is not None and c.failure is None]
         candidates = sorted((c for c in children if not c.terminal), key=lambda c: -expander.path_score(c.id))
         beams = candidates[: keep - len(finished)]

@@ -1,8 +1,8 @@
 """Build a reasoning tree, then traverse it depth first (O1-Journey, Qin et al. 2024, "O1
 Replication Journey", §4–5: the inference mode that derives a long thought from a tree).
 
-Construction: level by level, expand the best (by scorer) unfinished nodes with M children each,
-keeping at most N per level. Traversal: depth first from the root, children in score order; a
+Construction: level by level, N first steps from the root, then the best (by scorer) unfinished
+nodes, at most N per level, with M children each. Traversal: depth first from the root, children in score order; a
 step scoring below `threshold` is a dead end, recorded and backtracked from, exactly the wrong
 turns a "journey" keeps and a "shortcut" drops. The first answer reached with a passing score is
 returned; `extra["journey"]` lists (node, "step" | "backtrack") in visiting order."""
@@ -17,11 +17,12 @@ from reasonact.reasoning.tree import Node, Tree
 
 
 def build_tree(expander: Expander, config: SearchConfig) -> None:
-    frontier = [expander.tree.root]
+    frontier, per_node = [expander.tree.root], config.n  # the root gets N first steps, later nodes M
     while frontier and not expander.over_budget():
-        children = [c for kids in expander.expand([f.id for f in frontier], config.width) for c in kids]
+        children = [c for kids in expander.expand([f.id for f in frontier], per_node) for c in kids]
         alive = [c for c in children if not c.terminal and (c.score or 0.0) >= config.threshold]
         frontier = sorted(alive, key=lambda c: -expander.path_score(c.id))[: config.n]
+        per_node = config.width
 
 
 def dfs(expander: Expander, threshold: float) -> tuple[Node | None, list[tuple[int, str]]]:
