@@ -37,9 +37,9 @@ class DemoConfig:
     acting: ActingDemo = field(default_factory=ActingDemo)
     thinking: StudyConfig = field(  # tiny SFT policy (trained once, cached) + the oracle step scorer
         default_factory=lambda: StudyConfig(
-            methods=("greedy", "best_of_n", "beam", "mcts"),
-            budgets=(4,),
-            problems=12,
+            methods=("greedy", "best_of_n:majority", "beam", "tree_dfs"),
+            budgets=(8,),
+            problems=30,
             search=SearchConfig(max_steps=6, max_step_tokens=24),
             name="search",
             resume=False,

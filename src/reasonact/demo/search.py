@@ -9,7 +9,7 @@ from reasonact.runs import Run
 
 
 def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
-    """Greedy CoT vs best-of-N vs beam vs MCTS on held-out problems (SPEC §3.3)."""
+    """Greedy CoT vs best-of-N vs PRM-guided search on held-out problems at one budget (SPEC §3.3)."""
     from reasonact.reasoning.study import run_study
 
     study = dataclasses.replace(config.thinking, root=run.path)
@@ -20,17 +20,18 @@ def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
     )
     text = f"""## Thinking: test-time search
 
-Policy: the `{study.policy}` step-writing model (SFT from scratch on reference solutions, trained once
-and cached under `~/.cache/reasonact/policies/`); scorer: `{study.scorer}` (the task's step checker).
+Policy: the `{study.policy}` step-writing model (SFT from scratch on reference solutions by
+`reasonact search train-policy`; `tiny` ships with the package); scorer: `{study.scorer}` (the task's step checker).
 {study.problems} held-out `{study.family}` problems from the test split (never the policy's training seeds).
 
 | method | N | accuracy | generated tokens per problem | errors |
 |---|---|---|---|---|
 {rows}
 
-Search turns extra generated tokens into accuracy: sampled branches that go wrong are pruned by the step
-scorer (beam, MCTS) instead of being outvoted after the fact (best-of-N). Trees and per-problem records:
-`{study.name}/`.
+Best-of-N samples N whole solutions and votes on their answers; beam search and tree + DFS spend the same
+kind of budget step by step, letting the step scorer prune branches as soon as a step goes wrong. The full
+curves (N = 2 … 16, every method) come from `reasonact search run small` (docs/reasoning.md). Per-problem
+records: `{study.name}/`.
 
 ![accuracy vs tokens]({study.name}/plots/accuracy_vs_tokens.png)
 """
