@@ -8,22 +8,30 @@ Side by side in one process (ratios, not absolute times, are the result; the mac
 * `expert_success`: scripted expert success over `expert_episodes` per task (state only);
 * `demos_per_minute`: `reasonact data collect` throughput with images, into a temporary dataset,
   with one process and with two (`demos_per_minute_2_workers`, process start-up included).
+
+`--suite libero` measures LIBERO only (`benchmarks/libero.py`) and writes `simulators.libero`
+into the report at `out`, keeping the entries already there; `--suite all` measures all three.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 import reasonact.envs  # noqa: F401  (sets MUJOCO_GL=egl before MetaWorld imports mujoco)
+from benchmarks.libero import TINY as LIBERO_TINY
+from benchmarks.libero import LiberoBenchConfig, libero_entry
 from reasonact.atomic import atomic_write_json
+
+BENCH_SUITES = ("core", "libero", "all")  # core = MetaWorld + PushT
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,13 @@ class EnvBenchConfig:
     expert_episodes: int = 5  # episodes per task for expert success
     pusht_episodes: int = 10  # PushT expert episodes
     demos: int = 6  # demonstrations collected to time demos/minute (1 and 2 worker processes)
+    suite: str = "core"  # "core" (MetaWorld + PushT), "libero" (adds simulators.libero to `out`), "all"
+    libero: LiberoBenchConfig = field(default_factory=LiberoBenchConfig)  # LIBERO timings and expert episodes
     out: Path = Path("benchmarks/results/envs.json")
+
+    def __post_init__(self) -> None:
+        if self.suite not in BENCH_SUITES:
+            raise ValueError(f"suite: expected one of {list(BENCH_SUITES)}, received {self.suite!r}")
 
 
 PRESETS: dict[str, tuple[str, EnvBenchConfig]] = {
@@ -50,8 +64,17 @@ PRESETS: dict[str, tuple[str, EnvBenchConfig]] = {
             expert_episodes=1,
             pusht_episodes=1,
             demos=1,
+            libero=LIBERO_TINY,
             out=Path("benchmarks/results/envs_tiny.json"),
         ),
+    ),
+    "libero": (
+        "LIBERO into envs.json: expert success on the 4 paper suites × 20 initial states (resumable log), speeds.",
+        EnvBenchConfig(suite="libero"),
+    ),
+    "libero-tiny": (
+        "A minute or two: LIBERO into envs_tiny.json, one spatial task, one episode per measurement.",
+        EnvBenchConfig(suite="libero", libero=LIBERO_TINY, out=Path("benchmarks/results/envs_tiny.json")),
     ),
 }
 
@@ -206,33 +229,45 @@ def _demos_per_minute(config: EnvBenchConfig, workers: int) -> float:
     return 60.0 * report["episodes"] / report["seconds"]
 
 
-def run(config: EnvBenchConfig) -> dict:
+def _core(config: EnvBenchConfig) -> dict:
+    """MetaWorld and PushT entries plus the collection throughput (the report's top-level keys)."""
     rng = np.random.default_rng(0)
-    result: dict = {
-        "loadavg_start": list(os.getloadavg()),
-        "config": {k: str(v) for k, v in dataclasses.asdict(config).items()},
-    }
-    simulators = {}
+    result: dict = {"loadavg_start": list(os.getloadavg()), "simulators": {}}
     for name, bench in (("metaworld", _metaworld), ("pusht", _pusht)):
         try:
-            simulators[name] = bench(config, rng)
+            result["simulators"][name] = bench(config, rng)
         except Exception as err:  # a broken simulator is a result, not a crash of the benchmark
-            simulators[name] = {
+            result["simulators"][name] = {
                 "works": False,
                 "error": f"{type(err).__name__}: {err}",
                 "steps_per_s": None,
                 "render_fps": None,
                 "expert_success": None,
             }
-    result["simulators"] = simulators
-    result["wrapper_overhead_ratio"] = simulators["metaworld"].get("wrapper_overhead_ratio")
+    result["wrapper_overhead_ratio"] = result["simulators"]["metaworld"].get("wrapper_overhead_ratio")
     result["demos_per_minute"] = _demos_per_minute(config, workers=1)
     result["demos_per_minute_2_workers"] = _demos_per_minute(config, workers=2)  # incl. process start-up
     result["loadavg_end"] = list(os.getloadavg())
+    return result
+
+
+def run(config: EnvBenchConfig) -> dict:
+    """Measure `config.suite` and write the report; `--suite libero` keeps the other entries of `out`."""
+    config_json = {k: str(v) for k, v in dataclasses.asdict(config).items()}
+    if config.suite == "libero":
+        result = json.loads(config.out.read_text()) if config.out.is_file() else {"simulators": {}}
+        result.setdefault("simulators", {})
+        result["config_libero"] = config_json
+    else:
+        result = {**_core(config), "config": config_json}
+    if config.suite in ("libero", "all"):
+        result["simulators"]["libero"] = libero_entry(config.libero)
     atomic_write_json(config.out, result)
-    for name, r in simulators.items():
+    for name, r in result["simulators"].items():
         keys = ("works", "steps_per_s", "render_fps", "expert_success", "wrapper_overhead_ratio")
         print(name, {k: round(r[k], 3) if isinstance(r.get(k), float) else r.get(k) for k in keys})
-    one, two = result["demos_per_minute"], result["demos_per_minute_2_workers"]
-    print(f"demos/minute {one:.1f} (2 workers: {two:.1f}) → {config.out}")
+    if config.suite != "libero":
+        one, two = result["demos_per_minute"], result["demos_per_minute_2_workers"]
+        print(f"demos/minute {one:.1f} (2 workers: {two:.1f})")
+    print(f"→ {config.out}")
     return result

@@ -6,15 +6,19 @@ the step succeeded. An episode is a pure function of its seed (scene and expert 
 seed is a pure function of (config.seed, task, attempt) and is stored with the episode: so an
 interrupted collection resumes exactly where it stopped, and `workers` processes can roll out
 attempts in parallel while results are kept in attempt order (same dataset for any `workers`).
+A crashed episode (a simulator error, a dead worker process) is re-run `CRASH_RETRIES` times with
+the same seed, then counted as a failed attempt; the collection goes on either way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import multiprocessing
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +26,9 @@ import numpy as np
 
 from reasonact.envs import SUITES, EnvConfig, ExpertNoise, list_tasks, make_env, make_expert, simulator_of
 
-FPS = {"metaworld": 80, "pusht": 10}  # control rates: MetaWorld 5 × 2.5 ms physics steps, PushT 10 Hz
+FPS = {"metaworld": 80, "pusht": 10, "libero": 20}  # control rates (Hz): MetaWorld 5 × 2.5 ms physics steps
+CRASH_RETRIES = 1  # re-runs of a crashed episode (same seed) before it counts as a failed attempt
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class CollectConfig:
     episodes_per_file: int = 10  # episodes per parquet file (a crash loses at most this many)
     workers: int = 1  # processes rolling out episodes in parallel (2 = both cores here); same dataset for any n
     seed: int = 0  # base seed; episode seeds derive from it, the task index and the attempt
+    sampled_layouts: bool = True  # LIBERO: fresh seeded layouts, not the benchmark's 50 evaluation initial states
 
 
 PRESETS: dict[str, tuple[str, CollectConfig]] = {
@@ -54,6 +61,28 @@ PRESETS: dict[str, tuple[str, CollectConfig]] = {
     "mt10-noisy": (
         "MT10 with action noise (std 0.1) and random bursts: recovery data.",
         CollectConfig(out=Path("runs/datasets/mt10_noisy"), noise=ExpertNoise(action_std=0.1, burst_prob=0.02)),
+    ),
+    "libero-spatial": (
+        "libero_spatial, 10 demos per task on sampled layouts (not the evaluation states), 2 cameras at 64 px, "
+        "2 processes.",
+        CollectConfig(
+            tasks=("libero_spatial",),
+            out=Path("runs/datasets/libero_spatial"),
+            env=EnvConfig(image_size=64),
+            workers=2,
+        ),
+    ),
+    "libero-tiny": (
+        "About a minute: one libero_spatial task, 2 demos at 32 px.",
+        CollectConfig(
+            tasks=(
+                "libero_spatial/pick_up_the_black_bowl_between_the_plate_and_the_ramekin_and_place_it_on_the_plate",
+            ),
+            episodes_per_task=2,
+            out=Path("runs/datasets/libero_tiny"),
+            env=EnvConfig(image_size=32),
+            episodes_per_file=2,
+        ),
     ),
     "pusht": (
         "PushT, 20 successful demos (our expert succeeds on ~35 % of seeds: up to 4 attempts per demo).",
@@ -93,9 +122,9 @@ def features(env, image_size: int) -> dict[str, dict]:
     return out
 
 
-def rollout(env, expert, seed: int) -> tuple[dict[str, np.ndarray], str, bool]:
+def rollout(env, expert, seed: int, options: dict | None = None) -> tuple[dict[str, np.ndarray], str, bool]:
     """One expert episode → (frames, instruction, success). Phase labels are taken before each action."""
-    obs, info = env.reset(seed=seed)
+    obs, info = env.reset(seed=seed, options=options)
     expert.reset()
     phases = env.unwrapped.language.phases
     buf: dict[str, list] = {k: [] for k in ("state", "action", "reward", "success", "phase")}
@@ -131,11 +160,48 @@ def episode_seed(base: int, task: str, attempt: int) -> int:
 _ENVS: dict[EnvConfig, object] = {}  # one env per config and process, reused across episodes
 
 
-def attempt_episode(env_config: EnvConfig, noise: ExpertNoise, seed: int) -> tuple[dict[str, np.ndarray], str, bool]:
+def attempt_episode(
+    env_config: EnvConfig, noise: ExpertNoise, seed: int, options: dict | None = None
+) -> tuple[dict[str, np.ndarray], str, bool]:
     """One expert episode, fully determined by `seed` (scene and noise), in this process or a worker."""
     if env_config not in _ENVS:
         _ENVS[env_config] = make_env(env_config)
-    return rollout(_ENVS[env_config], make_expert(env_config.task, noise, seed=seed), seed)
+    try:
+        return rollout(_ENVS[env_config], make_expert(env_config.task, noise, seed=seed), seed, options)
+    except Exception:
+        _discard(env_config)  # its simulator state is suspect: the next attempt builds a fresh env
+        raise
+
+
+def _discard(env_config: EnvConfig) -> None:
+    env = _ENVS.pop(env_config)
+    try:
+        env.close()
+    except Exception as err:  # a crashed simulator may not close cleanly; it is dropped either way
+        log.warning("closing a crashed %s env failed: %s", env_config.task, err)
+
+
+class _Workers:
+    """`workers` spawned processes (or this process when 1), restarted when a worker process dies."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool = self._start()
+
+    def _start(self):
+        if self.workers == 1:
+            return _Inline()
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn, *args) -> Future:
+        return self.pool.submit(fn, *args)
+
+    def restart(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+        self.pool = self._start()
+
+    def shutdown(self, cancel_futures: bool = False) -> None:
+        self.pool.shutdown(cancel_futures=cancel_futures)
 
 
 class _Inline:
@@ -143,7 +209,10 @@ class _Inline:
 
     def submit(self, fn, *args) -> Future:
         future: Future = Future()
-        future.set_result(fn(*args))
+        try:
+            future.set_result(fn(*args))
+        except Exception as err:  # reported through the future, as a process pool would
+            future.set_exception(err)
         return future
 
     def shutdown(self, cancel_futures: bool = False) -> None:
@@ -174,11 +243,7 @@ def collect(config: CollectConfig, progress: bool = True) -> dict:
     probe.close()
     report: dict = {"tasks": {}}
     start = time.perf_counter()
-    executor = (
-        ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn"))
-        if config.workers > 1
-        else _Inline()
-    )
+    executor = _Workers(config.workers)
     try:
         with Progress(disable=not progress) as bar:
             job = bar.add_task("demonstrations", total=len(tasks) * config.episodes_per_task)
@@ -199,19 +264,39 @@ def _collect_task(task: str, config: CollectConfig, writer, executor, advance) -
     env_config = dataclasses.replace(config.env, task=task, privileged=True)
     done = [e for e in writer.episodes if e.get("env_task") == task]
     first = 1 + max((e["attempt"] for e in done), default=-1)
-    kept, tried, successes = len(done), 0, 0
+    kept, tried, successes, crashed = len(done), 0, 0, 0
+    crashes: dict[int, int] = {}  # attempt → times it crashed
     for _ in range(kept):
         advance()
     budget = config.max_attempts_factor * config.episodes_per_task
     pending: deque = deque()
     attempt = first
+
+    sampled = config.sampled_layouts and simulator_of(task) == "libero"
+    options = {"init_state": "sampled"} if sampled else None
+
+    def submit(seed: int) -> Future:
+        return executor.submit(attempt_episode, env_config, config.noise, seed, options)
+
     while kept < config.episodes_per_task and tried < budget:
         while len(pending) < config.workers and attempt - first < budget:
             seed = episode_seed(config.seed, task, attempt)
-            pending.append((attempt, seed, executor.submit(attempt_episode, env_config, config.noise, seed)))
+            pending.append((attempt, seed, submit(seed)))
             attempt += 1
         this, seed, future = pending.popleft()
-        frames, instruction, success = future.result()
+        try:
+            frames, instruction, success = future.result()
+        except Exception as err:  # a simulator error, or a worker process that died (the module docstring)
+            if isinstance(err, BrokenProcessPool):  # every episode in flight died with it: run them again
+                executor.restart()
+                pending = deque((a, s, submit(s)) for a, s, _ in pending)
+            crashes[this] = crashes.get(this, 0) + 1
+            log.warning("%s attempt %d (seed %d) crashed (%d×): %r", task, this, seed, crashes[this], err)
+            if crashes[this] <= CRASH_RETRIES:
+                pending.appendleft((this, seed, submit(seed)))
+            else:
+                tried, crashed = tried + 1, crashed + 1
+            continue
         tried, successes = tried + 1, successes + success
         if success or config.keep_failures:
             extra = {"env_task": task, "attempt": this, "seed": seed, "expert_success": success}
@@ -220,4 +305,5 @@ def _collect_task(task: str, config: CollectConfig, writer, executor, advance) -
             advance()
     for _, _, future in pending:
         future.cancel()
-    return {"kept": kept, "attempts": tried, "expert_success": successes / tried if tried else None}
+    report = {"kept": kept, "attempts": tried, "expert_success": successes / tried if tried else None}
+    return {**report, "crashed": crashed} if crashed else report  # attempts that crashed CRASH_RETRIES + 1 times

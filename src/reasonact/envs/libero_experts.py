@@ -6,9 +6,12 @@ predicates in order. Each pick-and-place predicate (`On`/`In`) is a closed-loop 
 above the grasp → down → close → lift → carry (re-aimed every step from the object's live position,
 so slips are corrected) → lower until the object's base clears the target's top → open → retreat.
 Bowls and plates are grasped at the rim (the robot's side unless another object is in the way),
-everything else at the top centre with the fingers across the narrower side; a grasp that lifts
-nothing is retried from another side. Articulation predicates (drawers, knobs) are not scripted:
-the expert skips them, so those tasks fail honestly (docs/libero.md has the per-task success).
+everything else at the top with the fingers across the narrower side, slid along the longer side
+when a taller neighbour would be under the hand; a grasp that lifts nothing is retried another
+way. The hand reaches a grasp over taller objects (up, across, down), ignoring the fixture the
+object sits in or on. Flat objects going to a table region are pushed. Articulation predicates
+(drawers, knobs) are not scripted: the expert skips them, so those tasks fail honestly
+(docs/libero.md has the measured per-task success).
 """
 
 from __future__ import annotations
@@ -29,9 +32,14 @@ CARRY_MARGIN = 0.06  # how far (m) the carried object's base clears the target's
 RELEASE_HEIGHT = 0.015  # gap (m) between the object's base and the target's top when the gripper opens
 GRIP_STEPS, RELEASE_STEPS = 12, 8  # steps to close and to open the fingers
 RIM_GRASPED = ("bowl", "plate")  # objects picked by their rim (too wide for the open fingers)
+RIM_INSET, RIM_DEPTH = 0.02, 0.02  # rim grasp point: this far (m) inside the outline and below the top
 FINGER_SPREAD = 0.045  # distance (m) of each open finger from the grasp point
 FINGER_CLEARANCE = 0.015  # free space (m) around both fingers for a rim side to count as free
-FLAT = 0.03  # objects lower than this (m) are pushed along the table rather than picked (plates)
+HAND_HALF = (0.1, 0.035)  # the Panda hand's half extent (m) along the finger axis and across it
+HAND_ABOVE = 0.03  # height (m) of the hand's underside over the grasp point (a taller neighbour stops the descent)
+MAX_GRIP = 0.07  # widest object side (m) the open fingers close across
+SLIDE_MARGIN = 0.015  # an off-centre top grasp keeps the fingers this far (m) inside the object's ends
+FLAT = 0.03  # objects lower than this (m) going to a table region are pushed rather than picked (plates)
 PUSH_HEIGHT, PUSH_GAP = 0.012, 0.02  # pusher height over the object's base, start gap behind its edge (m)
 PICK_STAGES = ("above", "down", "close", "lift", "carry", "lower", "release", "retreat")
 HAND_RADIUS = 0.05  # margin (m) kept around the hand when passing over objects
@@ -87,6 +95,7 @@ class LiberoExpert:
         self._predicate, self._stage, self._t, self._best, self._stalled = 0, "above", 0, np.inf, 0
         self._grasp_at, self._carry_z, self._rotation = np.zeros(3), 0.0, DOWN  # frozen at grasp time
         self._lift_from, self._attempt = 0.0, 0  # object base height before the grasp; grasp attempts so far
+        self._push_mode: bool | None = None  # push or pick, decided once per predicate from the first observation
 
     def act(self, obs: Observation) -> np.ndarray:
         if "privileged" not in obs:
@@ -100,7 +109,9 @@ class LiberoExpert:
             return self._command(eef, rot, eef, -1.0)
         obj, target = entities[args[0]], entities[args[1]]
         others = [e for n, e in entities.items() if n != args[0]] + obstacles
-        if obj.hi[2] - obj.lo[2] < FLAT and target.hi[2] < obj.hi[2]:  # a flat object going along the table
+        if self._push_mode is None:  # a flat object going to a region of the table slides there
+            self._push_mode = bool(obj.hi[2] - obj.lo[2] < FLAT and "_table_" in args[1])
+        if self._push_mode:
             return self._push(eef, rot, obj, target, others)
         return self._pick_place(eef, rot, obj, target, args[0], others)
 
@@ -114,15 +125,18 @@ class LiberoExpert:
         if self._stage in ("above", "down"):
             self._grasp_at = np.array([*(obj.pos[:2] - direction * (radius + PUSH_GAP)), low])
         start = self._grasp_at
+        hold = False
         if self._stage == "above":
-            goal = self._approach(eef, start + np.array([0.0, 0.0, CLEARANCE]), others)
+            above = start + np.array([0.0, 0.0, CLEARANCE])
+            goal = self._approach(eef, above, [o for o in others if not self._holds(o, obj)])
+            hold = not np.array_equal(goal, above)
         elif self._stage == "down":
             goal = start
         elif self._stage == "push":
             goal = np.array([*(eef[:2] + error), low])
         else:  # retreat
             goal = np.array([*eef[:2], low + CLEARANCE])
-        self._advance(eef, goal, ("above", "down", "push", "retreat"))
+        self._advance(eef, goal, ("above", "down", "push", "retreat"), hold=hold)
         return self._command(eef, rot, goal, 1.0)
 
     # --- pick and place ------------------------------------------------------------------------
@@ -137,8 +151,9 @@ class LiberoExpert:
             self._carry_z = max(target.hi[2] + CARRY_MARGIN + grasp[2] - obj.lo[2], grasp[2] + CLEARANCE)
         grasp, carry_z = self._grasp_at, self._carry_z
         aim = eef[:2] + target.pos[:2] - obj.pos[:2]  # eef xy that puts the object's origin over the target's
+        above = grasp + np.array([0.0, 0.0, CLEARANCE])
         if stage == "above":
-            goal, grip = self._approach(eef, grasp + np.array([0.0, 0.0, CLEARANCE]), others), -1.0
+            goal, grip = self._approach(eef, above, [o for o in others if not self._holds(o, obj)]), -1.0
         elif stage == "down":
             goal, grip = grasp, -1.0
         elif stage == "close":
@@ -153,19 +168,32 @@ class LiberoExpert:
             goal, grip = eef, -1.0
         else:  # retreat
             goal, grip = np.array([*eef[:2], carry_z]), -1.0
-        self._advance(eef, goal, PICK_STAGES, obj.lo[2] > self._lift_from + 0.015)
+        hold = stage == "above" and not np.array_equal(goal, above)  # a detour waypoint is not the approach
+        self._advance(eef, goal, PICK_STAGES, obj.lo[2] > self._lift_from + 0.015, hold)
         return self._command(eef, rot, goal, grip)
 
     def _grasp(self, obj: Entity, name: str, others: list[Entity]) -> tuple[np.ndarray, float]:
         """Grasp point (3,) and gripper yaw: a bowl's rim on its freest side (the robot's side first), otherwise
-        the top centre with the fingers across the narrower side. A failed attempt moves on to the next choice."""
+        the top with the fingers across the narrower side, at the centre or slid along the longer side when a
+        taller neighbour is under the hand. A failed attempt moves on to the next choice."""
         centre, size = (obj.lo + obj.hi) / 2, obj.hi - obj.lo
         if not any(word in name for word in RIM_GRASPED):
             z = obj.hi[2] - min(0.03, size[2] / 2)
-            yaw = 0.0 if size[1] <= size[0] else np.pi / 2  # fingers close along world y at yaw 0
-            return np.array([centre[0], centre[1], z]), yaw + (np.pi / 2) * (self._attempt % 2)
-        z = obj.hi[2] - min(0.02, size[2] / 2)
-        inset = size[:2] / 2 - 0.02  # rim points 2 cm inside the bowl's outline
+            across = 0.0 if size[1] <= size[0] else np.pi / 2  # fingers close along world y at yaw 0
+            along = np.array([1.0, 0.0]) if size[1] <= size[0] else np.array([0.0, 1.0])  # the longer side
+            slide = max(0.0, float(size[:2].max()) / 2 - SLIDE_MARGIN) * along
+            choices = [(centre[:2], across), (centre[:2] - slide, across), (centre[:2] + slide, across)]
+            if size[:2].max() < MAX_GRIP:  # the longer side fits between the fingers too
+                choices.append((centre[:2], across + np.pi / 2))
+            fingers = [self._clearance(xy, yaw, z, others) for xy, yaw in choices]
+            hand = [self._hand_clearance(xy, yaw, z, others) for xy, yaw in choices]
+            n = len(choices)
+            clear = [i for i in range(n) if fingers[i] > FINGER_CLEARANCE and hand[i] > 0]
+            ranked = clear + sorted(range(n), key=lambda i: -min(fingers[i], hand[i]))
+            xy, yaw = choices[ranked[self._attempt % len(ranked)]]
+            return np.array([xy[0], xy[1], z]), yaw
+        z = obj.hi[2] - min(RIM_DEPTH, size[2] / 2)
+        inset = size[:2] / 2 - RIM_INSET
         sides = [
             ((-inset[0], 0.0), np.pi / 2),  # the robot's side first: the arm reaches it with the elbow bent
             ((0.0, -inset[1]), 0.0),
@@ -178,9 +206,17 @@ class LiberoExpert:
         return np.array([centre[0] + offset[0], centre[1] + offset[1], z]), yaw
 
     @staticmethod
+    def _holds(other: Entity, obj: Entity) -> bool:
+        """`other` is what `obj` sits on or in (its table-plane box contains obj's origin: a drawer's cabinet,
+        a stove): the hand must reach into its box, so it is no obstacle on the way to `obj`."""
+        return bool(np.all(other.lo[:2] <= obj.pos[:2]) and np.all(obj.pos[:2] <= other.hi[:2]))
+
+    @staticmethod
     def _approach(eef: np.ndarray, goal: np.ndarray, others: list[Entity]) -> np.ndarray:
         """The next waypoint towards `goal` that keeps the hand above every object under the straight path:
-        straight up first when something taller than the hand lies in the way."""
+        when something taller lies in the way, straight up, then across at that height, then down onto `goal`."""
+        if np.linalg.norm(goal[:2] - eef[:2]) < 2 * REACHED:  # over the goal: straight down
+            return goal
         path = eef[:2] + np.linspace(0.0, 1.0, 12)[:, None] * (goal[:2] - eef[:2])  # (12, 2)
         tops = [
             o.hi[2]
@@ -188,9 +224,9 @@ class LiberoExpert:
             if np.any(np.all((path > o.lo[:2] - HAND_RADIUS) & (path < o.hi[:2] + HAND_RADIUS), axis=1))
         ]
         travel = max(tops, default=-np.inf) + HAND_RADIUS
-        if eef[2] < travel - REACHED and goal[2] < travel:
-            return np.array([*eef[:2], travel])
-        return goal
+        if goal[2] >= travel:
+            return goal
+        return np.array([*(eef[:2] if eef[2] < travel - REACHED else goal[:2]), travel])
 
     @staticmethod
     def _clearance(point: np.ndarray, yaw: float, z: float, others: list[Entity]) -> float:
@@ -205,22 +241,42 @@ class LiberoExpert:
         ]
         return min(gaps, default=1.0)
 
-    def _advance(self, eef: np.ndarray, goal: np.ndarray, order: tuple[str, ...], lifted: bool = True) -> None:
-        """Next stage when the waypoint is reached (or stalls), or a timed stage is over; next predicate at the end."""
+    @staticmethod
+    def _hand_clearance(point: np.ndarray, yaw: float, z: float, others: list[Entity]) -> float:
+        """Smallest table-plane distance (m) from the hand's footprint, grasping at `point`, to an object tall
+        enough to reach the hand's underside."""
+        axis = np.array([np.sin(yaw), np.cos(yaw)])  # the fingers' closing direction
+        side = np.array([axis[1], -axis[0]])
+        footprint = [
+            point + u * HAND_HALF[0] * axis + v * HAND_HALF[1] * side for u in np.linspace(-1, 1, 5) for v in (-1, 0, 1)
+        ]
+        gaps = [
+            float(np.linalg.norm(np.maximum(np.maximum(o.lo[:2] - p, p - o.hi[:2]), 0.0)))
+            for o in others
+            if o.hi[2] > z + HAND_ABOVE
+            for p in footprint
+        ]
+        return min(gaps, default=1.0)
+
+    def _advance(
+        self, eef: np.ndarray, goal: np.ndarray, order: tuple[str, ...], lifted: bool = True, hold: bool = False
+    ) -> None:
+        """Next stage when the waypoint is reached (or stalls), or a timed stage is over; next predicate at the end.
+        `hold`: the waypoint is a detour (over an obstacle), so reaching it does not end the stage."""
         self._t += 1
         dist = float(np.linalg.norm(goal - eef))
         self._stalled = 0 if dist < self._best - 1e-3 else self._stalled + 1
         self._best = min(self._best, dist)
         timed = {"close": GRIP_STEPS, "release": RELEASE_STEPS}
         reached = dist < REACHED or self._stalled >= STALL_STEPS
-        done = self._t >= timed[self._stage] if self._stage in timed else reached
+        done = self._t >= timed[self._stage] if self._stage in timed else reached and not hold
         if not done:
             return
         index = order.index(self._stage) + 1
         if self._stage == "lift" and not lifted:  # the object stayed behind: grasp again, another way
             index, self._attempt = 0, self._attempt + 1
         if index == len(order):
-            self._predicate, index = self._predicate + 1, 0
+            self._predicate, index, self._push_mode = self._predicate + 1, 0, None
         self._stage, self._t, self._best, self._stalled = order[index], 0, np.inf, 0
 
     def _command(self, eef: np.ndarray, rot: np.ndarray, goal: np.ndarray, grip: float) -> np.ndarray:

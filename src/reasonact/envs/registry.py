@@ -1,8 +1,8 @@
 """Task names → simulators, and single or vectorised environments built from `EnvConfig`s.
 
-A new simulator (LIBERO is next) adds one entry to `_SIMULATORS` (how to list its tasks) and one
-branch in `make_env`; everything downstream (experts, datasets, VLM data, evaluation) only sees
-the `reasonact.envs.spec` contract.
+A new simulator adds one entry to `_SIMULATORS` (how to list its tasks) and one branch in
+`make_env`, as LIBERO did; everything downstream (experts, datasets, VLM data, evaluation) only
+sees the `reasonact.envs.spec` contract.
 """
 
 from __future__ import annotations

@@ -27,5 +27,11 @@ def run(config: EvalConfig) -> dict:
         "overall", f"{overall['success_rate']:.2f}", f"[{overall['ci95'][0]:.2f}, {overall['ci95'][1]:.2f}]", ""
     )
     Console().print(table)
+    if "suites" in results:  # LIBERO: the papers' per-suite row
+        suites = Table(title="LIBERO success per suite (papers' form)")
+        for name in results["suites"]:
+            suites.add_column(name)
+        suites.add_row(*(f"{r['success_rate']:.1%}" for r in results["suites"].values()))
+        Console().print(suites)
     print(f"→ {config.out / 'results.json'}, {config.out / 'summary.png'}, {config.out / 'videos'}")
     return results
