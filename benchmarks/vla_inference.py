@@ -6,13 +6,19 @@
 (c) our `sample_actions` vs LeRobot's pi05 `predict_action_chunk` (random weights, its own venv, run as a
     subprocess through ../shared/peers/lerobot_pi05/bench_pi05.py) → `vs_peer_latency_ratio` (ours / peer);
 and MFU: model FLOPs (torch's FlopCounterMode) / latency / a matmul roof measured in the same run.
+The headline ratios compare float32 with float32 (the peer's default). With `--bf16` our sample_actions is
+also timed with bfloat16 weights against a bfloat16 matmul roof (`bf16`; this CPU has AMX-BF16).
 
 Latencies are the minimum over `iters` timed calls after `warmup` (the machine is shared: `min` is the
-least contended figure; all values and the load average at start and end are recorded).
+least contended figure; all values and the load averages are recorded). Our headline sample_actions is
+timed before and after the peer (A-B-A, the model rebuilt with the same seed) and the ratio to the peer
+uses the better of the two, so load that drifts during the run does not favour either side.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import gc
 import json
@@ -46,7 +52,7 @@ class PeerConfig:
     variant: str = "gemma_300m"  # --paligemma-variant and --expert-variant
     action_dim: int = 7  # robot action dim (pi05 pads it to our action_dim=32 inside)
     iters: int = 3  # timed predict_action_chunk calls
-    timeout_s: int = 900  # the peer builds ~2 B random weights first (65-110 s)
+    timeout_s: int = 2400  # builds ~2 B random weights first (65-110 s); a loaded machine is 5-15× slower
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,8 @@ class BenchConfig:
     baseline_iters: int = 1  # timed calls of the slow baselines (prefix recomputed per step, FAST AR)
     warmup: int = 1  # untimed calls first
     threads: int = 2  # torch.set_num_threads, same for the peer
-    roof_size: int = 2048  # n of the n×n fp32 matmul that defines the roof
+    roof_size: int = 2048  # n of the n×n matmul that defines the roof (fp32; bf16 for the bf16 arm)
+    bf16: bool = False  # also time our sample_actions with bfloat16 weights (extra arm, not the headline)
     peer: PeerConfig = field(default_factory=PeerConfig)
     out: Path = Path("benchmarks/results/vla_inference.json")
 
@@ -90,9 +97,9 @@ def _timed(fn, iters: int, warmup: int) -> dict:
     return {"min_s": min(times), "median_s": float(np.median(times)), "all_s": [round(t, 4) for t in times]}
 
 
-def matmul_roof_flops(n: int, repeats: int = 5) -> float:
-    """Best fp32 n×n matmul throughput (FLOP/s) with the current thread count."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_roof_flops(n: int, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Best n×n matmul throughput (FLOP/s) in `dtype` with the current thread count."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best = min(_timed(lambda: a @ b, repeats, 0)["all_s"])
     return 2 * n**3 / best
@@ -113,6 +120,15 @@ def _observation(cfg: VLAConfig) -> Observation:
     return Observation(images, torch.zeros(1, cfg.state_dim), tokens, mask)
 
 
+def _release_memory() -> float:
+    """Free what Python and glibc still hold after a model is deleted (the peer needs ~9 GiB) → RSS in GiB."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+
 def _flops(fn) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -121,17 +137,28 @@ def _flops(fn) -> int:
     return counter.get_total_flops()
 
 
-def _latencies(model: KIVLA, obs: Observation, fast_tokens: int, cfg: BenchConfig) -> dict:
+def _flow_latencies(model: KIVLA, obs: Observation, cfg: BenchConfig) -> dict:
+    """The headline arm alone: sample_actions (cached prefix) and the prefix encoding."""
     with torch.no_grad():
         return {
             "flow_cached": _timed(lambda: model.sample_actions(obs), cfg.iters, cfg.warmup),
             "prefix_only": _timed(lambda: model.encode_prefix(obs), cfg.iters, 0),
+            "loadavg_end": os.getloadavg(),
+        }
+
+
+def _latencies(model: KIVLA, obs: Observation, fast_tokens: int, cfg: BenchConfig) -> dict:
+    """Every arm of (a) and (b), back to back, and the FLOPs of one sample_actions."""
+    with torch.no_grad():
+        return {
+            **_flow_latencies(model, obs, cfg),
             "flow_recompute_prefix": _timed(
                 lambda: model.sample_actions(obs, cache_prefix=False), cfg.baseline_iters, 0
             ),
             "fast_ar": _timed(lambda: model.sample_fast(obs, fast_tokens, stop_at_eoa=False), cfg.baseline_iters, 0),
             "sample_actions_flops": _flops(lambda: model.sample_actions(obs)),
             "params": sum(p.numel() for p in model.parameters()),
+            "loadavg_end": os.getloadavg(),
         }
 
 
@@ -144,10 +171,27 @@ def measure_ours(cfg: BenchConfig) -> dict:
     build_start = time.perf_counter()
     model = build_model(model_cfg, fast).eval()
     build_s = time.perf_counter() - build_start
-    result = _latencies(model, _observation(model_cfg), fast_tokens, cfg)
+    obs = _observation(model_cfg)
+    result = _latencies(model, obs, fast_tokens, cfg)
+    bf16 = _flow_latencies(model.to(torch.bfloat16), obs, cfg) if cfg.bf16 else None  # after the fp32 arms
     del model
-    gc.collect()
-    return {"dims": dataclasses.asdict(model_cfg), "build_s": build_s, "fast_tokens_per_chunk": fast_tokens, **result}
+    return {
+        "dims": dataclasses.asdict(model_cfg),
+        "build_s": build_s,
+        "fast_tokens_per_chunk": fast_tokens,
+        **result,
+        "bf16": bf16,
+        "rss_gb_after_free": _release_memory(),
+    }
+
+
+def remeasure_flow(cfg: BenchConfig) -> dict:
+    """After the peer: rebuild our model (same seed) and time sample_actions and the prefix again."""
+    model_cfg = dataclasses.replace(cfg.model, variant="ki")
+    torch.manual_seed(0)
+    result = _flow_latencies(build_model(model_cfg).eval(), _observation(model_cfg), cfg)
+    _release_memory()
+    return result
 
 
 def measure_peer(cfg: BenchConfig) -> tuple[dict | None, str | None]:
@@ -188,24 +232,57 @@ def run(config: BenchConfig) -> dict:
     torch.set_num_threads(config.threads)
     load_start = os.getloadavg()
     roof = matmul_roof_flops(config.roof_size)
+    roof_bf16 = matmul_roof_flops(config.roof_size, dtype=torch.bfloat16) if config.bf16 else None
     ours = measure_ours(config)
+    load_ours = os.getloadavg()
     peer_record, peer_error = measure_peer(config)
-    flow_s = ours["flow_cached"]["min_s"]
+    again = remeasure_flow(config) if peer_record else None
+    flow_s = ours["flow_cached"]["min_s"]  # (a), (b): beside the baselines it is compared with
     expert_s = flow_s - ours["prefix_only"]["min_s"]
+    peer_s = peer_record["latency_s"]["min"] if peer_record else None
+    flow_ab = min(flow_s, again["flow_cached"]["min_s"]) if again else flow_s  # (c): before/after the peer
+    bf16 = ours["bf16"]
+    bf16_s = bf16["flow_cached"]["min_s"] if bf16 else None
     report = {
         "flow_vs_fast_ar_speedup": ours["fast_ar"]["min_s"] / flow_s,
         "flow_vs_fast_ar_speedup_after_prefix": (ours["fast_ar"]["min_s"] - ours["prefix_only"]["min_s"]) / expert_s,
         "prefix_cache_speedup": ours["flow_recompute_prefix"]["min_s"] / flow_s,
         "peer": _peer_name(config.peer.python) if peer_record else "lerobot PI05Policy (not measured)",
-        "vs_peer_latency_ratio": flow_s / peer_record["latency_s"]["min"] if peer_record else None,
+        "vs_peer_latency_ratio": flow_ab / peer_s if peer_s else None,
+        "vs_peer_prefix_ratio": (
+            min(ours["prefix_only"]["min_s"], again["prefix_only"]["min_s"]) / peer_record["prefix_latency_s"]["min"]
+            if again and "prefix_latency_s" in peer_record
+            else None
+        ),
         "mfu": ours["sample_actions_flops"] / flow_s / roof,
         "matmul_roof_gflops": roof / 1e9,
+        "latency_s": {
+            "ours_flow_cached": flow_s,
+            "ours_flow_cached_after_peer": again["flow_cached"]["min_s"] if again else None,
+            "ours_prefix": ours["prefix_only"]["min_s"],
+            "ours_expert_steps": expert_s,
+            "ours_flow_recompute_prefix": ours["flow_recompute_prefix"]["min_s"],
+            "ours_fast_ar": ours["fast_ar"]["min_s"],
+            "ours_bf16_flow_cached": bf16_s,
+            "peer_predict_action_chunk": peer_s,
+            "peer_prefix": peer_record.get("prefix_latency_s", {}).get("min") if peer_record else None,
+        },
+        "bf16": None
+        if bf16 is None
+        else {
+            "vs_peer_latency_ratio": bf16_s / peer_s if peer_s else None,  # ours bf16 / peer fp32
+            "speedup_vs_fp32": flow_s / bf16_s,
+            "mfu": ours["sample_actions_flops"] / bf16_s / roof_bf16,
+            "matmul_roof_gflops": roof_bf16 / 1e9,
+        },
         "ours": ours,
+        "ours_after_peer": again,
         "peer_record": peer_record,
         "threads": config.threads,
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
         "loadavg_start": load_start,
+        "loadavg_after_ours": load_ours,
         "loadavg_end": os.getloadavg(),
     }
     if peer_error:
@@ -218,8 +295,10 @@ def run(config: BenchConfig) -> dict:
         f"(after the shared prefix {report['flow_vs_fast_ar_speedup_after_prefix']:.2f}×)\n"
         f"prefix recomputed every step {ours['flow_recompute_prefix']['min_s']:.3f} s → "
         f"cache {report['prefix_cache_speedup']:.2f}×\n"
-        f"peer: {report['peer']}: " + (f"{peer_record['latency_s']['min']:.3f} s → ours/peer {ratio:.2f}" if ratio
+        f"peer: {report['peer']}: " + (f"{peer_s:.3f} s; ours {flow_ab:.3f} s → ours/peer {ratio:.2f}" if ratio
                                        else f"not measured ({peer_error})") + "\n"
-        f"MFU {report['mfu']:.1%} of a {roof / 1e9:.0f} GFLOP/s fp32 matmul roof → {config.out}"
+        f"MFU {report['mfu']:.1%} of a {roof / 1e9:.0f} GFLOP/s fp32 matmul roof"
+        + (f"\nbf16 weights: {bf16_s:.3f} s ({report['bf16']['mfu']:.1%} of a {roof_bf16 / 1e9:.0f} GFLOP/s bf16 roof)"
+           if bf16 else "") + f" → {config.out}"
     )  # fmt: skip
     return report

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from reasonact.vla.attention import attend, attention_mask
+from reasonact.vla.backbone import layer_masks
+from reasonact.vla.config import TINY
 from reasonact.vla.model import build_model
 
 
@@ -85,8 +89,24 @@ def test_backbone_then_expert_equals_one_joint_attention_per_layer(config_of, ma
     n = h_b.shape[1]
     for lb, le in zip(model.lm.blocks, model.expert.blocks, strict=True):
         qb, kb, vb, _ = lb.project(h_b, rope_b)
-        qe, ke, ve, gate = le.project(h_e, rope_e, cond)
+        attn_mod, mlp_mod = le.modulations(cond)
+        qe, ke, ve, gate = le.project(h_e, rope_e, attn_mod)
         out = attend(torch.cat([qb, qe], 2), torch.cat([kb, ke], 2), torch.cat([vb, ve], 2), mask, model.lm.scale)
-        h_b, h_e = lb.finish(h_b, out[:, :, :n], None), le.finish(h_e, out[:, :, n:], gate, cond)
+        h_b, h_e = lb.finish(h_b, out[:, :, :n], None), le.finish(h_e, out[:, :, n:], gate, mlp_mod)
     reference = model.expert.action_out(model.expert.norm(h_e))
     torch.testing.assert_close(fast_model, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_a_mask_that_allows_everything_is_skipped_with_identical_output() -> None:
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 4, 5, 8), torch.randn(2, 1, 7, 8), torch.randn(2, 1, 7, 8)
+    full = torch.ones(2, 5, 7, dtype=torch.bool)
+    torch.testing.assert_close(attend(q, k, v, None, 0.3), attend(q, k, v, full, 0.3))
+    lm = dataclasses.replace(TINY.lm, depth=4, sliding_window=3, global_every=2)
+    positions = torch.arange(7)[None].expand(2, 7)
+    masks = layer_masks(lm, torch.ones(2, 7, 7, dtype=torch.bool), positions, positions)
+    assert masks[1] is None and masks[3] is None  # global layers: every pair allowed
+    assert masks[0] is not None and not masks[0][0, 0, 3] and masks[0][0, 0, 2]  # local: window of 3
+    padded = full.clone()
+    padded[:, :, 0] = False
+    assert not torch.allclose(attend(q, k, v, padded, 0.3), attend(q, k, v, None, 0.3))

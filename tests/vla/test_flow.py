@@ -32,10 +32,15 @@ def test_integrating_the_exact_conditional_field_from_noise_recovers_the_target(
     torch.manual_seed(0)
     a, w = torch.randn(2, 50, 7, dtype=torch.float64), torch.randn(2, 50, 7, dtype=torch.float64)
 
-    def field(x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+    seen: list[tuple[float, int]] = []
+
+    def field(x: torch.Tensor, tau: torch.Tensor, i: int) -> torch.Tensor:
+        seen.append((float(tau[0]), i))
         return (a - x) / (1 - tau)[:, None, None]
 
     for steps in (1, 10, 37):
+        seen.clear()
         torch.testing.assert_close(euler_integrate(field, w, steps), a)
+        assert seen == [(i / steps, i) for i in range(steps)]  # τ_i = i/N at step i
     # a wrong sign convention (integrating the noise-ward field) would not
-    assert not torch.allclose(euler_integrate(lambda x, t: -field(x, t), w, 10), a)
+    assert not torch.allclose(euler_integrate(lambda x, t, i: -field(x, t, i), w, 10), a)

@@ -44,6 +44,30 @@ def test_cached_and_recomputed_prefix_sample_the_same_chunk(cfg, make_obs, fast)
     torch.testing.assert_close(alone, cached[:1], rtol=1e-4, atol=1e-5)
 
 
+def test_precomputed_step_conditions_equal_a_plain_euler_loop_over_expert_forward(make_obs, fast) -> None:
+    """sample_actions batches the τ-modulations of all steps; a plain loop calls the expert afresh each step."""
+    torch.manual_seed(0)
+    model = build_model(TINY, fast).eval()
+    _open_gates(model)
+    obs, noise = make_obs(), torch.randn(2, TINY.horizon, TINY.action_dim)
+    with torch.no_grad():
+        cache, x = model.encode_prefix(obs), noise
+        for i in range(4):
+            x = x + 0.25 * model.expert(x, torch.full((2,), i / 4), cache, stop_gradient=False)
+    torch.testing.assert_close(model.sample_actions(obs, steps=4, noise=noise), x, rtol=1e-5, atol=1e-5)
+
+
+def test_bfloat16_weights_sample_close_to_float32(make_obs, fast) -> None:
+    torch.manual_seed(0)
+    model = build_model(GEMMA3_TINY, fast).eval()
+    _open_gates(model)
+    obs, noise = make_obs(GEMMA3_TINY), torch.randn(2, TINY.horizon, TINY.action_dim)
+    full = model.sample_actions(obs, noise=noise)
+    half = model.to(torch.bfloat16).sample_actions(obs, noise=noise)
+    assert half.dtype == torch.float32 and model.projector.weight.dtype == torch.bfloat16
+    assert (half - full).abs().max() < 0.05 * full.abs().max() and not torch.equal(half, full)
+
+
 def _greedy_without_cache(model, obs, n: int) -> list[list[int]]:
     """Reference decoder: re-run the whole sequence for every new token."""
     cfg = model.config

@@ -57,17 +57,17 @@ def sliding_window_mask(mask: Tensor, q_positions: Tensor, k_positions: Tensor, 
     return mask & (distance < window)
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, scale: float) -> Tensor:
-    """q (b, h, sq, hd), k/v (b, kv_h, sk, hd), mask (b, sq, sk) → (b, h, sq, hd). kv heads shared (MQA/GQA).
+def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, scale: float) -> Tensor:
+    """q (b, h, sq, hd), k/v (b, kv_h, sk, hd), mask (b, sq, sk) or None (all pairs) → (b, h, sq, hd).
 
-    The g = h / kv_h query heads of one kv head are folded into its query rows, (b, kv_h, g·sq, hd), so the
-    shared keys/values are never copied and each kv head is one larger matmul.
+    kv heads are shared (MQA/GQA): the g = h / kv_h query heads of one kv head are folded into its query
+    rows, (b, kv_h, g·sq, hd), so the shared keys/values are never copied and each kv head is one larger matmul.
     """
     b, h, sq, hd = q.shape
     kv_h, sk = k.shape[1], k.shape[2]
     g = h // kv_h
     folded = q.reshape(b, kv_h, g * sq, hd)
-    rows = mask[:, None].expand(b, g, sq, sk).reshape(b, 1, g * sq, sk)
+    rows = None if mask is None else mask[:, None].expand(b, g, sq, sk).reshape(b, 1, g * sq, sk)
     out = F.scaled_dot_product_attention(folded, k, v, attn_mask=rows, scale=scale)  # (b, kv_h, g·sq, hd)
     return out.reshape(b, h, sq, hd)
 

@@ -28,12 +28,16 @@ def layer_theta(cfg: LMConfig, layer: int) -> float:
     return cfg.local_rope_theta if cfg.is_local(layer) else cfg.rope_theta
 
 
-def layer_masks(cfg: LMConfig, mask: Tensor, q_positions: Tensor, k_positions: Tensor) -> list[Tensor]:
-    """The (b, sq, sk) mask of every layer: local (sliding-window) layers also get the window."""
+def layer_masks(cfg: LMConfig, mask: Tensor, q_positions: Tensor, k_positions: Tensor) -> list[Tensor | None]:
+    """The (b, sq, sk) mask of every layer: local (sliding-window) layers also get the window.
+
+    A mask that allows every pair is None, so attention skips masking (the prefix pass over valid tokens,
+    and the expert over a cache without autoregressive tokens)."""
     local = mask
     if cfg.sliding_window is not None:
         local = sliding_window_mask(mask, q_positions, k_positions, cfg.sliding_window)
-    return [local if cfg.is_local(i) else mask for i in range(cfg.depth)]
+    full, local_full = (False, False) if mask.is_meta else (bool(mask.all()), bool(local.all()))
+    return [(None if local_full else local) if cfg.is_local(i) else (None if full else mask) for i in range(cfg.depth)]
 
 
 class VisionBlock(nn.Module):

@@ -38,10 +38,17 @@ def target_velocity(actions: Tensor, noise: Tensor) -> Tensor:
     return actions - noise
 
 
-def euler_integrate(velocity: Callable[[Tensor, Tensor], Tensor], noise: Tensor, steps: int) -> Tensor:
-    """Integrate da/dτ = velocity(a^τ, τ) from a^0 = noise (b, H, d) to τ = 1 in `steps` Euler steps."""
+def euler_times(steps: int) -> Tensor:
+    """τ at the start of each of the N Euler steps: (N,) = 0, 1/N, …, (N − 1)/N."""
+    return torch.arange(steps, dtype=torch.float64) / steps
+
+
+def euler_integrate(velocity: Callable[[Tensor, Tensor, int], Tensor], noise: Tensor, steps: int) -> Tensor:
+    """Integrate da/dτ = velocity(a^τ, τ, i) from a^0 = noise (b, H, d) to τ = 1 in N = `steps` Euler steps.
+
+    τ (b,) is `euler_times(steps)[i]`; the step index i lets callers precompute per-step terms."""
     x, dt = noise, 1.0 / steps
-    for i in range(steps):
-        tau = torch.full((noise.shape[0],), i * dt, dtype=noise.dtype, device=noise.device)
-        x = x + dt * velocity(x, tau)
+    for i, t in enumerate(euler_times(steps).tolist()):
+        tau = torch.full((noise.shape[0],), t, dtype=noise.dtype, device=noise.device)
+        x = x + dt * velocity(x, tau, i)
     return x

@@ -35,7 +35,8 @@ class AdaRMSNorm(nn.Module):
     """Adaptive RMSNorm: y = x̂ · (1 + scale(c)) + shift(c) and a residual gate(c), all linear in the condition c.
 
     The modulation is zero-initialised (adaLN-Zero, as in π0.5): at init scale = shift = gate = 0, so every
-    expert residual branch starts closed.
+    expert residual branch starts closed. `modulation(c)` is separate from `forward` so that inference can
+    compute it for all Euler steps at once (it depends on τ only).
     """
 
     def __init__(self, dim: int, cond_dim: int, eps: float = 1e-6) -> None:
@@ -45,9 +46,9 @@ class AdaRMSNorm(nn.Module):
         nn.init.zeros_(self.modulation.weight)
         nn.init.zeros_(self.modulation.bias)
 
-    def forward(self, x: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:  # (b, s, d), (b, c) → (b, s, d) ×2
+    def forward(self, x: Tensor, modulation: Tensor) -> tuple[Tensor, Tensor]:  # (b, s, d), (b, 3d) → (b, s, d) ×2
         y = F.rms_norm(x.float(), (x.shape[-1],), eps=self.eps)
-        scale, shift, gate = self.modulation(cond)[:, None, :].chunk(3, dim=-1)  # (b, 1, d) each
+        scale, shift, gate = modulation[:, None, :].chunk(3, dim=-1)  # (b, 1, d) each
         return torch.addcmul(shift, y, 1.0 + scale).to(x.dtype), gate
 
 
@@ -60,11 +61,17 @@ def rope_table(positions: Tensor, head_dim: int, theta: float) -> tuple[Tensor, 
 
 
 def apply_rope(x: Tensor, table: tuple[Tensor, Tensor]) -> Tensor:
-    """Rotate (b, h, s, hd) by the angles of `table` (rotate-half pairing i ↔ i + hd/2)."""
+    """Rotate (b, h, s, hd) by the angles of `table` (rotate-half pairing i ↔ i + hd/2):
+    x·cos + [−x₂, x₁]·sin, written into the two halves without materialising [−x₂, x₁]."""
     cos, sin = table
-    x1, x2 = x.chunk(2, dim=-1)
-    rotated = torch.cat([-x2, x1], dim=-1)
-    return torch.addcmul(x.float() * cos, rotated.float(), sin).to(x.dtype)
+    xf = x.float()  # (b, h, s, hd)
+    x1, x2 = xf.chunk(2, dim=-1)
+    sin1, sin2 = sin.chunk(2, dim=-1)
+    half = x.shape[-1] // 2
+    out = xf * cos
+    out[..., :half].addcmul_(x2, sin1, value=-1.0)
+    out[..., half:].addcmul_(x1, sin2)
+    return out.to(x.dtype)
 
 
 class GeGLU(nn.Module):
@@ -100,29 +107,37 @@ class Block(nn.Module):
         self.post_mlp_norm = RMSNorm(width, lm.norm_eps) if lm.sandwich_norm else None
         self.mlp = GeGLU(width, mlp_dim)
 
-    def _norm(self, norm: nn.Module, x: Tensor, cond: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        return norm(x, cond) if self.adaptive else (norm(x), None)
+    def modulations(self, cond: Tensor) -> tuple[Tensor, Tensor]:
+        """Condition (n, c) → (scale, shift, gate) of the attention and MLP adaptive norms, (n, 3d) each."""
+        return self.attn_norm.modulation(cond), self.mlp_norm.modulation(cond)
+
+    def _norm(self, norm: nn.Module, x: Tensor, modulation: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return norm(x, modulation) if self.adaptive else (norm(x), None)
 
     def project(
-        self, x: Tensor, rope: tuple[Tensor, Tensor], cond: Tensor | None = None
+        self, x: Tensor, rope: tuple[Tensor, Tensor], modulation: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-        """x (b, s, d) → q (b, heads, s, hd), k, v (b, kv_heads, s, hd), attention-residual gate (b, 1, d) | None."""
+        """x (b, s, d) → q (b, heads, s, hd), k, v (b, kv_heads, s, hd), attention-residual gate (b, 1, d) | None.
+
+        `modulation` (b, 3d): the attention norm's (scale, shift, gate) of an adaptive block."""
         b, s, _ = x.shape
-        h, gate = self._norm(self.attn_norm, x, cond)
+        h, gate = self._norm(self.attn_norm, x, modulation)
         heads = self.qkv(h).view(b, s, self.heads + 2 * self.kv_heads, self.head_dim).transpose(1, 2)
         q, k, v = heads.split([self.heads, self.kv_heads, self.kv_heads], dim=1)  # (b, *, s, hd)
         if self.q_norm is not None and self.k_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
         return apply_rope(q, rope), apply_rope(k, rope), v, gate
 
-    def finish(self, x: Tensor, attn: Tensor, gate: Tensor | None, cond: Tensor | None = None) -> Tensor:
-        """Residual stream x (b, s, d) + attention output (b, heads, s, hd) → next residual stream (b, s, d)."""
+    def finish(self, x: Tensor, attn: Tensor, gate: Tensor | None, modulation: Tensor | None = None) -> Tensor:
+        """Residual stream x (b, s, d) + attention output (b, heads, s, hd) → next residual stream (b, s, d).
+
+        `modulation` (b, 3d): the MLP norm's (scale, shift, gate) of an adaptive block."""
         b, _, s, _ = attn.shape
         y = self.o(attn.transpose(1, 2).reshape(b, s, self.heads * self.head_dim))
         if self.post_attn_norm is not None:
             y = self.post_attn_norm(y)
         x = x + (y if gate is None else y * gate)
-        h, gate = self._norm(self.mlp_norm, x, cond)
+        h, gate = self._norm(self.mlp_norm, x, modulation)
         y = self.mlp(h)
         if self.post_mlp_norm is not None:
             y = self.post_mlp_norm(y)

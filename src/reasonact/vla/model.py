@@ -27,7 +27,7 @@ from reasonact.vla.backbone import GemmaLM, VisionEncoder
 from reasonact.vla.config import VLAConfig
 from reasonact.vla.contract import BasePolicy, Observation, check_actions, check_observation, images_to_float
 from reasonact.vla.expert import ActionExpert
-from reasonact.vla.flow import euler_integrate, noisy_actions, sample_time, target_velocity
+from reasonact.vla.flow import euler_integrate, euler_times, noisy_actions, sample_time, target_velocity
 
 
 class KIVLA(BasePolicy):
@@ -54,17 +54,18 @@ class KIVLA(BasePolicy):
                 yield p
 
     def compile_expert(self, mode: str | None = None) -> None:
-        """Optional: run the Euler steps through `torch.compile(expert)` (inductor; needs a C++ compiler).
-        Weights stay shared with `self.expert`; `compute_loss` keeps using the eager module."""
+        """Optional: run the Euler steps through `torch.compile(expert.velocity)` (inductor; needs a C++
+        compiler). Weights stay shared with `self.expert`; `compute_loss` keeps using the eager module."""
         if self.expert is None:
             raise ValueError(f"variant: {self.config.variant!r} has no action expert to compile")
-        self.compiled_velocity = torch.compile(self.expert.forward, mode=mode, dynamic=False)
+        self.compiled_velocity = torch.compile(self.expert.velocity, mode=mode, dynamic=False)
 
     # ---- prefix -------------------------------------------------------------------------------------------
 
     def embed_prefix(self, obs: Observation) -> tuple[Tensor, Tensor]:
         """→ embeddings (b, P, w) of [images per camera, prompt, continuous state] and validity (b, P)."""
-        parts = [self.projector(self.vision(images_to_float(obs.images[c]))) for c in self.config.cameras]
+        dtype = self.projector.weight.dtype  # float32, or bfloat16 after `model.to(torch.bfloat16)`
+        parts = [self.projector(self.vision(images_to_float(obs.images[c]).to(dtype))) for c in self.config.cameras]
         valid = [torch.ones(p.shape[:2], dtype=torch.bool, device=p.device) for p in parts]
         parts.append(self.lm.embed_tokens(obs.tokens))
         valid.append(obs.token_mask)
@@ -150,22 +151,30 @@ class KIVLA(BasePolicy):
     ) -> Tensor:
         """Action chunks (b, H, d): Euler-integrate the flow over the cached prefix (π0-FAST: decode FAST).
 
-        `cache_prefix=False` recomputes the prefix at every Euler step (the baseline the cache is measured
-        against; identical result)."""
+        The prefix K/V, the expert's masks/RoPE and the adaptive-norm modulations of all N steps are computed
+        once; each step runs only the expert layers. `cache_prefix=False` recomputes the prefix at every Euler
+        step (the baseline the cache is measured against; identical result)."""
         check_observation(obs, self.config)
         cfg = self.config
         if self.expert is None:
-            return torch.as_tensor(self.sample_fast(obs).actions, dtype=self.projector.weight.dtype)
+            return torch.as_tensor(self.sample_fast(obs).actions, dtype=torch.float32)
         if noise is None:
-            noise = torch.randn(obs.batch_size, cfg.horizon, cfg.action_dim, dtype=self.projector.weight.dtype)
+            noise = torch.randn(obs.batch_size, cfg.horizon, cfg.action_dim)
         check_actions(noise, cfg, obs.batch_size)
-        expert = self.compiled_velocity or self.expert
-        prefix = self.encode_prefix(obs) if cache_prefix else None
+        weight = self.projector.weight
+        noise = noise.to(weight.device)  # the Euler state stays in the noise's dtype (float32 by default)
+        steps = steps or cfg.flow_steps
+        b = obs.batch_size
+        velocity_fn = self.compiled_velocity or self.expert.velocity
+        taus = euler_times(steps).to(weight.device, torch.float32).repeat_interleave(b)  # (N·b,): step-major
+        conditions = self.expert.conditions(taus).unflatten(2, (steps, b))  # (depth, 2, N, b, 3·w_e)
+        context = self.expert.context(self.encode_prefix(obs), cfg.horizon, False) if cache_prefix else None
 
-        def velocity(x_t: Tensor, tau: Tensor) -> Tensor:
-            return expert(x_t, tau, prefix if prefix is not None else self.encode_prefix(obs), False)
+        def velocity(x_t: Tensor, tau: Tensor, i: int) -> Tensor:
+            ctx = context if context is not None else self.expert.context(self.encode_prefix(obs), cfg.horizon, False)
+            return velocity_fn(x_t.to(weight.dtype), conditions[:, :, i], ctx).to(x_t.dtype)
 
-        return euler_integrate(velocity, noise.to(self.projector.weight.device), steps or cfg.flow_steps)
+        return euler_integrate(velocity, noise, steps)
 
     @torch.no_grad()
     def sample_fast(self, obs: Observation, max_tokens: int | None = None, stop_at_eoa: bool = True) -> Decoded:
