@@ -1,8 +1,8 @@
 """`reasonact <family> <verb> [preset] [--overrides]`: the command table and its dispatcher.
 
 Every command is a function taking one frozen-dataclass config. Commands with presets take
-the preset name as a positional argument (`reasonact fast fit smooth --fast.scale 20`; a preset
-named `default` may be left out); tyro
+the preset name as a positional argument (`reasonact fast fit smooth --fast.scale 20`, or
+`--preset smooth`; a preset named `default` may be left out); tyro
 turns every config field into a typed `--flag` with the field's comment as help. Modules are
 imported only when their command runs, so `reasonact --help` answers instantly.
 """
@@ -159,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 tyro.cli(run, prog=prog, description=entry.help, args=args)  # type: ignore[call-overload]
             return
         presets = _resolve(entry.presets)
+        if "--preset" in args[:-1]:  # `--preset NAME` anywhere = the positional preset name
+            at = args.index("--preset")
+            args = [args[at + 1], *args[:at], *args[at + 2 :]]
         if "default" in presets and not (args and (args[0] in presets or args[0] in ("-h", "--help"))):
             args = ["default", *args]  # `reasonact fast bench --out x.json` = `reasonact fast bench default --out …`
         config = tyro.extras.overridable_config_cli(presets, prog=prog, description=entry.help, args=args)  # type: ignore[arg-type]

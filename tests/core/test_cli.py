@@ -27,6 +27,8 @@ def test_help_lists_families_and_verbs() -> None:
 def test_default_preset_may_be_left_out_and_config_commands_take_flags() -> None:
     bench = _cli("fast", "bench", "--fast.scale", "20", "--help")  # = fast bench default --fast.scale 20
     assert bench.returncode == 0 and "--holdout-every" in bench.stdout and "{default,tiny}" not in bench.stdout
+    named = _cli("fast", "bench", "--out", "x.json", "--preset", "tiny", "--help")  # = fast bench tiny --out x.json
+    assert named.returncode == 0 and "usage: reasonact fast bench tiny" in named.stdout
     demo = _cli("demo", "--help")
     assert demo.returncode == 0 and "--acting.train-steps" in demo.stdout and "--config." not in demo.stdout
 
