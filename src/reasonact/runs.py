@@ -119,10 +119,9 @@ class Run:
 
     def plot_metrics(self, keys: list[str], filename: str = "metrics.png") -> Path:
         """One panel per metric against step; returns the PNG path."""
-        import matplotlib
+        from reasonact.plotting import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         records = self.metrics()
         fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)

@@ -9,7 +9,7 @@ from scipy.fft import dct
 
 from reasonact.actions import BinningTokenizer, FastTokenizer
 from reasonact.demo.config import DemoConfig
-from reasonact.demo.figures import pyplot
+from reasonact.plotting import pyplot
 from reasonact.runs import Run
 
 

@@ -15,7 +15,7 @@ import torch
 
 from reasonact.actions import FastConfig, FastTokenizer
 from reasonact.demo.config import ActingDemo, DemoConfig
-from reasonact.demo.figures import pyplot
+from reasonact.plotting import pyplot
 from reasonact.runs import Run
 from reasonact.vla.attention import EXPERT, PREFIX, attention_mask
 from reasonact.vla.config import TINY, VLAConfig

@@ -313,10 +313,9 @@ def suite_table(task_results: dict) -> dict[str, dict]:
 
 
 def plot_summary(results: dict, path: Path) -> None:
-    import matplotlib
+    from reasonact.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     tasks = list(results["tasks"])
     rates = np.array([results["tasks"][t]["success_rate"] for t in tasks])

@@ -150,10 +150,9 @@ def summarise(run: Run, export: Path | None = None) -> dict[str, Any]:
 
 
 def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
+    from reasonact.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for method in sorted({r["method"] for r in rows}):
