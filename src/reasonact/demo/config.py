@@ -35,7 +35,7 @@ class DemoConfig:
     fast: FastConfig = field(default_factory=lambda: FastConfig(scale=20.0))  # γ=20: RMSE ≤ 0.01 on MetaWorld
     scales: tuple[float, ...] = (5.0, 10.0, 20.0, 40.0)  # γ sweep for the tokens-vs-error figure
     acting: ActingDemo = field(default_factory=ActingDemo)
-    thinking: StudyConfig = field(  # tiny SFT policy (trained once, cached) + the oracle step scorer
+    thinking: StudyConfig = field(  # the shipped tiny SFT policy + the oracle step scorer
         default_factory=lambda: StudyConfig(
             methods=("greedy", "best_of_n:majority", "beam", "tree_dfs"),
             budgets=(8,),

@@ -119,13 +119,14 @@ def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
     train, test = samples(episodes, base.horizon, False), samples(episodes, base.horizon, True)
     chunks = np.stack([episodes.actions[e][t : t + base.horizon] for e, t in train])  # (n, H, d)
     fast = FastTokenizer.fit(chunks, FastConfig(vocab_size=base.fast_vocab))
-    rng = np.random.default_rng(cfg.seed)
-    test_obs, test_actions = batch(episodes, [test[i] for i in rng.choice(len(test), 64)], base, state_scale)
+    pick = np.random.default_rng(cfg.seed).choice(len(test), 64)
+    test_obs, test_actions = batch(episodes, [test[i] for i in pick], base, state_scale)
 
     results: dict = {"train_pairs": len(train), "held_out_pairs": len(test), "variants": {}}
     curves: dict[str, list[dict]] = {}
     for variant in cfg.variants:
         torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed + 1)  # every variant sees the same batches in the same order
         model = build_model(base.with_variant(variant), fast)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
         curves[variant] = []
