@@ -10,7 +10,8 @@ compression comes from. The orthonormal DCT is an isometry, so rounding error pe
 ≤ 1/(2γ) bounds the per-element round-trip RMSE (normalised units) by 1/(2γ).
 
 Integers are written as characters (code point `_BASE + q - q_min`) so the HF `tokenizers`
-BPE trains and runs on them unchanged.
+BPE trains on them unchanged and stores the merges; encoding applies them with the compiled,
+token-identical kernel in `reasonact.actions.bpe`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from scipy.fft import dct, idct
 from tokenizers import Tokenizer, models, trainers
 
+from reasonact.actions.bpe import BpeMerges
 from reasonact.actions.normalize import QuantileNormalizer
 from reasonact.actions.tokenizer import Decoded, check_chunks, check_decode_args, flatten_ids, pack_ragged
 from reasonact.atomic import atomic_directory, read_json
@@ -117,7 +119,15 @@ class FastTokenizer:
         """Chunks (b, H, d) in raw action units → b token-id lists (lengths vary)."""
         chunks = check_chunks(chunks, self.dim)
         q = dct_quantize(self.normalizer.normalize(chunks), self.config.scale)
-        return [enc.ids for enc in self._bpe.encode_batch_fast(self._to_strings(q))]
+        merges, alphabet = self._merges
+        symbols = alphabet[np.clip(flatten_low_frequency_first(q), self.q_min, self.q_max) - self.q_min]  # (b, H·d)
+        return merges.encode(symbols)
+
+    @cached_property
+    def _merges(self) -> tuple[BpeMerges, np.ndarray]:
+        """The trained merges as arrays, and the token id of each integer q_min … q_max."""
+        merges = BpeMerges.from_tokenizer(self._bpe)
+        return merges, merges.ids_of([chr(_BASE + i) for i in range(self.q_max - self.q_min + 1)])
 
     def decode(self, tokens: Sequence[Sequence[int]], horizon: int, dim: int | None = None) -> Decoded:
         """b token sequences → chunks (b, horizon, d). Never raises on token contents.
