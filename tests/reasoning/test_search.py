@@ -10,7 +10,7 @@ import pytest
 
 from reasonact.reasoning.scorers import OracleScorer
 from reasonact.reasoning.search import SEARCHES, SearchConfig, canonical
-from reasonact.reasoning.study import StudyConfig, run_study, unit_config
+from reasonact.reasoning.study import StudyConfig, run_study, unit_config, versus_majority
 from reasonact.reasoning.tasks import ArithmeticTask
 from reasonact.reasoning.tree import Tree
 
@@ -75,6 +75,39 @@ def test_study_records_units_and_resumes(tmp_path, random_backend) -> None:
     for bad in ("nope", "best_of_n:mode"):
         with pytest.raises(ValueError, match="methods"):
             run_study(dataclasses.replace(config, methods=(bad,)), backend=random_backend)
+
+
+def test_versus_majority_compares_at_equal_or_lower_majority_cost() -> None:
+    rows = [
+        {"method": "best_of_n:majority", "budget": 2, "mean_tokens": 50.0, "accuracy": 0.10},
+        {"method": "best_of_n:majority", "budget": 4, "mean_tokens": 100.0, "accuracy": 0.20},
+        {"method": "mcts", "budget": 2, "mean_tokens": 20.0, "accuracy": 0.05},  # cheaper than any majority point
+        {"method": "mcts", "budget": 4, "mean_tokens": 60.0, "accuracy": 0.15},  # vs N=2 only
+        {"method": "beam", "budget": 4, "mean_tokens": 98.0, "accuracy": 0.15},  # vs N=4 (within 5 %)
+    ]
+    got = {(r["method"], r["budget"]): (r["majority_accuracy"], r["beats_majority"]) for r in versus_majority(rows)}
+    assert got == {("mcts", 2): (None, None), ("mcts", 4): (0.10, True), ("beam", 4): (0.20, False)}
+
+
+def test_mcts_rollouts_stop_at_dead_ends_and_widen_only_dead_nodes(problem, random_backend) -> None:
+    config = dataclasses.replace(SMALL, simulations=7, max_steps=4)
+    result = SEARCHES["mcts"](problem, config, random_backend, OracleScorer(TASK))
+    tree = result.tree
+    assert result.extra["simulations"] == 7 == tree.root.visits  # one backed-up rollout per simulation
+
+    def dead(node) -> bool:
+        return node.terminal or node.score < config.threshold
+
+    for node in tree.nodes:
+        if node.parent is not None and dead(node):
+            assert not node.children, "a rollout continued past a dead end"
+        assert node.visits == sum(tree.nodes[c].visits for c in node.children) + (not node.children)
+    widened = 0
+    for node_id, first_new in result.extra["branched"]:  # every earlier child was dead when more were sampled
+        earlier = [c for c in tree.nodes[node_id].children if c < first_new]
+        assert all(dead(tree.nodes[c]) for c in earlier)
+        widened += bool(earlier)
+    assert widened  # the random policy's steps die fast: some node must have been widened
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ Policy: the `{study.policy}` step-writing model (SFT from scratch on reference s
 
 Best-of-N samples N whole solutions and votes on their answers; beam search and tree + DFS spend the same
 kind of budget step by step, letting the step scorer prune branches as soon as a step goes wrong. The full
-curves (N = 2 … 16, every method) come from `reasonact search run small` (docs/reasoning.md). Per-problem
+curves (N = 2 … 32, every method) come from `reasonact search run small` (docs/reasoning.md). Per-problem
 records: `{study.name}/`.
 
 ![accuracy vs tokens]({study.name}/plots/accuracy_vs_tokens.png)

@@ -22,7 +22,7 @@ STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
         ),
     ),
     "small": (
-        "Accuracy vs tokens of every method at N = 2, 4, 8, 16 on 60 test problems (tiny SFT policy, oracle PRM).",
+        "Accuracy vs tokens of every method at N = 2 … 32 on 60 test problems (tiny SFT policy, oracle PRM).",
         StudyConfig(
             methods=(
                 "greedy",
@@ -34,7 +34,7 @@ STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
                 "mcts",
                 "tree_dfs",
             ),
-            budgets=(2, 4, 8, 16),
+            budgets=(2, 4, 8, 16, 32),
             problems=60,
             search=SearchConfig(max_steps=6, max_step_tokens=24, selection="argmax"),
             name="search_small",

@@ -139,7 +139,7 @@ def summarise(run: Run, export: Path | None = None) -> dict[str, Any]:
         }
         for (method, budget), records in sorted(groups.items())
     ]
-    summary = {"rows": rows}
+    summary = {"rows": rows, "vs_majority": versus_majority(rows)}
     atomic_write_json(run.path / "summary.json", summary)
     plot_curves(rows, run.plots / "accuracy_vs_tokens.png")
     if export is not None:
@@ -149,18 +149,41 @@ def summarise(run: Run, export: Path | None = None) -> dict[str, Any]:
     return summary
 
 
+def versus_majority(rows: list[dict[str, Any]], slack: float = 1.05) -> list[dict[str, Any]]:
+    """Each method's point against majority-vote best-of-N at equal token budget: the best
+    majority accuracy among its points that spent at most `slack` × the method's mean tokens
+    (None where majority voting has no point that cheap, i.e. N = 2 already costs more)."""
+    majority = [r for r in rows if r["method"] == "best_of_n:majority"]
+    out = []
+    for r in rows:
+        if r["method"] == "best_of_n:majority" or not majority:
+            continue
+        affordable = [m["accuracy"] for m in majority if m["mean_tokens"] <= r["mean_tokens"] * slack]
+        best = max(affordable) if affordable else None
+        out.append(
+            {
+                "method": r["method"],
+                "budget": r["budget"],
+                "mean_tokens": r["mean_tokens"],
+                "accuracy": r["accuracy"],
+                "majority_accuracy": best,
+                "beats_majority": None if best is None else r["accuracy"] > best,
+            }
+        )
+    return out
+
+
 def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
     from reasonact.plotting import pyplot
 
     plt = pyplot()
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
     for method in sorted({r["method"] for r in rows}):
         points = sorted((r["mean_tokens"], r["accuracy"]) for r in rows if r["method"] == method)
         ax.plot(*zip(*points, strict=True), marker="o", label=method)
     ax.set(xlabel="generated tokens per problem", ylabel="accuracy", title="accuracy vs test-time compute")
-    ax.legend(loc="upper left", fontsize="small")
-    fig.tight_layout()
+    fig.legend(loc="outside right upper", fontsize="small")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)

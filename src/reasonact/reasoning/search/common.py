@@ -30,7 +30,7 @@ class SearchConfig:
     temperature: float = 1.0  # sampling temperature (0 = greedy)
     aggregation: Aggregation = "last"  # per-step PRM scores → one path score
     selection: Selection = "weighted"  # final answer among finished paths
-    simulations: int = 16  # MCTS iterations
+    simulations: int = 16  # MCTS simulations (rollouts from the root to a final answer)
     c_puct: float = 1.5  # MCTS exploration constant c in PUCT
     threshold: float = 0.5  # tree+DFS: a step scoring below this is a dead end
     token_budget: int | None = None  # stop expanding once this many tokens were generated (None: no cap)

@@ -1,15 +1,30 @@
-"""Monte Carlo tree search over steps with PUCT (Silver et al. 2017; as used for LLM reasoning in
-rStar / OpenR / "ReST-MCTS*"): the scorer supplies values, the policy's log-probs the priors.
+"""Monte Carlo tree search over steps with PUCT, policy rollouts and PRM-gated widening (Silver
+et al. 2017; rollouts kept in the tree as in rStar, Qi et al. 2024; dead lines skipped as in
+MCTS-Solver, Winands et al. 2008): the policy's log-probs give the priors, rollouts give the
+values, the step scorer decides which steps are dead ends.
 
-Each simulation selects from the root by
+A step is *dead* when it is terminal (answered or failed) or scores below `threshold` (as in
+tree+DFS); every other node is *live*. One simulation is one rollout. Each iteration
 
-    a* = argmax_c  Q(c) + c_puct · P(c) · √N(s) / (1 + N(c)),
+1. selects from the root through live children by
+   a* = argmax_c Q(c) + c_puct · P(c) · √N(s) / (1 + N(c)),
+   with P = softmax over the live siblings of the length-normalised step log-probability and
+   Q(c) = W(c)/N(c), down to the first node without a live child: the deepest point of the
+   chosen line, right before its dead end;
+2. widens it with `width` new steps in one batched call (fewer if fewer simulations are left):
+   a node only gets more children once all it has are dead, so the budget goes where the
+   scorer says the line broke, not into re-sampling good steps;
+3. rolls every new step out with the policy, one sampled step per call for all of them at once,
+   until it answers, fails, hits `max_steps` or takes a dead step; rollout steps stay in the
+   tree, so later simulations branch off them and their answers are candidates;
+4. backs up each rollout's value, the scorer's path score where it ended (0 for a failure),
+   along its whole path.
 
-with P = softmax over siblings of the length-normalised step log-probability and Q(c) the mean
-backed-up value (the child's own PRM path score until it is visited); expands the selected leaf
-with M sampled steps (scored on creation); and backs up the best new child's path score (a
-one-step PRM lookahead instead of a rollout) along the selected path. Answers are chosen among
-every finished path in the tree by `config.selection`."""
+The search ends after `simulations` rollouts or at the token budget. A simulation generates at
+most one solution's worth of tokens, like one best-of-N sample, and shares every prefix it
+branches from; a rollout that dies early costs less. Answers are chosen among every finished
+path in the tree by `config.selection`; `extra["branched"]` lists (node, first new child) of
+every widening in order."""
 
 from __future__ import annotations
 
@@ -30,39 +45,70 @@ def priors(children: list[Node]) -> list[float]:
     return torch.softmax(logits, 0).tolist()
 
 
-def puct_child(expander: Expander, node: Node, c_puct: float) -> Node:
-    children = [expander.tree.nodes[i] for i in node.children]
+def puct_child(node: Node, children: list[Node], c_puct: float) -> Node:
     prior = priors(children)
     root_visits = math.sqrt(max(1, node.visits))
 
     def value(c: Node, p: float) -> float:
-        q = c.q if c.visits else expander.path_score(c.id)
-        return q + c_puct * p * root_visits / (1 + c.visits)
+        return c.q + c_puct * p * root_visits / (1 + c.visits)
 
     return max(zip(children, prior, strict=True), key=lambda cp: value(*cp))[0]
+
+
+class Search:
+    """One MCTS run: the tree, its expander and the live/dead bookkeeping."""
+
+    def __init__(self, expander: Expander) -> None:
+        self.expander, self.tree, self.config = expander, expander.tree, expander.config
+
+    def dead(self, node: Node) -> bool:
+        """Terminal, or a step the scorer rates below the threshold: no rollout continues it."""
+        return node.terminal or (node.parent is not None and (node.score or 0.0) < self.config.threshold)
+
+    def live_children(self, node: Node) -> list[Node]:
+        return [c for c in (self.tree.nodes[i] for i in node.children) if not self.dead(c)]
+
+    def select(self) -> Node:
+        node = self.tree.root
+        while kids := self.live_children(node):
+            node = puct_child(node, kids, self.config.c_puct)
+        return node
+
+    def rollout(self, starts: list[Node]) -> list[Node]:
+        """Extend every start by one sampled step per call until it is dead (or the budget is
+        spent) → the node each rollout ended at."""
+        ends = list(starts)
+        while not self.expander.over_budget():
+            live = [i for i, n in enumerate(ends) if not self.dead(n)]
+            if not live:
+                break
+            for i, [child] in zip(live, self.expander.expand([ends[i].id for i in live], 1), strict=True):
+                ends[i] = child
+        return ends
+
+    def backup(self, end: Node) -> None:
+        """One visit with the rollout's value for every node from `end` up to the root."""
+        value = self.expander.path_score(end.id) if end.failure is None else 0.0
+        node: Node | None = end
+        while node is not None:
+            node.visits += 1
+            node.value_sum += value
+            node = self.tree.nodes[node.parent] if node.parent is not None else None
 
 
 def mcts(problem: Problem, config: SearchConfig, backend: Backend, scorer: StepScorer) -> SearchResult:
     if scorer is None:
         raise ValueError("scorer: MCTS needs a step scorer for values, received None")
     expander = Expander(Tree(problem), config, backend, scorer)
-    root = expander.tree.root
-    simulations = 0
+    search = Search(expander)
+    simulations, branched = 0, []
     while simulations < config.simulations and not expander.over_budget():
-        path = [root]
-        while path[-1].children:
-            path.append(puct_child(expander, path[-1], config.c_puct))
-        leaf = path[-1]
-        if leaf.terminal:
-            value = expander.path_score(leaf.id) if leaf.failure is None else 0.0
-        else:
-            [children] = expander.expand([leaf.id], config.width)
-            value = max(expander.path_score(c.id) for c in children)
-        for node in path:
-            node.visits += 1
-            node.value_sum += value
-        simulations += 1
-        if all(n.terminal for n in expander.tree.leaves()):
-            break  # the tree is complete: nothing left to expand
-    finished = expander.tree.answers()
-    return expander.result(select(expander, finished, config.selection), simulations=simulations)
+        node = search.select()
+        k = min(config.width, config.simulations - simulations)
+        [new] = expander.expand([node.id], k)
+        branched.append((node.id, new[0].id))
+        for end in search.rollout(new):
+            search.backup(end)
+        simulations += len(new)
+    answer = select(expander, search.tree.answers(), config.selection)
+    return expander.result(answer, simulations=simulations, branched=branched)
