@@ -6,8 +6,9 @@
 (c) our `sample_actions` vs LeRobot's pi05 `predict_action_chunk` (random weights, its own venv, run as a
     subprocess through ../shared/peers/lerobot_pi05/bench_pi05.py) → `vs_peer_latency_ratio` (ours / peer);
 and MFU: model FLOPs (torch's FlopCounterMode) / latency / a matmul roof measured in the same run.
-The headline ratios compare float32 with float32 (the peer's default). With `--bf16` our sample_actions is
-also timed with bfloat16 weights against a bfloat16 matmul roof (`bf16`; this CPU has AMX-BF16).
+The headline ratios compare float32 with float32 (the peer's default). With `--bf16` our sample_actions and
+the peer are also timed with bfloat16 weights, and our MFU against a bfloat16 matmul roof (`bf16`; this CPU
+has AMX-BF16).
 
 Latencies are the minimum over `iters` timed calls after `warmup` (the machine is shared: `min` is the
 least contended figure; all values and the load averages are recorded). Our headline sample_actions is
@@ -35,7 +36,7 @@ import torch
 from reasonact.actions import FastConfig, FastTokenizer
 from reasonact.atomic import atomic_write_json
 from reasonact.data.trajectories import chunk_trajectories, smooth_trajectories
-from reasonact.vla.config import PI05_300M, TINY, VLAConfig
+from reasonact.vla.config import PAPER, PI05_300M, TINY, VLAConfig
 from reasonact.vla.contract import Observation
 from reasonact.vla.model import KIVLA, build_model
 
@@ -72,6 +73,16 @@ class BenchConfig:
 
 PRESETS: dict[str, tuple[str, BenchConfig]] = {
     "default": ("pi05_300m dims (1 cam 224 px, 200 tokens, H=50, 10 steps, fp32) + LeRobot pi05 peer.", BenchConfig()),
+    "paper": (
+        "Paper dims (SigLIP So400m, 3 cameras, Gemma 2B backbone + 300M expert, fp32; ~12 GB, ~10 min), no peer: "
+        "flow vs π0-FAST AR at the backbone the paper's claim is about.",
+        BenchConfig(
+            model=PAPER,
+            iters=1,
+            peer=PeerConfig(enabled=False),
+            out=Path("benchmarks/results/vla_inference_paper.json"),
+        ),
+    ),
     "tiny": (
         "Seconds-long smoke at tiny dims, no peer.",
         BenchConfig(
@@ -194,8 +205,8 @@ def remeasure_flow(cfg: BenchConfig) -> dict:
     return result
 
 
-def measure_peer(cfg: BenchConfig) -> tuple[dict | None, str | None]:
-    """Run the LeRobot pi05 harness in its venv → (its JSON record, None) or (None, why not)."""
+def measure_peer(cfg: BenchConfig, dtype: str = "float32") -> tuple[dict | None, str | None]:
+    """Run the LeRobot pi05 harness in its venv with `dtype` weights → (its JSON record, None) or (None, why not)."""
     peer, m = cfg.peer, cfg.model
     if not peer.enabled:
         return None, "disabled in this preset"
@@ -207,7 +218,7 @@ def measure_peer(cfg: BenchConfig) -> tuple[dict | None, str | None]:
         "--n-cameras", str(len(m.cameras)), "--image-size", str(m.vision.image_size), "--chunk", str(m.horizon),
         "--steps", str(m.flow_steps), "--action-dim", str(peer.action_dim), "--max-action-dim", str(m.action_dim),
         "--state-dim", str(m.state_dim), "--prompt-tokens", str(m.max_prompt_tokens), "--iters", str(peer.iters),
-        "--warmup", str(cfg.warmup), "--threads", str(cfg.threads), "--time-prefix",
+        "--warmup", str(cfg.warmup), "--threads", str(cfg.threads), "--time-prefix", "--dtype", dtype,
     ]  # fmt: skip
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=peer.timeout_s, check=False)
@@ -237,6 +248,7 @@ def run(config: BenchConfig) -> dict:
     load_ours = os.getloadavg()
     peer_record, peer_error = measure_peer(config)
     again = remeasure_flow(config) if peer_record else None
+    peer_bf16, peer_bf16_error = measure_peer(config, "bfloat16") if config.bf16 else (None, None)
     flow_s = ours["flow_cached"]["min_s"]  # (a), (b): beside the baselines it is compared with
     expert_s = flow_s - ours["prefix_only"]["min_s"]
     peer_s = peer_record["latency_s"]["min"] if peer_record else None
@@ -270,7 +282,11 @@ def run(config: BenchConfig) -> dict:
         "bf16": None
         if bf16 is None
         else {
-            "vs_peer_latency_ratio": bf16_s / peer_s if peer_s else None,  # ours bf16 / peer fp32
+            "vs_peer_latency_ratio": bf16_s / peer_bf16["latency_s"]["min"] if peer_bf16 else None,  # both bf16
+            "peer_latency_s": peer_bf16["latency_s"]["min"] if peer_bf16 else None,
+            "peer_prefix_s": peer_bf16.get("prefix_latency_s", {}).get("min") if peer_bf16 else None,
+            "ours_prefix_s": bf16["prefix_only"]["min_s"],
+            "peer_error": peer_bf16_error,
             "speedup_vs_fp32": flow_s / bf16_s,
             "mfu": ours["sample_actions_flops"] / bf16_s / roof_bf16,
             "matmul_roof_gflops": roof_bf16 / 1e9,
@@ -288,17 +304,24 @@ def run(config: BenchConfig) -> dict:
     if peer_error:
         report["peer_error"] = peer_error
     atomic_write_json(config.out, report)
-    ratio = report["vs_peer_latency_ratio"]
-    print(
+    ratio, b16 = report["vs_peer_latency_ratio"], report["bf16"]
+    lines = [
         f"flow (cached prefix) {flow_s:.3f} s | π0-FAST AR ({ours['fast_tokens_per_chunk']} tokens) "
         f"{ours['fast_ar']['min_s']:.3f} s → {report['flow_vs_fast_ar_speedup']:.2f}× "
-        f"(after the shared prefix {report['flow_vs_fast_ar_speedup_after_prefix']:.2f}×)\n"
+        f"(after the shared prefix {report['flow_vs_fast_ar_speedup_after_prefix']:.2f}×)",
         f"prefix recomputed every step {ours['flow_recompute_prefix']['min_s']:.3f} s → "
-        f"cache {report['prefix_cache_speedup']:.2f}×\n"
-        f"peer: {report['peer']}: " + (f"{peer_s:.3f} s; ours {flow_ab:.3f} s → ours/peer {ratio:.2f}" if ratio
-                                       else f"not measured ({peer_error})") + "\n"
-        f"MFU {report['mfu']:.1%} of a {roof / 1e9:.0f} GFLOP/s fp32 matmul roof"
-        + (f"\nbf16 weights: {bf16_s:.3f} s ({report['bf16']['mfu']:.1%} of a {roof_bf16 / 1e9:.0f} GFLOP/s bf16 roof)"
-           if bf16 else "") + f" → {config.out}"
-    )  # fmt: skip
+        f"cache {report['prefix_cache_speedup']:.2f}×",
+        f"peer: {report['peer']}: "
+        + (
+            f"{peer_s:.3f} s; ours {flow_ab:.3f} s → ours/peer {ratio:.2f}" if ratio else f"not measured ({peer_error})"
+        ),
+        f"MFU {report['mfu']:.1%} of a {roof / 1e9:.0f} GFLOP/s fp32 matmul roof",
+    ]
+    if b16:
+        roof16 = b16["matmul_roof_gflops"]
+        lines.append(f"bf16 weights: {bf16_s:.3f} s ({b16['mfu']:.1%} of a {roof16:.0f} GFLOP/s bf16 matmul roof)")
+        if b16["vs_peer_latency_ratio"]:
+            peer16, ratio16 = b16["peer_latency_s"], b16["vs_peer_latency_ratio"]
+            lines.append(f"peer bf16 {peer16:.3f} s → ours/peer (both bf16) {ratio16:.2f}")
+    print("\n".join(lines) + f"\n→ {config.out}")
     return report
