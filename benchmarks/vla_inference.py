@@ -7,8 +7,8 @@
     subprocess through ../shared/peers/lerobot_pi05/bench_pi05.py) → `vs_peer_latency_ratio` (ours / peer);
 and MFU: model FLOPs (torch's FlopCounterMode) / latency / a matmul roof measured in the same run.
 The headline ratios compare float32 with float32 (the peer's default). With `--bf16` our sample_actions and
-the peer are also timed with bfloat16 weights, and our MFU against a bfloat16 matmul roof (`bf16`; this CPU
-has AMX-BF16).
+the peer are also timed with bfloat16 weights (ours before and after the peer again), and our MFU against a
+bfloat16 matmul roof (`bf16`; this CPU has AMX-BF16).
 
 Latencies are the minimum over `iters` timed calls after `warmup` (the machine is shared: `min` is the
 least contended figure; all values and the load averages are recorded). Our headline sample_actions is
@@ -196,11 +196,11 @@ def measure_ours(cfg: BenchConfig) -> dict:
     }
 
 
-def remeasure_flow(cfg: BenchConfig) -> dict:
+def remeasure_flow(cfg: BenchConfig, dtype: torch.dtype = torch.float32) -> dict:
     """After the peer: rebuild our model (same seed) and time sample_actions and the prefix again."""
     model_cfg = dataclasses.replace(cfg.model, variant="ki")
     torch.manual_seed(0)
-    result = _flow_latencies(build_model(model_cfg).eval(), _observation(model_cfg), cfg)
+    result = _flow_latencies(build_model(model_cfg).eval().to(dtype), _observation(model_cfg), cfg)
     _release_memory()
     return result
 
@@ -249,12 +249,14 @@ def run(config: BenchConfig) -> dict:
     peer_record, peer_error = measure_peer(config)
     again = remeasure_flow(config) if peer_record else None
     peer_bf16, peer_bf16_error = measure_peer(config, "bfloat16") if config.bf16 else (None, None)
+    again_bf16 = remeasure_flow(config, torch.bfloat16) if peer_bf16 else None  # A-B-A in bf16 too
     flow_s = ours["flow_cached"]["min_s"]  # (a), (b): beside the baselines it is compared with
     expert_s = flow_s - ours["prefix_only"]["min_s"]
     peer_s = peer_record["latency_s"]["min"] if peer_record else None
     flow_ab = min(flow_s, again["flow_cached"]["min_s"]) if again else flow_s  # (c): before/after the peer
     bf16 = ours["bf16"]
     bf16_s = bf16["flow_cached"]["min_s"] if bf16 else None
+    bf16_ab = min(bf16_s, again_bf16["flow_cached"]["min_s"]) if again_bf16 else bf16_s
     report = {
         "flow_vs_fast_ar_speedup": ours["fast_ar"]["min_s"] / flow_s,
         "flow_vs_fast_ar_speedup_after_prefix": (ours["fast_ar"]["min_s"] - ours["prefix_only"]["min_s"]) / expert_s,
@@ -282,7 +284,9 @@ def run(config: BenchConfig) -> dict:
         "bf16": None
         if bf16 is None
         else {
-            "vs_peer_latency_ratio": bf16_s / peer_bf16["latency_s"]["min"] if peer_bf16 else None,  # both bf16
+            "vs_peer_latency_ratio": bf16_ab / peer_bf16["latency_s"]["min"] if peer_bf16 else None,  # both bf16
+            "ours_after_peer": again_bf16,
+            "peer_record": peer_bf16,
             "peer_latency_s": peer_bf16["latency_s"]["min"] if peer_bf16 else None,
             "peer_prefix_s": peer_bf16.get("prefix_latency_s", {}).get("min") if peer_bf16 else None,
             "ours_prefix_s": bf16["prefix_only"]["min_s"],
@@ -319,7 +323,7 @@ def run(config: BenchConfig) -> dict:
     ]
     if b16:
         roof16 = b16["matmul_roof_gflops"]
-        lines.append(f"bf16 weights: {bf16_s:.3f} s ({b16['mfu']:.1%} of a {roof16:.0f} GFLOP/s bf16 matmul roof)")
+        lines.append(f"bf16 weights: {bf16_ab:.3f} s ({b16['mfu']:.1%} of a {roof16:.0f} GFLOP/s bf16 matmul roof)")
         if b16["vs_peer_latency_ratio"]:
             peer16, ratio16 = b16["peer_latency_s"], b16["vs_peer_latency_ratio"]
             lines.append(f"peer bf16 {peer16:.3f} s → ours/peer (both bf16) {ratio16:.2f}")
