@@ -64,6 +64,13 @@ def run(config: StudyConfig) -> None:
             f"{row['method']:>10} N={row['budget']:<3} accuracy {row['accuracy']:.2f}  "
             f"tokens {row['mean_tokens']:.0f}  errors {row['errors']}"
         )
+    comparable: dict[str, list[bool]] = {}
+    for row in summary["vs_majority"]:
+        if row["beats_majority"] is not None:
+            comparable.setdefault(row["method"], []).append(row["beats_majority"])
+    if comparable:
+        wins = ", ".join(f"{m} {sum(w)}/{len(w)}" for m, w in sorted(comparable.items()))
+        print(f"beats majority voting at ≤ its token cost (budgets where comparable): {wins}")
     print(f"→ {config.root / config.name}/summary.json, plots/accuracy_vs_tokens.png")
 
 
