@@ -29,7 +29,7 @@ class FastBenchConfig:
     n_bins: int = 256  # naive binning resolution
     holdout_every: int = 5  # every 5th trajectory is held out: the tokenizer is fitted on the rest
     speed_chunks: int = 512  # chunks per timing trial
-    repeats: int = 3  # timing trials; the best is reported
+    repeats: int = 5  # timing rounds (batched and per-chunk interleaved); the best of each is reported
     out: Path = Path("benchmarks/results/fast.json")
 
 
@@ -60,12 +60,15 @@ def _mean_tokens(tokenizer: FastTokenizer | BinningTokenizer, chunks: np.ndarray
     return float(np.mean([len(ids) for ids in tokenizer.encode(chunks)]))
 
 
-def _best_seconds(fn, repeats: int) -> float:
-    best = float("inf")
+def _best_seconds(fns, repeats: int) -> list[float]:
+    """Best wall time of each function over `repeats` rounds, the functions interleaved within a
+    round so that a machine getting busier or quieter mid-run affects all of them alike."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - start)
     return best
 
 
@@ -79,7 +82,7 @@ def _speed(tokenizer: FastTokenizer, chunks: np.ndarray, repeats: int) -> dict[s
         for chunk in chunks:
             tokenizer.decode(tokenizer.encode(chunk[None]), horizon)
 
-    t_batched, t_single = _best_seconds(batched, repeats), _best_seconds(per_chunk, repeats)
+    t_batched, t_single = _best_seconds([batched, per_chunk], repeats)
     return {
         "batched_chunks_per_s": len(chunks) / t_batched,
         "per_chunk_chunks_per_s": len(chunks) / t_single,
