@@ -30,6 +30,8 @@ def test_fast_encode_equals_hf_on_smooth_and_noisy_chunks(fitted) -> None:
     noisy = chunks + np.random.default_rng(0).normal(0, 0.3, chunks.shape)  # unseen, poorly compressible words
     for x in (chunks, noisy):
         assert tokenizer.encode(x) == _hf_encode(tokenizer, x)
+    merges, _ = tokenizer._merges
+    assert len(merges.keys) <= 4 * len(merges.merged)  # the pair table grows with the merges, not vocab²
 
 
 @settings(max_examples=30, deadline=None)
