@@ -47,10 +47,10 @@ def priors(children: list[Node]) -> list[float]:
 
 def puct_child(node: Node, children: list[Node], c_puct: float) -> Node:
     prior = priors(children)
-    root_visits = math.sqrt(max(1, node.visits))
+    parent_visits = math.sqrt(max(1, node.visits))
 
     def value(c: Node, p: float) -> float:
-        return c.q + c_puct * p * root_visits / (1 + c.visits)
+        return c.q + c_puct * p * parent_visits / (1 + c.visits)
 
     return max(zip(children, prior, strict=True), key=lambda cp: value(*cp))[0]
 
