@@ -104,6 +104,11 @@ class Expander:
             if node.failure is not None:
                 node.score = 0.0
 
+    def live(self, node: Node) -> bool:
+        """A step the search may continue: not terminal, and scored at least `threshold` (below it
+        is a dead end)."""
+        return not node.terminal and (node.score or 0.0) >= self.config.threshold
+
     def path_score(self, node_id: int) -> float:
         return aggregate(
             [n.score if n.score is not None else 0.0 for n in self.tree.path(node_id)], self.config.aggregation

@@ -4,7 +4,7 @@ MCTS-Solver, Winands et al. 2008): the policy's log-probs give the priors, rollo
 values, the step scorer decides which steps are dead ends.
 
 A step is *dead* when it is terminal (answered or failed) or scores below `threshold` (as in
-tree+DFS); every other node is *live*. One simulation is one rollout. Each iteration
+tree+DFS); every other node is *live* (`Expander.live`). One simulation is one rollout. Each iteration
 
 1. selects from the root through live children by
    a* = argmax_c Q(c) + c_puct · P(c) · √N(s) / (1 + N(c)),
@@ -56,17 +56,13 @@ def puct_child(node: Node, children: list[Node], c_puct: float) -> Node:
 
 
 class Search:
-    """One MCTS run: the tree, its expander and the live/dead bookkeeping."""
+    """One MCTS run: selection over live steps (`Expander.live`), batched rollouts, backup."""
 
     def __init__(self, expander: Expander) -> None:
         self.expander, self.tree, self.config = expander, expander.tree, expander.config
 
-    def dead(self, node: Node) -> bool:
-        """Terminal, or a step the scorer rates below the threshold: no rollout continues it."""
-        return node.terminal or (node.parent is not None and (node.score or 0.0) < self.config.threshold)
-
     def live_children(self, node: Node) -> list[Node]:
-        return [c for c in (self.tree.nodes[i] for i in node.children) if not self.dead(c)]
+        return [c for c in (self.tree.nodes[i] for i in node.children) if self.expander.live(c)]
 
     def select(self) -> Node:
         node = self.tree.root
@@ -79,7 +75,7 @@ class Search:
         spent) → the node each rollout ended at."""
         ends = list(starts)
         while not self.expander.over_budget():
-            live = [i for i, n in enumerate(ends) if not self.dead(n)]
+            live = [i for i, n in enumerate(ends) if self.expander.live(n)]
             if not live:
                 break
             for i, [child] in zip(live, self.expander.expand([ends[i].id for i in live], 1), strict=True):

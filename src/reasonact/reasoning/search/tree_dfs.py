@@ -20,7 +20,7 @@ def build_tree(expander: Expander, config: SearchConfig) -> None:
     frontier, per_node = [expander.tree.root], config.n  # the root gets N first steps, later nodes M
     while frontier and not expander.over_budget():
         children = [c for kids in expander.expand([f.id for f in frontier], per_node) for c in kids]
-        alive = [c for c in children if not c.terminal and (c.score or 0.0) >= config.threshold]
+        alive = [c for c in children if expander.live(c)]
         frontier = sorted(alive, key=lambda c: -expander.path_score(c.id))[: config.n]
         per_node = config.width
 
