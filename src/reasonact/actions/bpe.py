@@ -42,8 +42,9 @@ def _pair_table(pairs: np.ndarray, vocab: int) -> tuple[np.ndarray, np.ndarray]:
     keys = np.full(size, _EMPTY, np.int64)
     ranks = np.zeros(size, np.int32)
     for r in range(pairs.shape[0]):
-        i = _slot(keys, pairs[r, 0] * vocab + pairs[r, 1])
-        keys[i], ranks[i] = pairs[r, 0] * vocab + pairs[r, 1], r
+        key = pairs[r, 0] * vocab + pairs[r, 1]
+        i = _slot(keys, key)
+        keys[i], ranks[i] = key, r
     return keys, ranks
 
 

@@ -89,9 +89,10 @@ def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     normaliser, so checking it costs (r,) instead of (r, V)).
 
     logits (r, V), tokens (r,) → (r,)"""
-    normaliser = torch.logsumexp(logits.float(), -1)  # (r,)
+    logits = logits.float()
+    normaliser = torch.logsumexp(logits, -1)  # (r,)
     check_finite(normaliser, "logits")
-    return logits.float().gather(1, tokens[:, None])[:, 0] - normaliser
+    return logits.gather(1, tokens[:, None])[:, 0] - normaliser
 
 
 class Backend(ABC):
