@@ -75,7 +75,7 @@ def _malformed(reply: object, spec: dict[str, Any]) -> bool:
 async def _client(url: str, seed: int, start: float, stop: float, out: dict[str, list]) -> None:
     """Send requests back to back until `stop`; record latencies of replies finished after `start`."""
     try:
-        async with connect(url, compression=None, max_size=None, proxy=None) as ws:
+        async with connect(url, compression=None, max_size=None) as ws:
             spec = unpackb(await ws.recv())["spec"]
             message = _request(spec, seed)
             while time.perf_counter() < stop:

@@ -48,8 +48,8 @@ class PolicyClient:
     def _connect(self, wait_s: float) -> ClientConnection:
         deadline = time.monotonic() + wait_s
         while True:
-            try:
-                return connect(self.url, compression=None, max_size=None, open_timeout=self.timeout_s, proxy=None)
+            try:  # entered as a context manager (websockets deprecates bare connections); `close` exits it
+                return connect(self.url, compression=None, max_size=None, open_timeout=self.timeout_s).__enter__()
             except OSError:
                 if time.monotonic() >= deadline:
                     raise

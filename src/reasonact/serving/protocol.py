@@ -54,8 +54,8 @@ def _encode(obj: object) -> object:
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in ARRAY_KINDS:
             raise TypeError(f"array: dtype {obj.dtype} cannot travel; expected bool, int, uint or float")
-        arr = np.ascontiguousarray(obj)
-        return msgpack.ExtType(NDARRAY_EXT, msgpack.packb([arr.dtype.str, list(arr.shape), arr.tobytes()]))
+        data = obj.tobytes(order="C")  # copies a non-contiguous view into row-major order
+        return msgpack.ExtType(NDARRAY_EXT, msgpack.packb([obj.dtype.str, list(obj.shape), data]))
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"cannot encode {type(obj).__name__}; expected dict, list, str, number, bytes or numpy array")
@@ -83,7 +83,7 @@ def _decode_ext(code: int, data: bytes) -> object:
     if math.prod(shape) * dtype.itemsize != len(raw):
         raise ProtocolError("bad_message", "array", f"array: shape {tuple(shape)} of {dtype} needs "
                             f"{math.prod(shape) * dtype.itemsize} bytes, received {len(raw)}")  # fmt: skip
-    return np.frombuffer(raw, dtype=dtype).reshape(shape)  # read-only view of the message bytes
+    return np.frombuffer(raw, dtype=dtype).reshape(tuple(shape))  # read-only view of the message bytes
 
 
 def packb(obj: object) -> bytes:
