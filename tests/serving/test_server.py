@@ -56,7 +56,8 @@ def test_metadata_on_connect_and_health(url: str, make_obs: Callable[..., dict])
     np.testing.assert_array_equal(reply["actions"][:, 0], np.full(10, 0.25, np.float32))
     assert set(reply["timing"]) == {"queue_ms", "infer_ms", "batch", "server_ms"}
     assert reply["timing"]["infer_ms"] >= 50.0 and reply["timing"]["server_ms"] >= reply["timing"]["infer_ms"]
-    assert health(url)["replies"] >= before["replies"] + 1
+    after = health(url)
+    assert after["replies"] >= before["replies"] + 1 and after["batches"] >= before["batches"] + 1
 
 
 def test_batched_request_answers_each_row(url: str, make_obs: Callable[..., dict]) -> None:

@@ -42,7 +42,7 @@ class BenchConfig:
     max_batch: int = 32  # the batched server's max_batch
     compare_unbatched: bool = True  # also run the highest level against a max_batch=1 server
     threads: int = 1  # torch threads of the server's inference thread (and of the in-process timing)
-    direct_iters: int = 50  # in-process `policy.infer` calls timed for `overhead_ms` (0: skip)
+    direct_iters: int = 50  # in-process `policy.infer` calls timed for `overhead_ms` (0 or no 1-client level: skip)
     url: str = ""  # measure a running server at this ws:// URL instead of starting one
     start_timeout_s: float = 300.0  # how long a started server may take to listen
     out: Path = Path("runs/serve_bench/serve.json")  # JSON report (commit under benchmarks/results/ on purpose)
@@ -181,9 +181,9 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             report["batching_speedup"] = report["clients"][str(top)]["throughput_rps"] / max(
                 report["unbatched"][str(top)]["throughput_rps"], 1e-9
             )
-        if config.direct_iters:
+        if config.direct_iters and 1 in config.clients:
             report["direct_infer_ms"] = _direct_ms(config)
-            p50 = report["clients"][str(min(config.clients))]["p50_ms"]
+            p50 = report["clients"]["1"]["p50_ms"]
             report["overhead_ms"] = None if p50 is None else p50 - report["direct_infer_ms"]
     report["machine"]["loadavg_after"] = os.getloadavg()
     _print(report)

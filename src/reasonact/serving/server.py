@@ -96,7 +96,7 @@ class Batcher:
     async def _run_batch(self, loop: asyncio.AbstractEventLoop, group: list[_Pending]) -> None:
         start = time.perf_counter()
         try:
-            actions = await loop.run_in_executor(self.executor, self._infer, ObsBatch.concat([p.obs for p in group]))
+            actions = await loop.run_in_executor(self.executor, self._infer, [p.obs for p in group])
         except Exception as err:  # the policy failed: every request of the batch gets an internal-error reply
             log.exception("policy.infer failed on a batch of %d requests", len(group))
             for p in group:
@@ -113,7 +113,9 @@ class Batcher:
                 p.future.set_result((actions[offset : offset + n], timing))
             offset += n
 
-    def _infer(self, obs: ObsBatch) -> np.ndarray:
+    def _infer(self, requests: list[ObsBatch]) -> np.ndarray:
+        """On the inference thread: stack the requests (off the event loop: big images copy), run, check."""
+        obs = ObsBatch.concat(requests)
         actions = np.asarray(self.policy.infer(obs), dtype=np.float32)  # (b, H, d)
         spec = self.policy.spec
         expected = (obs.size, spec.horizon, spec.action_dim)
@@ -130,6 +132,7 @@ class PolicyServer:
         self.policy = policy
         self.config = config
         self.counts = {"connections": 0, "open": 0, "replies": 0, "errors": 0}
+        self.batcher: Batcher | None = None  # exists while serving
         self.metadata = {
             "protocol": PROTOCOL_VERSION,
             "spec": policy.spec.to_dict(),
@@ -140,7 +143,7 @@ class PolicyServer:
 
     async def serve(self, ready: Callable[[Server], None] | None = None) -> None:
         """Run until cancelled; `ready(server)` is called once the socket listens."""
-        batcher = Batcher(self.policy, self.config.max_batch)
+        batcher = self.batcher = Batcher(self.policy, self.config.max_batch)
         cfg = self.config
         async with serve(
             lambda ws: self._connection(ws, batcher), cfg.host, cfg.port,
@@ -160,7 +163,8 @@ class PolicyServer:
     def _health(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.path != "/healthz":
             return None  # a websocket handshake
-        body = {"status": "ok", "policy": self.metadata.get("policy"), **self.counts}
+        batches = self.batcher.batches if self.batcher else 0
+        body = {"status": "ok", "policy": self.metadata.get("policy"), **self.counts, "batches": batches}
         response = connection.respond(HTTPStatus.OK, json.dumps(body) + "\n")
         response.headers["Content-Type"] = "application/json"
         return response
