@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -56,6 +57,8 @@ def test_metadata_on_connect_and_health(url: str, make_obs: Callable[..., dict])
     np.testing.assert_array_equal(reply["actions"][:, 0], np.full(10, 0.25, np.float32))
     assert set(reply["timing"]) == {"queue_ms", "infer_ms", "batch", "server_ms"}
     assert reply["timing"]["infer_ms"] >= 50.0 and reply["timing"]["server_ms"] >= reply["timing"]["infer_ms"]
+    with urllib.request.urlopen(url.replace("ws://", "http://") + "/healthz", timeout=10) as response:
+        assert response.status == 200 and response.headers.get_all("Content-Type") == ["application/json"]
     after = health(url)
     assert after["replies"] >= before["replies"] + 1 and after["batches"] >= before["batches"] + 1
 

@@ -166,6 +166,7 @@ class PolicyServer:
         batches = self.batcher.batches if self.batcher else 0
         body = {"status": "ok", "policy": self.metadata.get("policy"), **self.counts, "batches": batches}
         response = connection.respond(HTTPStatus.OK, json.dumps(body) + "\n")
+        del response.headers["Content-Type"]  # Headers is a multi-dict: replace text/plain, do not add a second
         response.headers["Content-Type"] = "application/json"
         return response
 
@@ -177,7 +178,7 @@ class PolicyServer:
             async for message in ws:
                 await ws.send(packb(await self._reply(message, batcher)))
         except ConnectionClosed:
-            pass  # the client left (possibly mid-request); its queued work is dropped or discarded
+            pass  # the client left (possibly mid-request): its reply is discarded, its batch unaffected
         finally:
             self.counts["open"] -= 1
 
