@@ -166,10 +166,13 @@ def test_a_client_vanishing_mid_request_hurts_no_one(url: str, make_obs: Callabl
 
 
 class FlakyPolicy(EchoPolicy):
-    """Raises on a negative first state value (a model bug), echoes otherwise."""
+    """Raises when any observation has a negative first state value (a model bug), echoes otherwise."""
+
+    calls = 0  # infer calls, failed ones included
 
     def infer(self, obs: ObsBatch) -> np.ndarray:
-        if obs.state[0, 0] < 0:
+        self.calls += 1
+        if (obs.state[:, 0] < 0).any():
             raise RuntimeError("model exploded")
         return super().infer(obs)
 
@@ -182,6 +185,32 @@ def test_a_failing_policy_gets_an_internal_error_reply_and_the_server_keeps_serv
             client.infer(make_obs(tag=-1.0))
         assert err.value.kind == "internal" and err.value.field == "policy"
         assert client.infer(make_obs(tag=1.0))["actions"][0, 0] == 1.0
+
+
+def test_a_request_that_breaks_the_policy_does_not_fail_the_batch_it_shared(make_obs: Callable[..., dict]) -> None:
+    """A bad and a good request queue up behind a 1 s pass, share the next batch, which raises; the server
+    re-runs them one by one, so only the bad one gets the error."""
+    replies: dict[float, object] = {}
+
+    def send(tag: float) -> None:
+        with PolicyClient(url) as client:
+            try:
+                replies[tag] = client.infer(make_obs(tag=tag))["actions"][0, 0]
+            except ServerError as err:
+                replies[tag] = err
+
+    policy = FlakyPolicy(delay_s=1.0)
+    with serve_in_thread(policy) as url:
+        threads = [threading.Thread(target=send, args=(tag,)) for tag in (1.0, -1.0, 2.0)]
+        threads[0].start()
+        time.sleep(0.3)  # the blocker's pass is running; the next two queue together
+        for t in threads[1:]:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    assert policy.calls == 4  # the blocker, the pair (raises), then each of the pair alone
+    assert replies[1.0] == 1.0 and replies[2.0] == 2.0
+    assert isinstance(replies[-1.0], ServerError) and replies[-1.0].kind == "internal"
 
 
 def test_tiny_vla_end_to_end(make_obs: Callable[..., dict]) -> None:

@@ -97,11 +97,14 @@ class Batcher:
         start = time.perf_counter()
         try:
             actions = await loop.run_in_executor(self.executor, self._infer, [p.obs for p in group])
-        except Exception as err:  # the policy failed: every request of the batch gets an internal-error reply
-            log.exception("policy.infer failed on a batch of %d requests", len(group))
-            for p in group:
-                if not p.future.done():
-                    p.future.set_exception(err)
+        except Exception as err:
+            if len(group) > 1:  # find the culprit: each request alone, so only the one that fails gets the error
+                for p in group:
+                    await self._run_batch(loop, [p])
+                return
+            log.exception("policy.infer failed")
+            if not group[0].future.done():
+                group[0].future.set_exception(err)
             return
         infer_ms = (time.perf_counter() - start) * 1e3
         self.batches += 1
