@@ -100,6 +100,11 @@ COMMANDS: dict[str, Command | Table] = {
             "benchmarks.vla_inference:PRESETS",
         ),
     },
+    "serve": Command(
+        "Policy server (`serve <size|echo|module:factory>`), or its load test (`serve bench`, `serve soak`).",
+        "reasonact.serving.commands:serve",
+        "reasonact.serving.commands:PRESETS",
+    ),
 }
 
 
