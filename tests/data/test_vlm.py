@@ -109,7 +109,7 @@ def test_splits_hold_out_whole_episodes_combos_and_scenes(tmp_path):
         tasks=("push-v3", "drawer-open-v3"),
         episodes_per_task=10,
         every=40,
-        env=EnvConfig(image_size=64, randomize_colors=True, max_steps=80),
+        env=EnvConfig(image_size=64, randomize_colors=True, max_steps=40),
         heldout_fraction=0.3,
         out=tmp_path,
     )

@@ -239,10 +239,11 @@ def generate(config: VlmConfig) -> dict:
         env.reset(seed=config.seed)
         geoms = subject_geoms(raw)
         for episode in range(config.episodes_per_task):
-            color = raw._native_color() if not config.env.randomize_colors else list(COLORS)[rng.integers(len(COLORS))]
+            draw = np.random.default_rng([config.seed, t_index, episode])  # colour and split: the episode's own
+            color = list(COLORS)[draw.integers(len(COLORS))] if config.env.randomize_colors else raw._native_color()
             if config.env.randomize_colors:
                 recolor(raw, geoms, color)
-            split = episode_split(obj, color, episode, rng, config)
+            split = episode_split(obj, color, episode, draw, config)
             obs, _ = env.reset(seed=config.seed * 10_000 + t_index * 1_000 + episode)
             expert.reset()
 
