@@ -128,7 +128,10 @@ class LeRobotWriter:
         self.video_keys = [k for k, ft in self.features.items() if ft["dtype"] == "video"]
         for key in self.video_keys:
             h, w, _ = self.features[key]["shape"]
-            video_lib.check_frames(np.zeros((1, h, w, 3), np.uint8), codec, f"features[{key!r}]")
+            try:
+                video_lib.check_frames(np.zeros((1, h, w, 3), np.uint8), codec, f"features[{key!r}]")
+            except ValueError as err:
+                raise ValueError(f"{err}, or store it as PNG (dtype 'image'; `data collect --no-video`)") from err
             self.features[key]["info"] = video_lib.feature_info(codec, h, w, fps)
         self._buffer: list[dict] = []
         info_path = self.root / "meta" / "info.json"

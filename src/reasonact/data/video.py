@@ -43,7 +43,7 @@ def check_frames(frames: np.ndarray, codec: VideoCodec, name: str = "frames") ->
     if codec.pix_fmt == "yuv420p" and (frames.shape[1] % 2 or frames.shape[2] % 2):
         raise ValueError(
             f"{name}: {codec.pix_fmt} video needs even height and width, received {frames.shape[1]}×{frames.shape[2]}"
-            " (pick an even image size, or store frames as PNG)"
+            " (pick an even image size)"
         )
 
 
