@@ -52,6 +52,7 @@ def test_progress_words_come_from_phase_and_success():
 
 
 @pytest.mark.slow
+@pytest.mark.smoke
 def test_boxes_are_the_segmented_object_and_answers_agree_with_the_simulator():
     """Checked against what the simulator renders and reports, for the puck and for handles and a peg."""
     ious, pixels, checked, contact_seen, progress = [], [], {"color": 0, "gripper": 0, "contact": 0}, set(), {}
