@@ -8,7 +8,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${1:-$HERE/.peer-venv/lerobot-data}
 PEERS=${PEERS:-$HERE/../shared/peers}
 bash "$PEERS/lerobot_pi05/setup.sh" "$VENV"
-# lerobot[dataset] without torchcodec (video only; our datasets store PNG frames); torch stays pinned.
+# lerobot[dataset] without torchcodec: LeRobot then decodes our mp4 cameras with PyAV (av<16); torch stays pinned.
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==2.13.0" "numpy>=2.0,<2.3" \
   "datasets>=4.8,<5" "pandas>=2,<3" "pyarrow>=21,<30" "av>=15,<16" "jsonlines>=4,<5"
 "$VENV/bin/python" -c "from lerobot.datasets.lerobot_dataset import LeRobotDataset"

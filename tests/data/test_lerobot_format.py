@@ -1,8 +1,7 @@
-"""LeRobot v3.0 datasets: write→read identity, the v3.0 schema, corruption, resumable collection.
+"""LeRobot v3.0 datasets: write→read identity, the v3.0 schema (PNG and mp4 cameras), corruption, resuming.
 
-`lerobot` cannot be installed beside this project (it needs Python ≥ 3.12, torch < 2.12), so
-instead of opening the files with LeRobot's loader these tests check the layout LeRobot's
-`utils.py` / `io_utils.py` / `dataset_metadata.py` define (codebase v3.0).
+These check the layout LeRobot's `utils.py` / `io_utils.py` / `dataset_metadata.py` define (codebase
+v3.0); `test_lerobot_loader.py` opens our datasets with LeRobot's own loader in its side venv.
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ from reasonact.data.lerobot import LeRobotReader, LeRobotWriter
 
 FEATURES = {
     "observation.images.cam": {"dtype": "image", "shape": [8, 8, 3], "names": ["height", "width", "channels"]},
-    "observation.state": {"dtype": "float32", "shape": [3], "names": None},
-    "action": {"dtype": "float32", "shape": [2], "names": None},
+    "observation.state": {"dtype": "float32", "shape": [3], "names": ["x", "y", "z"]},
+    "action": {"dtype": "float32", "shape": [2], "names": ["dx", "dy"]},
     "next.success": {"dtype": "bool", "shape": [1], "names": None},
     "subtask": {"dtype": "string", "shape": [1], "names": None},
 }
@@ -36,8 +35,12 @@ def _episode(rng: np.random.Generator, length: int) -> dict[str, np.ndarray]:
     }
 
 
-def _write(root, episodes, per_file=2):
-    writer = LeRobotWriter(root, fps=10, features=FEATURES, robot_type="test", episodes_per_file=per_file)
+def _as_video(features: dict) -> dict:
+    return {k: {**ft, "dtype": "video"} if ft["dtype"] == "image" else ft for k, ft in features.items()}
+
+
+def _write(root, episodes, per_file=2, features=FEATURES):
+    writer = LeRobotWriter(root, fps=10, features=features, robot_type="test", episodes_per_file=per_file)
     for task, frames in episodes:
         writer.add_episode(task, frames)
     writer.flush()
@@ -125,22 +128,103 @@ def test_corrupted_and_partial_files_are_named(tmp_path):
         LeRobotReader(tmp_path / "ds")
 
 
-def test_interrupted_flush_is_discarded_and_writing_resumes(tmp_path):
+@pytest.mark.parametrize("camera", ["image", "video"])
+def test_interrupted_flush_is_discarded_and_writing_resumes(tmp_path, camera):
+    features = FEATURES if camera == "image" else _as_video(FEATURES)
     rng = np.random.default_rng(4)
     first = [("a", _episode(rng, 4)), ("b", _episode(rng, 5))]
-    _write(tmp_path / "ds", first, per_file=1)
+    _write(tmp_path / "ds", first, per_file=1, features=features)
     info = tmp_path / "ds/meta/info.json"
     committed = info.read_text()
-    _write(tmp_path / "ds", [("a", _episode(rng, 6))], per_file=1)
+    _write(tmp_path / "ds", [("a", _episode(rng, 6))], per_file=1, features=features)
     info.write_text(committed)  # crash before the commit point: a third episode's files exist, info says 2
     with pytest.raises(ValueError, match="interrupted"):
         LeRobotReader(tmp_path / "ds")
     extra = ("c", _episode(rng, 3))
-    writer = _write(tmp_path / "ds", [extra], per_file=1)  # reopening repairs, then appends
+    video = tmp_path / "ds/videos/observation.images.cam/chunk-000/file-002.mp4"
+    assert video.exists() == (camera == "video")
+    writer = _write(tmp_path / "ds", [extra], per_file=1, features=features)  # reopening repairs, then appends
     reader = LeRobotReader(tmp_path / "ds")
     assert writer.num_episodes == reader.num_episodes == 3 and reader.tasks == ["a", "b", "c"]
     np.testing.assert_array_equal(reader.episode(1)["action"], first[1][1]["action"])
     np.testing.assert_array_equal(reader.episode(2)["action"], extra[1]["action"])
+    if camera == "video":  # the interrupted flush's 6-frame video was replaced by the new episode's 3 frames
+        assert reader.episode(2)["observation.images.cam"].shape == (3, 8, 8, 3)
+
+
+def _smooth(rng: np.random.Generator, length: int, size: int = 16) -> np.ndarray:
+    """uint8 (T, size, size, 3): a colour ramp that drifts per frame (codec-friendly, every frame distinct)."""
+    y, x = np.mgrid[0:size, 0:size]
+    base = rng.integers(40, 160, 3)
+    frames = [
+        np.stack([x * 4 + base[0] + 4 * t, y * 4 + base[1], np.full_like(x, base[2] + 2 * t)], -1)
+        for t in range(length)
+    ]
+    return np.clip(frames, 0, 255).astype(np.uint8)
+
+
+def test_video_cameras_follow_lerobot_v3_and_read_back(tmp_path):
+    rng = np.random.default_rng(5)
+    features = {
+        **_as_video(FEATURES),
+        "observation.images.cam": {**FEATURES["observation.images.cam"], "dtype": "video", "shape": [16, 16, 3]},
+    }
+    episodes = []
+    for task, length in (("a", 5), ("b", 7), ("a", 3)):
+        frames = _episode(rng, length)
+        frames["observation.images.cam"] = _smooth(rng, length)
+        episodes.append((task, frames))
+    _write(tmp_path / "ds", episodes, per_file=2, features=features)
+    root = tmp_path / "ds"
+    info = json.loads((root / "meta/info.json").read_text())
+    assert info["video_path"] == "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+    camera = info["features"]["observation.images.cam"]
+    assert camera["dtype"] == "video" and camera["shape"] == [16, 16, 3]
+    assert camera["info"]["video.codec"] == "h264" and camera["info"]["video.fps"] == 10
+    assert info["features"]["observation.state"]["names"] == ["x", "y", "z"]
+    data = pq.read_table(root / "data/chunk-000/file-000.parquet")
+    assert "observation.images.cam" not in data.column_names and data.num_rows == 12
+    for file in ("file-000", "file-001"):
+        assert (root / f"videos/observation.images.cam/chunk-000/{file}.mp4").is_file()
+    rows = LeRobotReader(root).episodes
+    spans = [
+        (
+            r["videos/observation.images.cam/file_index"],
+            r["videos/observation.images.cam/from_timestamp"],
+            r["videos/observation.images.cam/to_timestamp"],
+        )
+        for r in rows
+    ]
+    assert spans == [(0, 0.0, 0.5), (0, 0.5, 1.2), (1, 0.0, 0.3)]  # back to back within a file
+    stats = json.loads((root / "meta/stats.json").read_text())
+    assert np.asarray(stats["observation.images.cam"]["mean"]).shape == (3, 1, 1)
+    reader = LeRobotReader(root)
+    for index, (_, frames) in enumerate(episodes):
+        got, source = reader.episode(index)["observation.images.cam"], frames["observation.images.cam"]
+        assert got.shape == source.shape
+        assert np.abs(got.astype(int) - source).mean() < 3.0  # H.264 crf 18
+        distance = np.abs(got[:, None].astype(int) - source[None]).mean((2, 3, 4))  # (T, T)
+        np.testing.assert_array_equal(distance.argmin(1), np.arange(len(source)))  # its own frames, in order
+        np.testing.assert_array_equal(reader.episode(index)["action"], frames["action"])
+    (root / "videos/observation.images.cam/chunk-000/file-001.mp4").unlink()
+    with pytest.raises(FileNotFoundError, match=r"file-001\.mp4"):
+        LeRobotReader(root).episode(2)
+
+
+def test_features_are_checked_before_anything_is_written(tmp_path):
+    unnamed = {**FEATURES, "action": {"dtype": "float32", "shape": [2], "names": None}}
+    with pytest.raises(ValueError, match=r"features\['action'\]\['names'\]: expected 2 entry names, received None"):
+        LeRobotWriter(tmp_path / "a", fps=10, features=unnamed, robot_type="test")
+    odd = {**_as_video(FEATURES), "observation.images.cam": {"dtype": "video", "shape": [9, 9, 3], "names": None}}
+    with pytest.raises(ValueError, match=r"even height and width, received 9×9"):
+        LeRobotWriter(tmp_path / "b", fps=10, features=odd, robot_type="test")
+    LeRobotWriter(
+        tmp_path / "c",
+        fps=10,
+        features={**FEATURES, "observation.images.cam": odd["observation.images.cam"] | {"dtype": "image"}},
+        robot_type="test",
+    )  # PNG takes any size
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""LeRobot's own `LeRobotDataset` opens our expert datasets frame for frame (in the LeRobot peer venv).
+"""LeRobot's own `LeRobotDataset` opens our expert datasets (in the LeRobot peer venv), mp4 and PNG cameras.
 
 lerobot cannot be installed beside reasonact (Python>=3.12, torch<2.12 declared), so it runs in a side
 venv built by `scripts/peer_lerobot_data.sh`; without that venv the test is skipped with that hint.
@@ -18,6 +18,7 @@ from reasonact.data.lerobot import LeRobotReader
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER = Path(os.environ.get("REASONACT_LEROBOT_PEER", ROOT / ".peer-venv/lerobot-data")) / "bin/python"
+CAMERA = "observation.images.corner"
 
 
 @pytest.mark.slow
@@ -30,26 +31,34 @@ def test_lerobot_dataset_reads_what_we_wrote(tmp_path) -> None:
         tiny,
         tasks=("drawer-close-v3", "reach-v3"),
         episodes_per_task=1,
-        out=tmp_path / "ds",
-        env=dataclasses.replace(tiny.env, image_size=16),
+        env=dataclasses.replace(tiny.env, image_size=32),
     )
-    collect(config, progress=False)
+    for video in (True, False):  # the same seeds: the same episodes, stored as mp4 or as PNG
+        collect(dataclasses.replace(config, video=video, out=tmp_path / f"video={video}"), progress=False)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
     script = Path(__file__).with_name("lerobot_peer_load.py")
-    done = subprocess.run([PEER, script, tmp_path / "ds", tmp_path / "peer.npz"], env=env, capture_output=True)
+    args = [a for video in (True, False) for a in (tmp_path / f"video={video}", tmp_path / f"peer{video}.npz")]
+    done = subprocess.run([PEER, script, *args], env=env, capture_output=True)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
-    peer = np.load(tmp_path / "peer.npz")
 
-    reader = LeRobotReader(tmp_path / "ds")
-    assert int(peer["meta.num_episodes"]) == reader.num_episodes == 2
-    ours = [reader.episode(i) for i in range(reader.num_episodes)]
+    images = {}
+    for video in (True, False):
+        peer = np.load(tmp_path / f"peer{video}.npz")
+        reader = LeRobotReader(tmp_path / f"video={video}")
+        assert int(peer["meta.num_episodes"]) == reader.num_episodes == 2
+        assert list(peer["meta.video_keys"]) == ([CAMERA] if video else [])
+        assert reader.info["features"]["action"]["names"] == ["dx", "dy", "dz", "gripper"]
+        ours = [reader.episode(i) for i in range(reader.num_episodes)]
 
-    def cat(key: str) -> np.ndarray:
-        return np.concatenate([np.atleast_1d(e[key]) for e in ours])
+        def cat(key: str, ours=ours) -> np.ndarray:
+            return np.concatenate([np.atleast_1d(e[key]) for e in ours])
 
-    for key in ("action", "observation.state", "episode_index", "frame_index", "index", "subtask_index"):
-        np.testing.assert_array_equal(peer[key], cat(key), err_msg=key)
-    images = np.round(peer["observation.images.corner"] * 255).astype(np.uint8)  # (n, 3, h, w) float in [0, 1]
-    np.testing.assert_array_equal(images.transpose(0, 2, 3, 1), cat("observation.images.corner"))
-    assert list(peer["task"]) == [str(e["task"]) for e in ours for _ in e["frame_index"]]
-    assert list(peer["subtask"]) == list(cat("subtask"))
+        for key in ("action", "observation.state", "episode_index", "frame_index", "index", "subtask_index"):
+            np.testing.assert_array_equal(peer[key], cat(key), err_msg=key)
+        theirs = np.round(peer[CAMERA] * 255).astype(np.uint8).transpose(0, 2, 3, 1)  # (n, 3, h, w) in [0, 1]
+        np.testing.assert_array_equal(theirs, cat(CAMERA), err_msg=f"video={video}")  # same frames as our reader
+        assert list(peer["task"]) == [str(e["task"]) for e in ours for _ in e["frame_index"]]
+        assert list(peer["subtask"]) == list(cat("subtask"))
+        images[video] = theirs.astype(int)
+    error = np.abs(images[True] - images[False])  # LeRobot's mp4 frames vs the lossless PNG ones
+    assert error.mean() < 7.0, error.mean()  # H.264 crf 18, 4:2:0 at 32 px: mean 5.5 (docs/simulators.md)

@@ -109,3 +109,30 @@ def test_expert_places_the_bowl_with_phase_labels(env):
             break
     assert info["success"] and terminated
     assert phases[0] == 0 and phases[-1] == 1 and phases == sorted(phases)  # "pick up …" then "place it …"
+
+
+@pytest.mark.slow
+def test_frames_show_visual_geoms_only_as_libero_datasets_do(env):
+    """robosuite's renderer hides its collision meshes (geom group 0: the Panda's green and blue hulls),
+    so LIBERO's datasets never show them; neither do our frames."""
+    import mujoco
+
+    obs, _ = env.reset(seed=0)
+    raw = env.unwrapped
+    robosuite_view = mujoco.MjvOption()
+    robosuite_view.geomgroup[0] = 0  # robosuite: render_collision_mesh=False
+    reference = mujoco.Renderer(raw.model, 32, 32)
+    reference.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0  # as our renderer (speed), not a geom choice
+    reference.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+    try:
+        for cam in ("agentview", "robot0_eye_in_hand"):
+            seen = raw.renderer.segmentation(raw.data, cam)
+            seen = seen[seen >= 0]
+            assert seen.size and not np.any(raw.model.geom_group[seen] == 0), cam  # no collision-mesh pixel
+            reference.update_scene(raw.data, camera=cam, scene_option=robosuite_view)
+            np.testing.assert_array_equal(obs["images"][cam], reference.render(), err_msg=cam)
+            reference.update_scene(raw.data, camera=cam)  # MuJoCo's default view draws the collision meshes
+            with_hulls = reference.render().astype(int)
+            assert (np.abs(with_hulls - obs["images"][cam]).max(-1) > 30).mean() > 0.05, cam  # they would show
+    finally:
+        reference.close()

@@ -44,6 +44,7 @@ class CollectConfig:
     workers: int = 1  # processes rolling out episodes in parallel (2 = both cores here); same dataset for any n
     seed: int = 0  # base seed; episode seeds derive from it, the task index and the attempt
     sampled_layouts: bool = True  # LIBERO: fresh seeded layouts, not the benchmark's 50 evaluation initial states
+    video: bool = True  # cameras as mp4 files (LeRobot v3's default; lossy H.264); --no-video: PNG in the parquet
 
 
 PRESETS: dict[str, tuple[str, CollectConfig]] = {
@@ -102,19 +103,38 @@ def expand_tasks(names: tuple[str, ...]) -> list[str]:
     return tasks
 
 
-def features(env, image_size: int) -> dict[str, dict]:
+# one frame of MetaWorld's observation; its 39-dim vector is this frame, the previous one, then the goal
+_MW_OBJECT = ["x", "y", "z", "q0", "q1", "q2", "q3"]
+_MW_FRAME = ["hand_x", "hand_y", "hand_z", "gripper_opening", *(f"obj{i}_{n}" for i in (1, 2) for n in _MW_OBJECT)]
+_STATE_NAMES = {  # (simulator, EnvConfig.state) → names of the state entries (LeRobot's feature `names`)
+    ("metaworld", "proprio"): _MW_FRAME[:4],
+    ("metaworld", "full"): [*_MW_FRAME, *(f"prev_{n}" for n in _MW_FRAME), "goal_x", "goal_y", "goal_z"],
+    ("pusht", "proprio"): ["pusher_x", "pusher_y"],
+    ("pusht", "full"): ["pusher_x", "pusher_y", "block_x", "block_y", "block_angle"],
+    ("libero", "proprio"): ["eef_x", "eef_y", "eef_z", "eef_ax", "eef_ay", "eef_az", "finger_left", "finger_right"],
+}
+_ACTION_NAMES = {
+    "metaworld": ["dx", "dy", "dz", "gripper"],
+    "pusht": ["target_x", "target_y"],
+    "libero": ["dx", "dy", "dz", "drx", "dry", "drz", "gripper"],
+}
+
+
+def features(env, image_size: int, video: bool = True) -> dict[str, dict]:
     """LeRobot feature specs of the frames this collector writes."""
     space = env.observation_space
+    simulator, state_dim = simulator_of(env.unwrapped.task), space["state"].shape[0]
+    state_names = _STATE_NAMES.get((simulator, env.unwrapped.config.state), [f"state_{i}" for i in range(state_dim)])
     out = {
         f"observation.images.{cam}": {
-            "dtype": "image",
+            "dtype": "video" if video else "image",
             "shape": [image_size, image_size, 3],
             "names": ["height", "width", "channels"],
         }
         for cam in (space["images"].spaces if image_size else {})
     }
-    out["observation.state"] = {"dtype": "float32", "shape": list(space["state"].shape), "names": None}
-    out["action"] = {"dtype": "float32", "shape": list(env.action_space.shape), "names": None}
+    out["observation.state"] = {"dtype": "float32", "shape": [state_dim], "names": state_names}
+    out["action"] = {"dtype": "float32", "shape": list(env.action_space.shape), "names": _ACTION_NAMES[simulator]}
     out["next.reward"] = {"dtype": "float32", "shape": [1], "names": None}
     out["next.success"] = {"dtype": "bool", "shape": [1], "names": None}
     out["subtask_index"] = {"dtype": "int64", "shape": [1], "names": None}
@@ -238,7 +258,11 @@ def collect(config: CollectConfig, progress: bool = True) -> dict:
     simulator = simulators.pop()
     probe = make_env(dataclasses.replace(config.env, task=tasks[0], privileged=True))
     writer = LeRobotWriter(
-        config.out, FPS[simulator], features(probe, config.env.image_size), simulator, config.episodes_per_file
+        config.out,
+        FPS[simulator],
+        features(probe, config.env.image_size, config.video),
+        simulator,
+        config.episodes_per_file,
     )
     probe.close()
     report: dict = {"tasks": {}}

@@ -1,4 +1,4 @@
-"""Datasets in the LeRobotDataset v3.0 layout: write (resumable) and read, without `lerobot`.
+"""Datasets in the LeRobotDataset v3.0 layout: write (resumable) and read, without importing `lerobot`.
 
 Layout (huggingface/lerobot `src/lerobot/datasets/utils.py`, `io_utils.py`, codebase v3.0):
 
@@ -8,14 +8,17 @@ Layout (huggingface/lerobot `src/lerobot/datasets/utils.py`, `io_utils.py`, code
     meta/episodes/chunk-XXX/file-XXX.parquet         one row per episode: length, tasks, frame
                                                      range, data file, per-episode stats/*
     data/chunk-XXX/file-XXX.parquet                  one row per frame, many episodes per file
+    videos/<camera>/chunk-XXX/file-XXX.mp4           the camera frames of the same episodes, back to back
 
-Images are `dtype: "image"` features: PNG bytes embedded in the data parquet as Hugging Face
-`Image()` structs ({bytes, path}), which is how LeRobot stores image (non-video) features.
-`lerobot` itself cannot be installed here (it needs Python ≥ 3.12), so tests check this
-schema instead of loading with LeRobot's class (docs/simulators.md).
+Camera features are stored in one of LeRobot's two ways. `dtype: "video"` (LeRobot v3's default):
+an mp4 per camera and data file (`reasonact.data.video`), located by `video_path` in info.json and
+per episode by `videos/<camera>/{chunk_index, file_index, from_timestamp, to_timestamp}`; a frame is
+the one shown at `from_timestamp + timestamp`. `dtype: "image"`: PNG bytes embedded in the data
+parquet as Hugging Face `Image()` structs ({bytes, path}), lossless. LeRobot's own `LeRobotDataset`
+(in a side venv: `tests/data/test_lerobot_loader.py`) reads both.
 
-Crash safety: every file is written atomically, and one flush writes its data file, then its
-episodes file, then info.json. info.json is the commit point: on reopening, episodes beyond
+Crash safety: every file is written atomically, and one flush writes its data file and videos, then
+its episodes file, then info.json. info.json is the commit point: on reopening, episodes beyond
 `total_episodes` belong to an interrupted flush and their files are removed.
 """
 
@@ -28,6 +31,7 @@ import numpy as np
 
 from reasonact.atomic import atomic_write_bytes, atomic_write_json, read_json
 from reasonact.data import stats as stats_lib
+from reasonact.data import video as video_lib
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000  # files per chunk directory (LeRobot's default)
@@ -41,14 +45,18 @@ INDEX_FEATURES = {  # every frame's bookkeeping columns, as LeRobot's DEFAULT_FE
     "index": {"dtype": "int64", "shape": [1], "names": None},
     "task_index": {"dtype": "int64", "shape": [1], "names": None},
 }
+CAMERA_DTYPES = ("image", "video")  # camera features: PNG in the data parquet, or mp4 files
+VIDEO_TOLERANCE_S = 1e-4  # largest gap between a frame's timestamp and the video's (LeRobot's `tolerance_s`)
 
 
 def hf_features(features: dict[str, dict]):
-    """LeRobot feature specs → `datasets.Features` (fixes the parquet schema and its metadata)."""
+    """LeRobot feature specs → `datasets.Features` of the data parquet (video features live in mp4 files)."""
     import datasets
 
     out = {}
     for key, ft in features.items():
+        if ft["dtype"] == "video":
+            continue
         if ft["dtype"] == "image":
             out[key] = datasets.Image()
         elif ft["dtype"] == "string" or list(ft["shape"]) == [1]:
@@ -84,22 +92,57 @@ def _png(image: np.ndarray) -> bytes:
     return iio.imwrite("<bytes>", image, extension=".png")
 
 
+def check_features(features: dict[str, dict]) -> None:
+    """Camera features are (h, w, 3); vector features name each of their entries (LeRobot's `names`)."""
+    for key, ft in features.items():
+        shape, names = list(ft["shape"]), ft.get("names")
+        if ft["dtype"] in CAMERA_DTYPES:
+            if len(shape) != 3 or shape[2] != 3:
+                raise ValueError(f"features[{key!r}]: expected a camera shape [h, w, 3], received {shape}")
+        elif ft["dtype"] != "string" and shape != [1] and (not isinstance(names, list) or len(names) != shape[0]):
+            raise ValueError(f"features[{key!r}]['names']: expected {shape[0]} entry names, received {names!r}")
+
+
+def _strip_info(features: dict[str, dict]) -> dict[str, dict]:
+    return {k: {n: v for n, v in ft.items() if n != "info"} for k, ft in features.items()}
+
+
 class LeRobotWriter:
-    """Appends episodes to a v3.0 dataset at `root`, creating it or resuming it."""
+    """Appends episodes to a v3.0 dataset at `root`, creating it or resuming it.
+
+    Camera features of `dtype: "video"` are encoded with `codec`; `"image"` ones go into the parquet as PNG.
+    """
 
     def __init__(
-        self, root: str | Path, fps: int, features: dict[str, dict], robot_type: str, episodes_per_file: int = 10
+        self,
+        root: str | Path,
+        fps: int,
+        features: dict[str, dict],
+        robot_type: str,
+        episodes_per_file: int = 10,
+        codec: video_lib.VideoCodec = video_lib.DEFAULT_CODEC,
     ) -> None:
-        self.root, self.episodes_per_file = Path(root), episodes_per_file
-        self.features = {**INDEX_FEATURES, **features}
+        check_features(features)
+        self.root, self.episodes_per_file, self.codec = Path(root), episodes_per_file, codec
+        self.features = {**INDEX_FEATURES, **_strip_info(features)}
+        self.video_keys = [k for k, ft in self.features.items() if ft["dtype"] == "video"]
+        for key in self.video_keys:
+            h, w, _ = self.features[key]["shape"]
+            try:
+                video_lib.check_frames(np.zeros((1, h, w, 3), np.uint8), codec, f"features[{key!r}]")
+            except ValueError as err:
+                raise ValueError(f"{err}, or store it as PNG (dtype 'image'; `data collect --no-video`)") from err
+            self.features[key]["info"] = video_lib.feature_info(codec, h, w, fps)
         self._buffer: list[dict] = []
         info_path = self.root / "meta" / "info.json"
         if info_path.exists():
             self.info = read_json(info_path)
             if self.info["features"] != self.features:
+                old, new = self.info["features"], self.features
+                differ = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
                 raise ValueError(
-                    f"{info_path}: existing dataset has features {sorted(self.info['features'])}, "
-                    f"this writer {sorted(self.features)}; write to a new directory"
+                    f"{info_path}: existing dataset's features differ from this writer's in {differ} "
+                    f"(stored: {[old.get(k) for k in differ]}); write to a new directory"
                 )
             reader = LeRobotReader(self.root, repair=True)
             self.episodes, self.tasks = reader.episodes, reader.tasks
@@ -116,7 +159,7 @@ class LeRobotWriter:
                 "fps": fps,
                 "splits": {},
                 "data_path": DATA_PATH,
-                "video_path": None,
+                "video_path": VIDEO_PATH if self.video_keys else None,
                 "features": self.features,
             }
             self.episodes, self.tasks = [], []
@@ -148,7 +191,7 @@ class LeRobotWriter:
 
         file_index = self._next_file_index()
         chunk, file = divmod(file_index, CHUNKS_SIZE)
-        columns: dict[str, list] = {k: [] for k in self.features}
+        columns: dict[str, list] = {k: [] for k, ft in self.features.items() if ft["dtype"] != "video"}
         rows = []
         start = self.info["total_frames"]
         for ep in self._buffer:
@@ -164,7 +207,7 @@ class LeRobotWriter:
                 "task_index": np.full(length, self.tasks.index(ep["task"])),
             }
             ep_stats = {
-                k: stats_lib.feature_stats(np.asarray(v), self.features[k]["dtype"] == "image")
+                k: stats_lib.feature_stats(np.asarray(v), self.features[k]["dtype"] in CAMERA_DTYPES)
                 for k, v in {**ep["frames"], **index_columns}.items()
                 if self.features[k]["dtype"] not in ("string", "bool")
             }
@@ -179,12 +222,21 @@ class LeRobotWriter:
                 "meta/episodes/chunk_index": chunk,
                 "meta/episodes/file_index": file,
             }
+            for key in self.video_keys:  # this episode's span in the flush's video (frames back to back)
+                offset = (start - self.info["total_frames"]) / self.info["fps"]
+                row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"] = chunk, file
+                row[f"videos/{key}/from_timestamp"] = offset
+                row[f"videos/{key}/to_timestamp"] = offset + length / self.info["fps"]
             row.update(ep["extra"])
             row.update({f"stats/{k}/{s}": v.tolist() for k, st in ep_stats.items() for s, v in st.items()})
             rows.append(row)
             start += length
         table = pa.Table.from_pydict(columns, schema=hf_features(self.features).arrow_schema)
         atomic_write_bytes(self.root / DATA_PATH.format(chunk_index=chunk, file_index=file), _parquet_bytes(table))
+        for key in self.video_keys:
+            frames = np.concatenate([ep["frames"][key] for ep in self._buffer])  # (frames of the flush, h, w, 3)
+            path = self.root / VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
+            video_lib.encode(frames, path, self.info["fps"], self.codec)
         atomic_write_bytes(
             self.root / EPISODES_PATH.format(chunk_index=chunk, file_index=file),
             _parquet_bytes(pa.Table.from_pylist(rows)),
@@ -213,6 +265,8 @@ class LeRobotWriter:
         columns["index"] += list(range(start, start + length))
         columns["task_index"] += [self.tasks.index(ep["task"])] * length
         for key, values in ep["frames"].items():
+            if self.features[key]["dtype"] == "video":
+                continue
             if self.features[key]["dtype"] == "image":
                 columns[key] += [{"bytes": _png(img), "path": None} for img in values]
             else:
@@ -224,7 +278,7 @@ class LeRobotWriter:
 
     def _is_vector(self, key: str) -> bool:
         ft = self.features[key]
-        return ft["dtype"] not in ("string", "image") and list(ft["shape"]) != [1]
+        return ft["dtype"] not in ("string", *CAMERA_DTYPES) and list(ft["shape"]) != [1]
 
     def _episode_stats(self, row: dict) -> dict[str, dict[str, np.ndarray]]:
         out: dict[str, dict[str, np.ndarray]] = {}
@@ -251,6 +305,10 @@ class LeRobotReader:
             if key not in self.info:
                 raise ValueError(f"{self.root / 'meta' / 'info.json'}: missing key {key!r}")
         self.features = self.info["features"]
+        self.video_keys = [k for k, ft in self.features.items() if ft["dtype"] == "video"]
+        if self.video_keys and not self.info.get("video_path"):
+            info_path = self.root / "meta" / "info.json"
+            raise ValueError(f"{info_path}: video features {self.video_keys} but no 'video_path'")
         total = self.info["total_episodes"]
         rows = []
         for path in sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
@@ -259,12 +317,10 @@ class LeRobotReader:
                 if not repair:
                     raise ValueError(f"{path}: episodes beyond info.json's total_episodes={total} (interrupted write)")
                 path.unlink()
-                (
-                    self.root
-                    / DATA_PATH.format(
-                        chunk_index=file_rows[0]["data/chunk_index"], file_index=file_rows[0]["data/file_index"]
-                    )
-                ).unlink(missing_ok=True)
+                where = {"chunk_index": file_rows[0]["data/chunk_index"], "file_index": file_rows[0]["data/file_index"]}
+                (self.root / DATA_PATH.format(**where)).unlink(missing_ok=True)
+                for key in self.video_keys:
+                    (self.root / VIDEO_PATH.format(video_key=key, **where)).unlink(missing_ok=True)
                 continue
             rows += file_rows
         if len(rows) != total:
@@ -274,6 +330,7 @@ class LeRobotReader:
         stats_path = self.root / "meta" / "stats.json"
         self.stats = stats_lib.from_json(read_json(stats_path)) if total else {}
         self._cache: tuple[str, object] | None = None
+        self._videos: dict[str, tuple[str, np.ndarray, np.ndarray]] = {}  # camera → (path, frames, times)
 
     def _tasks(self) -> list[str]:
         import pandas as pd
@@ -304,6 +361,9 @@ class LeRobotReader:
         sub = table.filter(mask)
         out: dict[str, np.ndarray] = {}
         for key, ft in self.features.items():
+            if ft["dtype"] == "video":
+                out[key] = self._video_frames(key, row, np.asarray(sub.column("timestamp").to_numpy()))
+                continue
             column = sub.column(key).to_pylist()
             if ft["dtype"] == "image":
                 out[key] = np.stack([_decode_png(item["bytes"], path) for item in column])
@@ -315,6 +375,24 @@ class LeRobotReader:
             )
         out["task"] = np.asarray(self.tasks[int(out["task_index"][0])], dtype=object)
         return out
+
+    def _video_frames(self, key: str, row: dict, timestamps: np.ndarray) -> np.ndarray:
+        """uint8 (T, h, w, 3): the frames shown at `from_timestamp + timestamp`, as LeRobot's loader picks them."""
+        path = self.root / self.info["video_path"].format(
+            video_key=key, chunk_index=row[f"videos/{key}/chunk_index"], file_index=row[f"videos/{key}/file_index"]
+        )
+        if key not in self._videos or self._videos[key][0] != str(path):
+            self._videos[key] = (str(path), *video_lib.decode(path))
+        _, frames, times = self._videos[key]
+        wanted = row[f"videos/{key}/from_timestamp"] + timestamps.astype(np.float64)  # (T,)
+        nearest = np.abs(wanted[:, None] - times[None]).argmin(1)  # (T,)
+        late = np.abs(times[nearest] - wanted).max()
+        if late > VIDEO_TOLERANCE_S:
+            raise ValueError(
+                f"{path}: episode {row['episode_index']} needs frames at {wanted.min():.4f}…{wanted.max():.4f} s, "
+                f"the video's nearest is {late:.4f} s away (tolerance {VIDEO_TOLERANCE_S} s)"
+            )
+        return frames[nearest]
 
     def _table(self, path: Path):
         if self._cache is None or self._cache[0] != str(path):

@@ -1,15 +1,23 @@
 """Vision-language co-training data generated from simulator state (knowledge-insulation study).
 
 From the same scenes the demonstrations come from, every `every`-th frame of an expert rollout
-becomes records of five kinds: a caption, VQA (object colour, left/right of the gripper,
-gripper open/closed, contact, task progress), localisation (the object's box in pixels, from
-its projected 3-D position) and planning (the current and the next subtask). Answers are read
-from `Scene` facts, never from the image, so they are right by construction; the tests check
-them against the renderer (segmentation masks, pixel colours).
+(and its final frame) becomes records of nine kinds: a caption, VQA (object colour, left/right of
+the gripper, gripper open/closed, contact, task progress), localisation (the object's box in
+pixels) and planning (the current and the next subtask). Answers are read from simulator facts,
+never from the image, so they are right by construction:
 
-Generalisation splits: each kind has training templates and one held-out template, and with
-`randomize_colors` some (object, colour) pairs are held out. Each record's `split` is "train",
-"heldout_template" or "heldout_combo"; training must use only "train".
+* boxes: the tight pixel box of the object's geoms in MuJoCo's segmentation of the very frame;
+* progress: from the expert's subtask phase and the success flag ("done" only on success);
+* colour: each episode recolours the object from `COLORS` (with `EnvConfig.randomize_colors`).
+
+Generalisation splits are whole episodes, so no held-out answer can be read off training records
+of the same episode: "heldout_scene" (every `heldout_scene_every`-th episode: layouts never
+trained on), "heldout_combo" (an object in a colour it is never trained in, while that colour is
+trained on other objects: `HELDOUT_COMBOS`), "heldout_template" (all questions phrased with the
+held-out template of their kind), else "train". Training must use only "train".
+
+Tasks: MetaWorld tasks whose instruction names an object. reach-v3 (no object to manipulate),
+PushT (pygame drawing, no MuJoCo segmentation) and LIBERO are refused up front with the reason.
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reasonact.envs import EnvConfig, Scene, make_env, make_expert
+from reasonact.envs import EnvConfig, Scene, make_env, make_expert, simulator_of
+from reasonact.envs.metaworld import COLORS
 
 TEMPLATES: dict[str, tuple[tuple[str, ...], str]] = {  # kind → (training templates, held-out template)
     "caption": (("Describe the scene.", "What is happening in the image?"), "Summarise what you see."),
@@ -37,28 +46,40 @@ TEMPLATES: dict[str, tuple[tuple[str, ...], str]] = {  # kind → (training temp
     "plan": (("What should the robot do now?",), "What is the robot's current step?"),
     "next": (("What should the robot do after this step?",), "Which step comes next?"),
 }
-HELDOUT_COMBOS = (("puck", "green"), ("puck", "purple"))  # (object, colour) pairs never trained on
+# (object, colour) pairs never trained on; each colour is trained on the other objects
+HELDOUT_COMBOS = (
+    ("puck", "green"),
+    ("drawer handle", "red"),
+    ("door handle", "blue"),
+    ("peg", "yellow"),
+    ("button", "purple"),
+    ("window handle", "orange"),
+)
+SPLITS = ("train", "heldout_template", "heldout_combo", "heldout_scene")
+MIN_PIXELS = 4  # an object covering fewer pixels counts as not visible (no box, no left/right)
+EFFECTOR = "gripper"
 
 
 @dataclass(frozen=True)
 class VlmConfig:
     tasks: tuple[str, ...] = ("push-v3", "pick-place-v3", "drawer-open-v3", "door-open-v3")  # MetaWorld tasks
     episodes_per_task: int = 5  # expert rollouts per task
-    every: int = 10  # keep every n-th frame of a rollout
+    every: int = 10  # keep every n-th frame of a rollout (and the final one)
     env: EnvConfig = field(default_factory=lambda: EnvConfig(image_size=96, randomize_colors=True))
     out: Path = Path("runs/vlm/mt")  # directory receiving vlm.parquet
-    heldout_fraction: float = 0.2  # share of records asked with the held-out template of their kind
+    heldout_fraction: float = 0.2  # share of (remaining) episodes asked with the held-out template of each kind
+    heldout_scene_every: int = 5  # every n-th episode of a task is a held-out scene; 0 = none
     seed: int = 0
 
 
 PRESETS: dict[str, tuple[str, VlmConfig]] = {
     "tiny": (
-        "Seconds: 1 task, 1 episode, 48 px.",
+        "Seconds: 1 task, 1 episode, 64 px (the puck covers a handful of pixels).",
         VlmConfig(
             tasks=("pick-place-v3",),
             episodes_per_task=1,
             every=20,
-            env=EnvConfig(image_size=48, randomize_colors=True),
+            env=EnvConfig(image_size=64, randomize_colors=True),
             out=Path("runs/vlm/tiny"),
         ),
     ),
@@ -66,21 +87,78 @@ PRESETS: dict[str, tuple[str, VlmConfig]] = {
 }
 
 
-def progress_words(progress: float) -> str:
-    return (
-        "done"
-        if progress >= 1.0
-        else "almost done"
-        if progress > 0.66
-        else "halfway"
-        if progress > 0.33
-        else "just started"
+def refusal(task: str) -> str | None:
+    """Why `task` cannot give VLM records, or None when it can."""
+    simulator = simulator_of(task)
+    if simulator == "pusht":
+        return "PushT is drawn by pygame: there is no MuJoCo segmentation to take object boxes from"
+    if simulator == "libero":
+        return "LIBERO scenes are not supported yet (boxes need the segmentation of each object's visual geoms)"
+    if task == "reach-v3":
+        return "reach-v3 has no object to manipulate (its puck stays out of the way), so no object to ask about"
+    from reasonact.envs.tasks import MT10
+
+    if task not in MT10:
+        return "only MT10 tasks name their object in language (the other MetaWorld tasks say 'object')"
+    return None
+
+
+def check_tasks(tasks: tuple[str, ...]) -> None:
+    reasons = {task: why for task in tasks if (why := refusal(task))}
+    if reasons:
+        listed = "; ".join(f"{task}: {why}" for task, why in reasons.items())
+        raise ValueError(f"tasks: cannot generate VLM data for {listed}")
+
+
+def subject_geoms(raw) -> np.ndarray:
+    """Geom ids drawn for the task's object: the visible geom of a movable body nearest to the object
+    position MetaWorld reports (the puck, the door's handle, the drawer's handle, the peg, the button)."""
+    m, d = raw.raw.model, raw.raw.data
+    visible = [g for g in sorted(raw._object_geoms) if m.geom_group[g] <= 2 and m.geom_rgba[g, 3] > 0]
+    distance = [float(np.linalg.norm(d.geom_xpos[g] - raw._obs[4:7])) for g in visible]
+    return np.asarray([visible[int(np.argmin(distance))]])
+
+
+def recolor(raw, geoms: np.ndarray, color: str) -> None:
+    """Paint `geoms` in a palette colour (an explicit rgba overrides the material)."""
+    for g in geoms:
+        raw.raw.model.geom_matid[g] = -1
+        raw.raw.model.geom_rgba[g] = (*COLORS[color], 1.0)
+
+
+def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
+    """Tight pixel box (x0, y0, x1, y1) of a bool mask (h, w), pixel edges (x1 = last column + 1);
+    None under `MIN_PIXELS`."""
+    if mask.sum() < MIN_PIXELS:
+        return None
+    ys, xs = np.nonzero(mask)
+    return (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+
+
+def segmented_scene(raw, obj: str, geoms: np.ndarray, color: str) -> Scene:
+    """The env's scene with the object's and gripper's boxes taken from the segmentation of the first
+    camera's frame, and the object's colour as painted."""
+    scene = raw.scene()
+    seg = raw.renderer.segmentation(raw.raw.data, raw.cameras[0])  # (h, w) geom ids
+    boxes = {obj: mask_box(np.isin(seg, geoms)), EFFECTOR: mask_box(np.isin(seg, list(raw._gripper_geoms)))}
+    objects = tuple(
+        dataclasses.replace(o, box=boxes[o.name], color=color if o.name == obj else o.color)
+        for o in scene.objects
+        if o.name in boxes
     )
+    return dataclasses.replace(scene, objects=objects)
+
+
+def progress_words(scene: Scene) -> str:
+    """ "done" on success (`progress` is 1 only then), else the expert's step: "step 2 of 3"."""
+    if scene.progress >= 1.0:
+        return "done"
+    return f"step {scene.phase + 1} of {len(scene.phases)}"
 
 
 def side(scene: Scene, obj: str) -> str | None:
-    """'left'/'right' of the gripper in the image (box centres), None when within 2 px or off-screen."""
-    a, b = scene.object(obj).box, scene.object("gripper").box
+    """'left'/'right' of the gripper in the image (box centres), None when within 2 px or not visible."""
+    a, b = scene.object(obj).box, scene.object(EFFECTOR).box
     if a is None or b is None:
         return None
     dx = (a[0] + a[2]) / 2 - (b[0] + b[2]) / 2
@@ -90,7 +168,7 @@ def side(scene: Scene, obj: str) -> str | None:
 def answers(scene: Scene, obj: str) -> dict[str, str]:
     """Ground-truth answer per kind; kinds the scene cannot answer are left out."""
     thing = scene.object(obj)
-    out = {"progress": progress_words(scene.progress), "plan": scene.phases[scene.phase]}
+    out = {"progress": progress_words(scene), "plan": scene.phases[scene.phase]}
     out["next"] = (
         scene.phases[scene.phase + 1] if scene.phase + 1 < len(scene.phases) else "nothing, this is the last step"
     )
@@ -107,28 +185,42 @@ def answers(scene: Scene, obj: str) -> dict[str, str]:
     grip = "" if scene.gripper_open is None else f" with its gripper {out['gripper']}"
     out["caption"] = (
         f"A robot arm{grip} is working on a {colour}{obj}; it is about to "
-        f"{out['plan']}, and the task is {out['progress']}."
+        f"{out['plan']}, and the task is {'done' if out['progress'] == 'done' else 'at ' + out['progress']}."
     )
     return out
 
 
-def records(scene: Scene, obj: str, rng: np.random.Generator, heldout_fraction: float = 0.2) -> list[dict]:
-    """One record per answerable kind; its question uses the held-out template with probability
-    `heldout_fraction`, else one of the training templates."""
-    held_combo = (obj, scene.object(obj).color) in HELDOUT_COMBOS
+def episode_split(obj: str, color: str, episode: int, rng: np.random.Generator, config: VlmConfig) -> str:
+    """One split for all records of an episode: held-out scene, then held-out combo, then template."""
+    if config.heldout_scene_every and episode % config.heldout_scene_every == config.heldout_scene_every - 1:
+        return "heldout_scene"
+    if (obj, color) in HELDOUT_COMBOS:
+        return "heldout_combo"
+    return "heldout_template" if rng.random() < config.heldout_fraction else "train"
+
+
+def records(scene: Scene, obj: str, split: str, rng: np.random.Generator) -> list[dict]:
+    """One record per answerable kind; "heldout_template" episodes ask with the held-out template of
+    each kind, the others with one of the training templates."""
     out = []
     for kind, answer in answers(scene, obj).items():
         train, heldout = TEMPLATES[kind]
-        use_heldout = rng.random() < heldout_fraction
-        template = heldout if use_heldout else train[int(rng.integers(len(train)))]
-        split = "heldout_combo" if held_combo else "heldout_template" if use_heldout else "train"
+        template = heldout if split == "heldout_template" else train[int(rng.integers(len(train)))]
         out.append({"kind": kind, "question": template.format(obj=obj), "answer": answer, "split": split})
     return out
 
 
+def frame_rows(raw, obs, obj: str, geoms: np.ndarray, color: str, split: str, rng, where: dict) -> list[dict]:
+    """The records of one frame: its first camera's image (PNG) + `where` (task, episode, frame) + Q/A."""
+    import imageio.v3 as iio
+
+    png = iio.imwrite("<bytes>", obs["images"][raw.cameras[0]], extension=".png")
+    scene = segmented_scene(raw, obj, geoms, color)
+    return [{"image": {"bytes": png, "path": None}, **where, **r} for r in records(scene, obj, split, rng)]
+
+
 def generate(config: VlmConfig) -> dict:
     """Roll out experts, write `out/vlm.parquet` (image + question/answer/kind/split/task); return counts."""
-    import imageio.v3 as iio
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -136,30 +228,32 @@ def generate(config: VlmConfig) -> dict:
 
     check_range(config.heldout_fraction, "heldout_fraction", 0.0, 1.0)
     check_range(config.every, "every", low=1)
+    check_range(config.heldout_scene_every, "heldout_scene_every", low=0)
+    check_tasks(config.tasks)
     rng = np.random.default_rng(config.seed)
     rows: list[dict] = []
     for t_index, task in enumerate(config.tasks):
-        env = make_env(dataclasses.replace(config.env, task=task, privileged=True))
-        expert, obj = make_expert(task), env.unwrapped.language.obj
-        camera = env.unwrapped.cameras[0]
+        env_config = dataclasses.replace(config.env, task=task, privileged=True, randomize_colors=False)
+        env = make_env(env_config)  # colours are ours: the env's own recolouring covers only pucks
+        expert, obj, raw = make_expert(task), env.unwrapped.language.obj, env.unwrapped
+        env.reset(seed=config.seed)
+        geoms = subject_geoms(raw)
         for episode in range(config.episodes_per_task):
+            draw = np.random.default_rng([config.seed, t_index, episode])  # colour and split: the episode's own
+            color = list(COLORS)[draw.integers(len(COLORS))] if config.env.randomize_colors else raw._native_color()
+            if config.env.randomize_colors:
+                recolor(raw, geoms, color)
+            split = episode_split(obj, color, episode, draw, config)
             obs, _ = env.reset(seed=config.seed * 10_000 + t_index * 1_000 + episode)
             expert.reset()
-            for step in range(env.unwrapped.max_steps):
+
+            where = {"task": task, "episode": episode}
+            for step in range(raw.max_steps):
                 if step % config.every == 0:
-                    png = iio.imwrite("<bytes>", obs["images"][camera], extension=".png")
-                    for record in records(env.unwrapped.scene(), obj, rng, config.heldout_fraction):
-                        rows.append(
-                            {
-                                "image": {"bytes": png, "path": None},
-                                "task": task,
-                                "episode": episode,
-                                "frame": step,
-                                **record,
-                            }
-                        )
+                    rows += frame_rows(raw, obs, obj, geoms, color, split, rng, {**where, "frame": step})
                 obs, _, terminated, truncated, _ = env.step(expert.act(obs))
-                if terminated or truncated:
+                if terminated or truncated:  # the final frame: the only one answered "done" when it succeeded
+                    rows += frame_rows(raw, obs, obj, geoms, color, split, rng, {**where, "frame": step + 1})
                     break
         env.close()
     import datasets
@@ -180,6 +274,6 @@ def generate(config: VlmConfig) -> dict:
     from reasonact.atomic import atomic_write_bytes
 
     atomic_write_bytes(config.out / "vlm.parquet", buffer.getvalue())
-    splits = {s: sum(r["split"] == s for r in rows) for s in ("train", "heldout_template", "heldout_combo")}
+    splits = {s: sum(r["split"] == s for r in rows) for s in SPLITS}
     kinds = {k: sum(r["kind"] == k for r in rows) for k in TEMPLATES}
     return {"records": len(rows), "splits": splits, "kinds": kinds, "path": str(config.out / "vlm.parquet")}

@@ -6,8 +6,9 @@
   {"init_state": k})` picks state k; `{"init_state": "sampled"}` draws a fresh layout from the task's
   own placement regions (seeded), for demonstrations that never share an evaluation start.
 * Observation: cameras "agentview" and "robot0_eye_in_hand" rendered only when asked (rendering
-  dominates the cost); state "proprio" = eef xyz, eef axis-angle, 2 finger joints (8, openpi's
-  LIBERO state); "full" = the flattened MuJoCo state; action = OSC_POSE deltas + gripper (7, [-1, 1]).
+  dominates the cost), visual geoms only (robosuite's collision meshes hidden, as in LIBERO's
+  datasets); state "proprio" = eef xyz, eef axis-angle, 2 finger joints (8, openpi's LIBERO state);
+  "full" = the flattened MuJoCo state; action = OSC_POSE deltas + gripper (7, [-1, 1]).
 * Privileged (for `reasonact.envs.libero_experts`): `PRIVILEGED_HEAD` robot values, then
   `ENTITY_DIM` values per goal entity (see `entity_names`), then per other object and fixture
   (obstacles, in the scene's order).
@@ -32,6 +33,7 @@ SETTLE_ACTION = np.array([0, 0, 0, 0, 0, 0, -1], dtype=np.float64)  # hold still
 PRIVILEGED_HEAD = 14  # eef xyz (3), eef rotation matrix row-major (9), finger joints (2)
 ENTITY_DIM = 12  # per goal entity: xyz (3), world AABB min (3) and max (3), heading cos/sin (2), joint (1)
 GRIPPER_OPEN = 0.03  # finger-joint spread (m) above which the gripper counts as open
+COLLISION_GROUP = 0  # robosuite's collision meshes: hidden by its renderer, absent from LIBERO's datasets
 
 
 def entity_names(goal: tuple[tuple[str, ...], ...]) -> list[str]:
@@ -160,7 +162,8 @@ class LiberoEnv(gym.Env):
     def renderer(self) -> CameraRenderer:
         """Created on first use: state-only envs never open a GL context."""
         if self._renderer is None:
-            self._renderer = CameraRenderer(self.model, self.config.image_size or 128, rotate=False)
+            size = self.config.image_size or 128
+            self._renderer = CameraRenderer(self.model, size, rotate=False, hidden_groups=(COLLISION_GROUP,))
         return self._renderer
 
     @property

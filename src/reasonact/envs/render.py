@@ -20,9 +20,15 @@ import mujoco
 
 
 class CameraRenderer:
-    """Renders named cameras of one MuJoCo model at `size` × `size` pixels."""
+    """Renders named cameras of one MuJoCo model at `size` × `size` pixels.
 
-    def __init__(self, model: mujoco.MjModel, size: int, rotate: bool = True) -> None:
+    `hidden_groups` are geom groups left out of frames and segmentation, e.g. robosuite's collision
+    meshes (group 0), which its own renderer hides and LIBERO's datasets never show.
+    """
+
+    def __init__(
+        self, model: mujoco.MjModel, size: int, rotate: bool = True, hidden_groups: tuple[int, ...] = ()
+    ) -> None:
         known = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_CAMERA, i) for i in range(model.ncam)]
         self.cameras = tuple(known)
         # The offscreen buffer must hold the frame; grow it rather than fail on large sizes.
@@ -32,6 +38,9 @@ class CameraRenderer:
         self._renderer = mujoco.Renderer(model, size, size)
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+        self.option = mujoco.MjvOption()  # MuJoCo's defaults: geom groups 0–2 visible
+        for group in hidden_groups:
+            self.option.geomgroup[group] = 0
         _LIVE.add(self)
         if not _EXIT_HOOK:  # registered after mujoco.egl's own atexit hook, so it runs before it (LIFO)
             _EXIT_HOOK.append(atexit.register(_close_all))
@@ -43,7 +52,7 @@ class CameraRenderer:
 
     def render(self, data: mujoco.MjData, camera: str) -> np.ndarray:
         """→ uint8 (size, size, 3), upright."""
-        self._renderer.update_scene(data, camera=camera)
+        self._renderer.update_scene(data, camera=camera, scene_option=self.option)
         image = self._renderer.render()
         return np.ascontiguousarray(image[::-1, ::-1]) if self.rotate else image
 
@@ -51,7 +60,7 @@ class CameraRenderer:
         """→ int (size, size): geom id per pixel (-1 = background), same orientation as `render`."""
         self._renderer.enable_segmentation_rendering()
         try:
-            self._renderer.update_scene(data, camera=camera)
+            self._renderer.update_scene(data, camera=camera, scene_option=self.option)
             seg = self._renderer.render()
         finally:
             self._renderer.disable_segmentation_rendering()
