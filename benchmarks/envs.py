@@ -115,26 +115,16 @@ def _overhead(raw_step, raw_reset, ours_step, ours_reset, actions, repeats, bloc
     return float(np.median(raw)), float(np.median(ours))
 
 
-def _expert_success(task: str, episodes: int, seed: int = 0) -> float:
-    from reasonact.envs import make_env, make_expert
+def expert_success(task: str, episodes: int, seed: int = 0) -> float:
+    """Success rate of `task`'s scripted expert (state only) from seeds seed … seed + episodes − 1."""
+    from reasonact.envs import EnvConfig, expert_episodes
 
-    env, expert = make_env(task, image_size=0, privileged=True), make_expert(task)
-    wins = 0
-    for k in range(episodes):
-        obs, _ = env.reset(seed=seed + k)
-        expert.reset()
-        while True:
-            obs, _, terminated, truncated, info = env.step(expert.act(obs))
-            if terminated or truncated:
-                break
-        wins += info["success"]
-    env.close()
-    return wins / episodes
+    runs = expert_episodes(EnvConfig(task=task, image_size=0), range(seed, seed + episodes))
+    return float(np.mean([episode.success for episode in runs]))
 
 
 def _metaworld(config: EnvBenchConfig, rng: np.random.Generator) -> dict:
-    from reasonact.data.collect import expand_tasks
-    from reasonact.envs import make_env
+    from reasonact.envs import expand_tasks, make_env
 
     actions = rng.uniform(-1, 1, (config.steps, 4)).astype(np.float32)
     raw = _raw_metaworld(config.metaworld_task)
@@ -162,7 +152,7 @@ def _metaworld(config: EnvBenchConfig, rng: np.random.Generator) -> dict:
     for env in (ours, rendered):
         env.close()
     tasks = expand_tasks(config.expert_tasks)
-    per_task = {t: _expert_success(t, config.expert_episodes) for t in tasks}
+    per_task = {t: expert_success(t, config.expert_episodes) for t in tasks}
     return {
         "works": True,
         "steps_per_s": our_sps,
@@ -207,7 +197,7 @@ def _pusht(config: EnvBenchConfig, rng: np.random.Generator) -> dict:
         "steps_per_s": our_sps,
         "raw_steps_per_s": raw_sps,
         "render_fps": render_fps,
-        "expert_success": _expert_success("pusht", config.pusht_episodes),
+        "expert_success": expert_success("pusht", config.pusht_episodes),
         "wrapper_overhead_ratio": raw_sps / our_sps,
     }
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from reasonact.envs import EnvConfig
-from reasonact.evaluation import ConstantPolicy, EvalConfig, ExpertPolicy, Policy, evaluate, wilson_interval
+from reasonact.envs import Controller, EnvConfig
+from reasonact.evaluation import ConstantController, EvalConfig, ExpertController, evaluate, wilson_interval
 
 
 def test_wilson_interval_matches_known_values():
@@ -19,7 +19,7 @@ def test_wilson_interval_matches_known_values():
     assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
-class CountingPolicy(ConstantPolicy):
+class CountingController(ConstantController):
     """Returns a zero chunk of length 4 and counts the calls."""
 
     def __init__(self) -> None:
@@ -35,9 +35,9 @@ class CountingPolicy(ConstantPolicy):
         return super().act(obs)
 
 
-def test_trivial_policy_fails_and_chunks_are_executed(tmp_path):
-    policy = CountingPolicy()
-    assert isinstance(policy, Policy)
+def test_trivial_controller_fails_and_chunks_are_executed(tmp_path):
+    controller = CountingController()
+    assert isinstance(controller, Controller)
     config = EvalConfig(
         tasks=("reach-v3",),
         episodes=2,
@@ -47,10 +47,10 @@ def test_trivial_policy_fails_and_chunks_are_executed(tmp_path):
         out=tmp_path,
         videos_per_task=1,
     )
-    results = evaluate(config, policy, show_progress=False)
+    results = evaluate(config, controller, show_progress=False)
     task = results["tasks"]["reach-v3"]
     assert task["successes"] == 0 and task["mean_length"] == 12 and task["ci95"][0] == 0.0
-    assert policy.calls == 2 * 12 // 4 and policy.resets == 2  # one call per 4-step chunk, one reset per episode
+    assert controller.calls == 2 * 12 // 4 and controller.resets == 2  # a call per 4-step chunk, a reset per episode
     assert (tmp_path / "summary.png").stat().st_size > 1000 and (tmp_path / "videos/reach-v3_ep0.gif").exists()
     assert json.loads((tmp_path / "results.json").read_text())["overall"]["episodes"] == 2
 
@@ -65,7 +65,7 @@ def test_bad_action_shapes_are_refused(tmp_path):
         out=tmp_path,
     )
     with pytest.raises(ValueError, match=r"chunk \(H, 4\)"):
-        evaluate(config, ConstantPolicy(np.zeros(7)), show_progress=False)
+        evaluate(config, ConstantController(np.zeros(7)), show_progress=False)
 
 
 @pytest.mark.slow
@@ -81,7 +81,7 @@ def test_expert_policy_succeeds_with_fixed_seeds(tmp_path):
     )
     first = evaluate(config, show_progress=False)
     assert first["tasks"]["reach-v3"]["success_rate"] == 1.0
-    again = evaluate(dataclasses.replace(config, num_envs=1), ExpertPolicy, show_progress=False)
+    again = evaluate(dataclasses.replace(config, num_envs=1), ExpertController, show_progress=False)
     assert again["tasks"]["reach-v3"]["mean_length"] == first["tasks"]["reach-v3"]["mean_length"]  # same seeds
 
 

@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from reasonact.envs.phases import PhaseTracker
-from reasonact.envs.spec import EnvConfig, Observation, Scene, SceneObject, check_action, observation_space
+from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject, check_action, observation_space
 from reasonact.envs.tasks import PUSHT
 
 ARENA = 512.0  # arena side length (simulator units)
@@ -106,10 +106,10 @@ class PushTEnv(gym.Env):
         x1, y1 = np.clip((centre + half) * scale, 0, self.size)
         return (float(x0), float(y0), float(x1), float(y1))
 
-    def _observation(self) -> Observation:
+    def _observation(self) -> EnvObservation:
         images = {"top": self.raw._render(visualize=False)} if self.config.image_size else {}
         state = self._state[:2] if self.config.state == "proprio" else self._state
-        obs: Observation = {"images": images, "state": state.astype(np.float32), "instruction": self._instruction}
+        obs: EnvObservation = {"images": images, "state": state.astype(np.float32), "instruction": self._instruction}
         if self.config.privileged:
             obs["privileged"] = self._state.copy()
         return obs

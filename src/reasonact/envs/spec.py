@@ -1,6 +1,7 @@
-"""The one environment contract every simulator implements (MetaWorld, PushT; LIBERO later).
+"""The one environment contract every simulator implements (MetaWorld, PushT, LIBERO, any registered `Simulator`).
 
-Observation = `{"images": {camera: uint8 (h, w, 3)}, "state": float32 (s,), "instruction": str}`
+`EnvObservation` (numpy, one env; the VLA's batched tensors are `reasonact.vla.contract.Observation`)
+= `{"images": {camera: uint8 (h, w, 3)}, "state": float32 (s,), "instruction": str}`
 (plus `"privileged"`: float64 (p,) when `EnvConfig.privileged`, for scripted experts only);
 action = float32 (d,) in the action space; `info["success"]` is a bool on every step. Each
 simulator adds a `scene()` describing its objects in world and image coordinates, which the
@@ -21,7 +22,7 @@ MAX_IMAGE_SIZE = 1024  # the largest square image the offscreen renderers are as
 MIN_IMAGE_SIZE = 16  # below this objects are sub-pixel and boxes meaningless
 
 
-class Observation(TypedDict, total=False):
+class EnvObservation(TypedDict, total=False):
     images: dict[str, np.ndarray]  # camera → uint8 (h, w, 3)
     state: np.ndarray  # float32 (s,)
     instruction: str
