@@ -29,7 +29,7 @@ import numpy as np
 import reasonact.envs  # noqa: F401  (sets MUJOCO_GL=egl before MetaWorld imports mujoco)
 from benchmarks.libero import TINY as LIBERO_TINY
 from benchmarks.libero import LiberoBenchConfig, libero_entry
-from reasonact.atomic import atomic_write_json
+from reasonact.atomic import atomic_write_json, ensure_writable_dir
 
 BENCH_SUITES = ("core", "libero", "all")  # core = MetaWorld + PushT
 
@@ -46,7 +46,7 @@ class EnvBenchConfig:
     demos: int = 6  # demonstrations collected to time demos/minute (1 and 2 worker processes)
     suite: str = "core"  # "core" (MetaWorld + PushT), "libero" (adds simulators.libero to `out`), "all"
     libero: LiberoBenchConfig = field(default_factory=LiberoBenchConfig)  # LIBERO timings and expert episodes
-    out: Path = Path("benchmarks/results/envs.json")
+    out: Path = Path("runs/bench/envs.json")  # the committed results: --out benchmarks/results/envs.json
 
     def __post_init__(self) -> None:
         if self.suite not in BENCH_SUITES:
@@ -65,16 +65,16 @@ PRESETS: dict[str, tuple[str, EnvBenchConfig]] = {
             pusht_episodes=1,
             demos=1,
             libero=LIBERO_TINY,
-            out=Path("benchmarks/results/envs_tiny.json"),
+            out=Path("runs/bench/envs_tiny.json"),
         ),
     ),
     "libero": (
-        "LIBERO into envs.json: expert success on the 4 paper suites × 20 initial states (resumable log), speeds.",
+        "LIBERO into --out: expert success on the 4 paper suites × 20 initial states (resumable log), speeds.",
         EnvBenchConfig(suite="libero"),
     ),
     "libero-tiny": (
         "A minute or two: LIBERO into envs_tiny.json, one spatial task, one episode per measurement.",
-        EnvBenchConfig(suite="libero", libero=LIBERO_TINY, out=Path("benchmarks/results/envs_tiny.json")),
+        EnvBenchConfig(suite="libero", libero=LIBERO_TINY, out=Path("runs/bench/envs_tiny.json")),
     ),
 }
 
@@ -243,6 +243,7 @@ def _core(config: EnvBenchConfig) -> dict:
 
 def run(config: EnvBenchConfig) -> dict:
     """Measure `config.suite` and write the report; `--suite libero` keeps the other entries of `out`."""
+    ensure_writable_dir(config.out.parent, "out")  # before minutes of measuring
     config_json = {k: str(v) for k, v in dataclasses.asdict(config).items()}
     if config.suite == "libero":
         result = json.loads(config.out.read_text()) if config.out.is_file() else {"simulators": {}}

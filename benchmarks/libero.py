@@ -42,7 +42,7 @@ class LiberoBenchConfig:
     episodes: int = 20  # expert episodes per task (initial states 0 … episodes − 1); 0 = only those already logged
     workers: int = 2  # processes measuring expert success (2 = both cores here)
     demos: int = 2  # rendered expert episodes timed for demos/minute
-    log: Path = Path("benchmarks/results/libero_episodes.jsonl")  # per-episode records; logged ones are reused
+    log: Path = Path("runs/bench/libero_episodes.jsonl")  # per-episode records, reused (committed: benchmarks/results/)
 
 
 TINY = LiberoBenchConfig(
@@ -52,7 +52,7 @@ TINY = LiberoBenchConfig(
     workers=1,
     demos=1,
     frames=20,
-    log=Path("benchmarks/results/libero_episodes_tiny.jsonl"),
+    log=Path("runs/bench/libero_episodes_tiny.jsonl"),
 )
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reasonact.atomic import ensure_writable_dir
 from reasonact.envs import (
     EnvConfig,
     ExpertNoise,
@@ -226,6 +227,7 @@ def collect(config: CollectConfig, progress: bool = True) -> dict:
     check_range(config.episodes_per_file, "episodes_per_file", low=1)
     check_range(config.workers, "workers", low=1)
     tasks = expand_tasks(config.tasks)
+    check_out(config.out)
     simulators = {simulator_of(t).name for t in tasks}
     if len(simulators) > 1:
         raise ValueError(f"tasks: one dataset holds one robot; received tasks of {sorted(simulators)}")
@@ -235,6 +237,7 @@ def collect(config: CollectConfig, progress: bool = True) -> dict:
         config.out, simulator.fps, features(probe, config.env.image_size), simulator.name, config.episodes_per_file
     )
     probe.close()
+    verify_data_files(config.out, writer.episodes)
     report: dict = {"tasks": {}}
     start = time.perf_counter()
     executor = _Workers(config.workers)
@@ -250,6 +253,41 @@ def collect(config: CollectConfig, progress: bool = True) -> dict:
     report["frames"] = writer.info["total_frames"]
     report["seconds"] = time.perf_counter() - start
     return report
+
+
+def check_out(out: Path) -> None:
+    """`--out` must be a new or empty directory, or an existing dataset to resume, and writable:
+    checked before any rollout, so a bad path costs seconds, not a collection."""
+    if out.is_dir() and any(out.iterdir()) and not (out / "meta" / "info.json").is_file():
+        raise ValueError(f"out: {out} is a non-empty directory without a dataset (no meta/info.json); choose a new one")
+    ensure_writable_dir(out, "out")
+
+
+def verify_data_files(root: Path, episodes: list[dict]) -> None:
+    """Before resuming: every data file of the committed episodes reads back whole, with the frames its
+    episodes claim (a truncated or corrupt file would otherwise be extended, and fail only when loaded)."""
+    import pyarrow.parquet as pq
+
+    from reasonact.data.lerobot import DATA_PATH
+
+    files: dict[tuple[int, int], list[dict]] = {}
+    for episode in episodes:
+        files.setdefault((episode["data/chunk_index"], episode["data/file_index"]), []).append(episode)
+    for (chunk, file), rows in files.items():
+        path = root / DATA_PATH.format(chunk_index=chunk, file_index=file)
+        expected = np.concatenate([np.arange(r["dataset_from_index"], r["dataset_to_index"]) for r in rows])
+        try:
+            index = pq.read_table(path).column("index").to_numpy()
+        except Exception as err:  # pyarrow raises several types for truncated or garbled files
+            problem = f"cannot be read ({type(err).__name__}: {err})"
+        else:
+            if np.array_equal(index, expected):
+                continue
+            problem = f"holds {len(index)} frames, its episodes {len(expected)}"
+        raise ValueError(
+            f"{path}: {problem}; refusing to resume the dataset at {root}: move it aside (or restore the file) "
+            "and collect into a new --out"
+        )
 
 
 def _collect_task(task: str, config: CollectConfig, writer, executor, advance) -> dict:

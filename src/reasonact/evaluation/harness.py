@@ -18,12 +18,13 @@ import copy
 import dataclasses
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from reasonact.atomic import atomic_write_json
+from reasonact.atomic import atomic_write_json, ensure_writable_dir
 from reasonact.checks import check_range
 from reasonact.envs import (
     SIMULATORS,
@@ -97,13 +98,20 @@ PRESETS: dict[str, tuple[str, EvalConfig]] = {
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95 % Wilson score interval for a binomial proportion (Wilson 1927); (0, 1) when n = 0."""
+    """95 % Wilson score interval for a binomial proportion (Wilson 1927); (0, 1) when n = 0.
+
+    The interval always contains p = successes / n; in floating point its bounds can land an ulp on
+    the wrong side of p (10/10 gives an upper bound of 0.9999999999999999), so they are clamped to
+    [0, p] and [p, 1]: exactly 1 at k = n and exactly 0 at k = 0.
+    """
+    check_range(n, "n", low=0)
+    check_range(successes, "successes", 0, n)
     if n == 0:
         return 0.0, 1.0
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return min(max(0.0, centre - half), p), max(min(1.0, centre + half), p)
 
 
 def _close(envs, crashed: bool) -> None:
@@ -190,6 +198,50 @@ def summarise(task: str, result: dict) -> dict:
     }
 
 
+def episode_records(task: str, result: dict, seed: int) -> list[dict]:
+    """The per-episode rows of one task's results, episode k with seed `seed + k`."""
+    rows = zip(result["successes"], result["lengths"], result["crashed"], strict=True)
+    return [
+        {"task": task, "seed": seed + k, "success": success, "length": length, "crashed": crashed}
+        for k, (success, length, crashed) in enumerate(rows)
+    ]
+
+
+def task_labels(tasks: list[str], width: int = 44) -> dict[str, str]:
+    """Short, distinct labels for plots: "reach-v3" → "reach"; "suite/long_name" keeps its suite and the words
+    that tell it from the suite's other tasks (common leading and trailing words dropped), elided to `width`."""
+    groups: dict[str, list[list[str]]] = {}
+    for task in tasks:
+        if "/" in task:
+            suite, name = task.split("/", 1)
+            groups.setdefault(suite, []).append(name.split("_"))
+
+    def common(lists: list[list[str]]) -> int:
+        return next(
+            (i for i, words in enumerate(zip(*lists, strict=False)) if len(set(words)) > 1), min(map(len, lists))
+        )
+
+    labels: dict[str, str] = {}
+    for task in tasks:
+        if "/" not in task:
+            labels[task] = task.removesuffix("-v3")
+            continue
+        suite, name = task.split("/", 1)
+        words, group = name.split("_"), groups[suite]
+        if len(group) > 1:
+            head, tail = common(group), common([w[::-1] for w in group])
+            words = words[head : len(words) - tail] or words
+        text = f"{suite}/{'_'.join(words)}"
+        labels[task] = text if len(text) <= width else text[: width // 2 - 1] + "…" + text[-(width - width // 2) :]
+    counts = Counter(labels.values())
+    seen: Counter = Counter()
+    for task, label in labels.items():  # still equal (elided alike): number them
+        seen[label] += 1
+        if counts[label] > 1:
+            labels[task] = f"{label} #{seen[label]}"
+    return labels
+
+
 def evaluate(
     config: EvalConfig, controller: Controller | ControllerFactory | None = None, show_progress: bool = True
 ) -> dict:
@@ -208,14 +260,16 @@ def evaluate(
             "tasks": tasks,
         },
         "tasks": {},
+        "episodes": [],  # one record per episode (task, seed, success, length, crashed): paired comparisons
     }
-    (config.out / "videos").mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(config.out / "videos", "out")  # before any rollout
     with Progress(disable=not show_progress) as bar:
         job = bar.add_task("evaluating", total=len(tasks) * config.episodes)
         for task in tasks:
             controllers = controllers_per_env(factory, task, config.num_envs)
             result = run_task(task, controllers, config, lambda: bar.advance(job))
             results["tasks"][task] = summarise(task, result)
+            results["episodes"] += episode_records(task, result, config.seed)
             for k, frames in result["videos"].items():
                 _write_video(
                     config.out / "videos" / f"{task.replace('/', '__')}_ep{k}.gif", frames
@@ -266,7 +320,7 @@ def plot_summary(results: dict, path: Path) -> None:
     ci = np.array([results["tasks"][t]["ci95"] for t in tasks]).reshape(-1, 2)
     fig, ax = plt.subplots(figsize=(max(4, 0.7 * len(tasks) + 2), 3.5))
     ax.bar(range(len(tasks)), rates, yerr=[rates - ci[:, 0], ci[:, 1] - rates], capsize=3, color="tab:blue")
-    labels = [t.removesuffix("-v3").split("/")[-1][:32] for t in tasks]  # LIBERO names are long: suite dropped
+    labels = list(task_labels(tasks).values())
     ax.set_xticks(range(len(tasks)), labels, rotation=45, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("success rate (95% Wilson CI)")
