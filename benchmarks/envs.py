@@ -24,6 +24,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 import reasonact.envs  # noqa: F401  (sets MUJOCO_GL=egl before MetaWorld imports mujoco)
@@ -175,14 +176,15 @@ def _pusht(config: EnvBenchConfig, rng: np.random.Generator) -> dict:
     actions = rng.uniform(0, 512, (config.steps, 2)).astype(np.float32)
     raw = RawPushT(obs_type="state")
     ours = make_env("pusht", image_size=0)
-    # Same start state for both (our reset draws the simulator's seed from its own generator).
-    same_state = {"reset_to_state": None}
-
-    def raw_reset():
-        same_state["reset_to_state"] = ours.unwrapped.privileged_state
-        raw.reset(options=same_state)
-
-    raw_sps, our_sps = _overhead(raw.step, raw_reset, ours.step, lambda: ours.reset(seed=0), actions, config.repeats)
+    # The same physics for both: our reset(seed=0) resets its simulator with the first draw of its seeded
+    # generator, so the raw env reset with that seed starts bit-identical and, given the same actions,
+    # stays so (contacts, and so the step cost, included). Copying our state into a raw reset instead
+    # (`reset_to_state`) rounds the block's angle: the two diverge within steps (161 contacts vs 117
+    # over 200 steps), which made this ratio swing by ±0.15.
+    inner_seed = int(gym.utils.seeding.np_random(0)[0].integers(2**31))
+    raw_sps, our_sps = _overhead(
+        raw.step, lambda: raw.reset(seed=inner_seed), ours.step, lambda: ours.reset(seed=0), actions, config.repeats
+    )
     rendered = make_env("pusht", image_size=config.image_size)
     rendered.reset(seed=0)
     frames = max(20, config.steps // 10)

@@ -24,7 +24,7 @@ import numpy as np
 
 from reasonact.envs.libero_tasks import LiberoTask, language, noun, resolve
 from reasonact.envs.render import CameraRenderer, cube_box
-from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject, check_action, observation_space
+from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject, clip_action, observation_space
 
 CAMERAS = ("agentview", "robot0_eye_in_hand")  # LIBERO's third-person and wrist cameras
 SETTLE_STEPS = 10  # no-op steps after placing the initial state (LIBERO evaluations wait 10)
@@ -139,7 +139,7 @@ class LiberoEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
-        action = np.clip(check_action(action, self.action_dim), -1.0, 1.0)
+        action = clip_action(action, self.action_space.low, self.action_space.high)
         self._raw_obs, reward, done, _ = self._raw_step(action.astype(np.float64))
         self._t += 1
         self._success = bool(done)

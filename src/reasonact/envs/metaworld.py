@@ -17,7 +17,7 @@ import numpy as np
 
 from reasonact.envs.phases import PhaseTracker
 from reasonact.envs.render import CameraRenderer, cube_box
-from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject, check_action, observation_space
+from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject, clip_action, observation_space
 from reasonact.envs.tasks import TaskLanguage, metaworld_language
 
 DEFAULT_CAMERA = "corner"
@@ -104,7 +104,7 @@ class MetaWorldEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
-        action = np.clip(check_action(action, self.action_dim), -1.0, 1.0)
+        action = clip_action(action, self.action_space.low, self.action_space.high)
         self._obs, reward, _, _, info = self.raw.step(action)
         self._t += 1
         self._reward, self._success = float(reward), bool(info["success"])

@@ -10,6 +10,7 @@ VLM co-training data is generated from.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -100,16 +101,19 @@ def observation_space(image_size: int, cameras: tuple[str, ...], state_dim: int,
 _CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.'-")
 
 
-def check_action(action: Any, dim: int) -> np.ndarray:
-    """Action at the env boundary: float array (d,), finite; values are clipped by the simulator.
+def clip_action(action: Any, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Action at the env boundary → float32 (d,) clipped to [low, high] (float32 (d,) each); an action of
+    another shape or with a non-finite value raises, naming it.
 
-    The common case is one cheap test (this runs every step; the wrapper's budget is ≤ 1.1× the
-    raw simulator's step time); anything else goes through `as_float_array` for its message.
+    This runs every step and the wrapper's budget is ≤ 1.1× the raw simulator's step time, so the
+    common case is a few cheap operations (np.clip costs several of them): `out @ out` is finite
+    exactly when every value is, unless huge values overflow it, which only takes the careful path.
     """
-    if isinstance(action, np.ndarray) and action.shape == (dim,):
+    if isinstance(action, np.ndarray) and action.shape == low.shape:
         out = action.astype(np.float32, copy=False)
-        if np.isfinite(out).all():
-            return out
+        if math.isfinite(out @ out):
+            return np.minimum(np.maximum(out, low), high)
     from reasonact.checks import as_float_array
 
-    return as_float_array(action, "action", (dim,)).astype(np.float32)
+    out = as_float_array(action, "action", low.shape).astype(np.float32)
+    return np.minimum(np.maximum(out, low), high)
