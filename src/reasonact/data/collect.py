@@ -54,9 +54,7 @@ class CollectConfig:
     episodes_per_file: int = 10  # episodes per parquet file (a crash loses at most this many)
     workers: int = 1  # processes rolling out episodes in parallel (2 = both cores here); same dataset for any n
     seed: int = 0  # base seed; episode seeds derive from it, the task index and the attempt
-    sampled_layouts: bool = (
-        True  # reset with the simulator's `demo_reset` (LIBERO: fresh layouts, not its 50 eval states)
-    )
+    sampled_layouts: bool = True  # reset with the simulator's `demo_reset` (LIBERO: never an eval state)
 
 
 PRESETS: dict[str, tuple[str, CollectConfig]] = {

@@ -5,19 +5,21 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless software GL; must precede any `import mujoco`
 
 
-from reasonact.envs.experts import Expert, ExpertNoise, make_expert
+from reasonact.envs.experts import Expert, ExpertNoise
 from reasonact.envs.registry import (
     SIMULATORS,
     Simulator,
     expand_tasks,
+    expert_episodes,
     list_tasks,
     make_env,
+    make_expert,
     make_vector_env,
     register,
     simulator_of,
     suites,
 )
-from reasonact.envs.rollout import Controller, Episode, SimulatorCrash, expert_episodes, rollout
+from reasonact.envs.rollout import Controller, Episode, SimulatorCrash, rollout
 from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject
 
 __all__ = [

@@ -79,15 +79,3 @@ class MetaWorldExpert:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Constant(s) may be too high": the env clips, as we do
             return np.clip(self.policy.get_action(obs["privileged"]), -1.0, 1.0).astype(np.float32)
-
-
-def make_expert(task: str, noise: ExpertNoise | None = None, seed: int = 0) -> Expert:
-    """The scripted expert of `task` (its simulator's record says which), wrapped with `noise` when given."""
-    from reasonact.envs.registry import simulator_of
-
-    simulator = simulator_of(task)
-    expert = simulator.make_expert(task)
-    if noise is None or (noise.action_std == 0 and noise.burst_prob == 0):
-        return expert
-    low, high = np.asarray(simulator.action_low, dtype=np.float64), np.asarray(simulator.action_high, dtype=np.float64)
-    return NoisyExpert(expert, noise, low, high, seed)

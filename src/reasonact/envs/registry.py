@@ -1,4 +1,4 @@
-"""Simulators as records: task names → `Simulator`, and single or vectorised environments built from `EnvConfig`s.
+"""Simulators as records: task names → `Simulator`, the environments and experts they build.
 
 A simulator is one `Simulator` entry in `SIMULATORS` (or a `register` call) plus its own module:
 an env class keeping the `reasonact.envs.spec` contract and a scripted expert. Every caller reads
@@ -13,15 +13,15 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
+from reasonact.envs.experts import Expert, ExpertNoise, NoisyExpert
+from reasonact.envs.rollout import Episode, rollout
 from reasonact.envs.spec import EnvConfig
 from reasonact.envs.tasks import MT10, closest
-
-if TYPE_CHECKING:
-    from reasonact.envs.experts import Expert
 
 PUSHT_TASK = "pusht"
 TaskLister = Callable[[], list[str]]
@@ -169,3 +169,29 @@ def make_vector_env(configs: Sequence[EnvConfig], asynchronous: bool = True) -> 
     if asynchronous and len(configs) > 1:
         return gym.vector.AsyncVectorEnv(fns, shared_memory=False, context="spawn", autoreset_mode=mode)
     return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+
+
+def make_expert(task: str, noise: ExpertNoise | None = None, seed: int = 0) -> Expert:
+    """The scripted expert of `task` (its simulator's record says which), wrapped with `noise` when given."""
+    simulator = simulator_of(task)
+    expert = simulator.make_expert(task)
+    if noise is None or (noise.action_std == 0 and noise.burst_prob == 0):
+        return expert
+    low, high = np.asarray(simulator.action_low, dtype=np.float64), np.asarray(simulator.action_high, dtype=np.float64)
+    return NoisyExpert(expert, noise, low, high, seed)
+
+
+def expert_episodes(
+    config: EnvConfig,
+    seeds: Sequence[int],
+    record: tuple[str, ...] = (),
+    on_episode: Callable[[Episode], None] | None = None,
+) -> list[Episode]:
+    """The task's scripted expert (no noise) from each seed on one in-process env built from `config`
+    (privileged state switched on for the expert)."""
+    envs = make_vector_env([dataclasses.replace(config, privileged=True)], asynchronous=False)
+    expert = make_expert(config.task)
+    try:
+        return rollout(envs, seeds, lambda slot, seed: expert, record=record, on_episode=on_episode)
+    finally:
+        envs.close()

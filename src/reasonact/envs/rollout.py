@@ -13,7 +13,6 @@ A controller maps one observation to one action (d,) or an action chunk (H, d); 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
@@ -22,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from reasonact.envs.spec import EnvConfig, EnvObservation
+from reasonact.envs.spec import EnvObservation
 
 RECORDABLE = ("images", "state", "action", "reward", "success", "phase")  # what `record` may name
 
@@ -208,22 +207,3 @@ def rollout(
                 if slot is not None and seeds_next[i] is not None:
                     slot.begin(obs, info, i)
     return [done_episodes[i] for i in range(len(seeds))]
-
-
-def expert_episodes(
-    config: EnvConfig,
-    seeds: Sequence[int],
-    record: tuple[str, ...] = (),
-    on_episode: Callable[[Episode], None] | None = None,
-) -> list[Episode]:
-    """The task's scripted expert (no noise) from each seed on one in-process env built from `config`
-    (privileged state switched on for the expert)."""
-    from reasonact.envs.experts import make_expert
-    from reasonact.envs.registry import make_vector_env
-
-    envs = make_vector_env([dataclasses.replace(config, privileged=True)], asynchronous=False)
-    expert = make_expert(config.task)
-    try:
-        return rollout(envs, seeds, lambda slot, seed: expert, record=record, on_episode=on_episode)
-    finally:
-        envs.close()
