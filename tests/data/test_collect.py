@@ -29,7 +29,7 @@ def test_a_bad_out_is_refused_before_any_rollout(tmp_path, monkeypatch):
         collect(dataclasses.replace(TINY, out=tmp_path / "file" / "ds"), progress=False)
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("mine")
-    with pytest.raises(ValueError, match="out: .* non-empty directory without a dataset"):
+    with pytest.raises(ValueError, match=r"out: .* non-empty directory without a dataset"):
         collect(dataclasses.replace(TINY, out=tmp_path / "notes"), progress=False)
 
 
