@@ -3,8 +3,9 @@
 Side by side in one process (ratios, not absolute times, are the result; the machine is shared):
 * `steps_per_s`: our env, state only (no rendering), fixed random actions;
 * `render_fps`: frames/s of one camera at `image_size` through our renderer;
-* `wrapper_overhead_ratio`: raw simulator steps/s ÷ ours, same actions, alternating 100-step
-  blocks, median block each (raw = the bare MetaWorld task class / gym-pusht env, no wrappers);
+* `wrapper_overhead_ratio`: raw simulator steps/s ÷ ours, the same start state and actions (the
+  same physics), back-to-back 100-step blocks, median of the per-block ratios (raw = the bare
+  MetaWorld task class / gym-pusht env, no wrappers);
 * `expert_success`: scripted expert success over `expert_episodes` per task (state only);
 * `demos_per_minute`: `reasonact data collect` throughput with images, into a temporary dataset,
   with one process and with two (`demos_per_minute_2_workers`, process start-up included).
@@ -97,15 +98,20 @@ def _raw_metaworld(task: str):
     return raw
 
 
-def _overhead(raw_step, raw_reset, ours_step, ours_reset, actions, repeats, block: int = 100) -> tuple[float, float]:
-    """Steps/s of raw and ours, alternating blocks of `block` steps so load drift hits both alike;
-    the median block of each side is reported (robust to a neighbour's burst)."""
+def _overhead(
+    raw_step, raw_reset, ours_step, ours_reset, actions, repeats, block: int = 100
+) -> tuple[float, float, float]:
+    """(raw steps/s, our steps/s, overhead ratio raw ÷ ours). Both start from the same state and step
+    the same blocks of `block` actions (the same physics), back to back in alternating order, so load
+    drift and a neighbour's burst hit both alike: the ratio is the median of the per-block ratios,
+    the speeds are each side's median block."""
     ours_reset()
-    raw_reset()  # after ours: a raw reset may copy our freshly reset state
+    raw_reset()
     raw, ours = [], []
     for r in range(repeats * max(1, len(actions) // block)):
         chunk = actions[(r * block) % len(actions) :][:block]
-        for step, times in ((raw_step, raw), (ours_step, ours)):
+        pair = ((raw_step, raw), (ours_step, ours))
+        for step, times in pair if r % 2 == 0 else pair[::-1]:
             start = time.perf_counter()
             for action in chunk:
                 step(action)
@@ -113,7 +119,8 @@ def _overhead(raw_step, raw_reset, ours_step, ours_reset, actions, repeats, bloc
         if (r + 1) % 2 == 0:  # keep episodes short of time limits and resting states
             ours_reset()
             raw_reset()
-    return float(np.median(raw)), float(np.median(ours))
+    ratios = np.asarray(raw) / np.asarray(ours)
+    return float(np.median(raw)), float(np.median(ours)), float(np.median(ratios))
 
 
 def expert_success(task: str, episodes: int, seed: int = 0) -> float:
@@ -130,7 +137,7 @@ def _metaworld(config: EnvBenchConfig, rng: np.random.Generator) -> dict:
     actions = rng.uniform(-1, 1, (config.steps, 4)).astype(np.float32)
     raw = _raw_metaworld(config.metaworld_task)
     ours = make_env(config.metaworld_task, image_size=0)
-    raw_sps, our_sps = _overhead(
+    raw_sps, our_sps, ratio = _overhead(
         raw.step, lambda: (raw.seed(0), raw.reset()), ours.step, lambda: ours.reset(seed=0), actions, config.repeats
     )
     rendered = make_env(config.metaworld_task, image_size=config.image_size)
@@ -141,7 +148,7 @@ def _metaworld(config: EnvBenchConfig, rng: np.random.Generator) -> dict:
         renderer.render(data, camera)
     render_fps = frames / (time.perf_counter() - start)
     render_steps = actions[:frames]
-    raw_r, ours_r = _overhead(
+    raw_r, ours_r, ratio_render = _overhead(
         lambda a: (raw.step(a), renderer.render(raw.data, camera)),
         lambda: (raw.seed(0), raw.reset()),
         rendered.step,
@@ -163,8 +170,8 @@ def _metaworld(config: EnvBenchConfig, rng: np.random.Generator) -> dict:
         "raw_steps_per_s_with_render": raw_r,
         "expert_success": float(np.mean(list(per_task.values()))),
         "expert_success_per_task": per_task,
-        "wrapper_overhead_ratio": raw_sps / our_sps,
-        "wrapper_overhead_ratio_render": raw_r / ours_r,
+        "wrapper_overhead_ratio": ratio,
+        "wrapper_overhead_ratio_render": ratio_render,
     }
 
 
@@ -182,7 +189,7 @@ def _pusht(config: EnvBenchConfig, rng: np.random.Generator) -> dict:
     # (`reset_to_state`) rounds the block's angle: the two diverge within steps (161 contacts vs 117
     # over 200 steps), which made this ratio swing by ±0.15.
     inner_seed = int(gym.utils.seeding.np_random(0)[0].integers(2**31))
-    raw_sps, our_sps = _overhead(
+    raw_sps, our_sps, ratio = _overhead(
         raw.step, lambda: raw.reset(seed=inner_seed), ours.step, lambda: ours.reset(seed=0), actions, config.repeats
     )
     rendered = make_env("pusht", image_size=config.image_size)
@@ -200,7 +207,7 @@ def _pusht(config: EnvBenchConfig, rng: np.random.Generator) -> dict:
         "raw_steps_per_s": raw_sps,
         "render_fps": render_fps,
         "expert_success": expert_success("pusht", config.pusht_episodes),
-        "wrapper_overhead_ratio": raw_sps / our_sps,
+        "wrapper_overhead_ratio": ratio,
     }
 
 

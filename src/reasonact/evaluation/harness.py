@@ -1,11 +1,12 @@
 """`reasonact eval`: K fixed-seed episodes per task on vectorised envs → success rates with 95 % CIs.
 
-Episodes of one task run on `num_envs` sub-envs (one process each when asynchronous, so both
-cores work); a finished sub-env is reset with the next episode's seed, so the k-th episode of a
-task always has seed `config.seed + k`, whatever the number of envs. A simulator that raises or
-whose worker process dies ends the episodes in flight: each is re-run (same seed) `CRASH_RETRIES`
-times on fresh envs, then recorded as failed ("crashed"), and the run goes on. Writes
-`results.json`, `summary.png` (success per task with Wilson intervals) and rollout GIFs.
+Episodes of one task run through `reasonact.envs.rollout` on `num_envs` sub-envs (one process each
+when asynchronous, so both cores work), each with its own controller; a finished sub-env is reset
+with the next episode's seed, so the k-th episode of a task always has seed `config.seed + k` and
+the same result whatever the number of envs. A simulator that raises or whose worker process dies
+ends the episodes in flight: each is re-run (same seed) `CRASH_RETRIES` times on fresh envs, then
+recorded as failed ("crashed"), and the run goes on. Writes `results.json` (per task, overall, one
+record per episode), `summary.png` (success per task with Wilson intervals) and rollout GIFs.
 
 LIBERO follows the benchmark's protocol: seed s selects its fixed initial state s % 50, so the
 default seeds 10,000 … 10,049 visit each of the 50 states once; results then carry a `suites`
