@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from reasonact.data.collect import CollectConfig, collect
 from reasonact.data.lerobot import LeRobotReader
-from reasonact.envs import EnvConfig, ExpertNoise, make_expert, make_vector_env, rollout
+from reasonact.envs import EnvConfig, ExpertNoise, expert_episodes, make_env, make_expert, make_vector_env, rollout
 from reasonact.envs.libero_tasks import libero_available
 
 # Per-episode hashes of datasets collected by the code before `reasonact.envs.rollout` existed
@@ -47,7 +48,6 @@ def _digest(frames: dict) -> dict[str, str]:
 
 
 def _check_against_reference(name: str, out: Path) -> None:
-    import dataclasses
 
     config = dataclasses.replace(CONFIGS[name], out=out)
     report = collect(config, progress=False)
@@ -94,3 +94,17 @@ def test_episodes_come_back_in_seed_order_with_what_was_recorded():
     assert episodes[1].final_images["corner"].shape == (16, 16, 3)
     with pytest.raises(ValueError, match="record: expected names from"):
         rollout(envs, [1], lambda slot, seed: make_expert("reach-v3"), record=("pixels",))
+
+
+def test_scenes_are_recorded_with_the_frames_they_describe():
+    """What VLM data needs: each step's `scene()` beside the image it was taken with."""
+    config = EnvConfig(task="pick-place-v3", image_size=32, max_steps=40)
+    episode = expert_episodes(config, [3], record=("images", "scene"))[0]
+    scenes = episode.frames["scene"]
+    assert len(scenes) == episode.length == len(episode.frames["images/corner"])
+    env = make_env(dataclasses.replace(config, privileged=True))
+    try:
+        env.reset(seed=3)
+        assert scenes[0] == env.unwrapped.scene() and scenes[-1] != scenes[0]
+    finally:
+        env.close()

@@ -23,7 +23,7 @@ import numpy as np
 
 from reasonact.envs.spec import EnvObservation
 
-RECORDABLE = ("images", "state", "action", "reward", "success", "phase")  # what `record` may name
+RECORDABLE = ("images", "state", "scene", "action", "reward", "success", "phase")  # what `record` may name
 
 
 @runtime_checkable
@@ -47,7 +47,8 @@ class Episode:
     instruction: str  # the instruction its observations carried
     seconds: float  # wall time from its reset to its last step (acting and stepping)
     frames: dict[str, np.ndarray] = field(default_factory=dict)
-    # "images/<camera>": uint8 (T, h, w, 3) observed before each action; "state": (T, s) likewise;
+    # "images/<camera>": uint8 (T, h, w, 3) observed before each action; "state": (T, s) and "scene":
+    # object (T,) of `Scene`s (the env's `scene()`, for VLM data) likewise;
     # "action": float32 (T, d) executed; "reward": (T,); "success": bool (T,) after each step;
     # "phase": int64 (T,) the subtask phase each action serves (the later of before and after it)
     final_images: dict[str, np.ndarray] = field(default_factory=dict)  # camera → the last observation's frame
@@ -100,13 +101,15 @@ class _Slot:
         self.instruction, self.start = str(obs["instruction"][i]), time.perf_counter()
         self.phase = int(info["phase"][i]) if "phase" in info else 0
 
-    def observe(self, obs: dict, i: int) -> None:
-        """Before acting: the observation the action is chosen from."""
+    def observe(self, obs: dict, i: int, scenes: tuple | None) -> None:
+        """Before acting: the observation the action is chosen from (and the sub-envs' scenes, when asked)."""
         if "images" in self.record:
             for cam, images in obs["images"].items():
                 self.frames.setdefault(f"images/{cam}", []).append(images[i])
         if "state" in self.record:
             self.frames["state"].append(obs["state"][i])
+        if "scene" in self.record:
+            self.frames["scene"].append(scenes[i])
 
     def stepped(self, action: np.ndarray, reward: float, info: dict, i: int) -> None:
         self.length += 1
@@ -122,7 +125,7 @@ class _Slot:
         self.phase = phase
 
     def finish(self, obs: dict, info: dict, i: int) -> Episode:
-        frames = {key: np.stack(v) if key.startswith("images/") else np.asarray(v) for key, v in self.frames.items()}
+        frames = {key: _array(key, v) for key, v in self.frames.items()}
         if "action" in frames:
             frames["action"] = frames["action"].astype(np.float32)
         if "phase" in frames:
@@ -130,6 +133,14 @@ class _Slot:
         final = {cam: images[i] for cam, images in obs["images"].items()} if "images" in self.record else {}
         seconds = time.perf_counter() - self.start
         return Episode(self.seed, bool(info["success"][i]), self.length, self.instruction, seconds, frames, final)
+
+
+def _array(key: str, values: list) -> np.ndarray:
+    if key == "scene":  # dataclasses: np.asarray would try to unpack them
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    return np.stack(values) if key.startswith("images/") else np.asarray(values)
 
 
 def rollout(
@@ -181,10 +192,11 @@ def rollout(
             slot.begin(obs, info, i)
     while any(s is not None for s in slots):
         actions = np.zeros((n, dim), dtype=np.float32)
+        scenes = simulate(envs.call, "scene") if any(s is not None and "scene" in s.record for s in slots) else None
         for i, slot in enumerate(slots):
             if slot is None:
                 continue  # idle sub-envs step with zeros: a vector env steps all of them
-            slot.observe(obs, i)
+            slot.observe(obs, i, scenes)
             if not slot.queue:
                 slot.queue = as_chunk(slot.controller.act(unbatch(obs, i)), dim, execute_steps)
             actions[i] = slot.queue.popleft()
