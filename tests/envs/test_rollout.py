@@ -48,7 +48,6 @@ def _digest(frames: dict) -> dict[str, str]:
 
 
 def _check_against_reference(name: str, out: Path) -> None:
-
     config = dataclasses.replace(CONFIGS[name], out=out)
     report = collect(config, progress=False)
     reference = REFERENCE[name]
