@@ -16,7 +16,8 @@ from reasonact.envs import EnvConfig, ExpertNoise, expert_episodes, make_env, ma
 from reasonact.envs.libero_tasks import libero_available
 
 # Per-episode hashes of datasets collected by the code before `reasonact.envs.rollout` existed
-# (same configs and seeds). LIBERO's images are left out: its rendering changes on purpose (issue 11).
+# (same configs and seeds), frames stored losslessly (PNG, as then). LIBERO's images are left out: its
+# rendering changes on purpose (issue 11).
 REFERENCE = json.loads((Path(__file__).parent / "reference_datasets.json").read_text())
 SPATIAL = "libero_spatial/pick_up_the_black_bowl_between_the_plate_and_the_ramekin_and_place_it_on_the_plate"
 CONFIGS = {
@@ -27,11 +28,16 @@ CONFIGS = {
         noise=ExpertNoise(action_std=0.1, burst_prob=0.02),
         keep_failures=True,
         episodes_per_file=2,
+        video=False,
     ),
     "pusht": CollectConfig(
-        tasks=("pusht",), episodes_per_task=2, env=EnvConfig(image_size=16, max_steps=80), keep_failures=True
+        tasks=("pusht",),
+        episodes_per_task=2,
+        env=EnvConfig(image_size=16, max_steps=80),
+        keep_failures=True,
+        video=False,
     ),
-    "libero": CollectConfig(tasks=(SPATIAL,), episodes_per_task=1, env=EnvConfig(image_size=16)),
+    "libero": CollectConfig(tasks=(SPATIAL,), episodes_per_task=1, env=EnvConfig(image_size=16), video=False),
 }
 
 

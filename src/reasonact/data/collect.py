@@ -36,7 +36,6 @@ from reasonact.envs import (
     rollout,
     simulator_of,
 )
-from reasonact.envs.rollout import RECORDABLE
 
 CRASH_RETRIES = 1  # re-runs of a crashed episode (same seed) before it counts as a failed attempt
 log = logging.getLogger(__name__)
@@ -103,6 +102,9 @@ PRESETS: dict[str, tuple[str, CollectConfig]] = {
 }
 
 
+DATASET_RECORD = ("images", "state", "action", "reward", "success", "phase")  # what a dataset frame holds
+
+
 def features(env, image_size: int, video: bool = True) -> dict[str, dict]:
     """LeRobot feature specs of the frames this collector writes."""
     space = env.observation_space
@@ -136,7 +138,7 @@ def demonstration(
     def expert(slot: int, episode_seed: int):
         return make_expert(task, noise, seed=episode_seed)
 
-    episode = rollout(envs, [seed], expert, record=RECORDABLE, options=options)[0]
+    episode = rollout(envs, [seed], expert, record=DATASET_RECORD, options=options)[0]
     recorded = episode.frames
     frames = {
         f"observation.images.{key.split('/', 1)[1]}": v for key, v in recorded.items() if key.startswith("images/")

@@ -90,10 +90,8 @@ PRESETS: dict[str, tuple[str, VlmConfig]] = {
 def refusal(task: str) -> str | None:
     """Why `task` cannot give VLM records, or None when it can."""
     simulator = simulator_of(task)
-    if simulator == "pusht":
-        return "PushT is drawn by pygame: there is no MuJoCo segmentation to take object boxes from"
-    if simulator == "libero":
-        return "LIBERO scenes are not supported yet (boxes need the segmentation of each object's visual geoms)"
+    if simulator.vlm_unsupported:
+        return simulator.vlm_unsupported
     if task == "reach-v3":
         return "reach-v3 has no object to manipulate (its puck stays out of the way), so no object to ask about"
     from reasonact.envs.tasks import MT10

@@ -48,6 +48,7 @@ class Simulator:
     missing: Callable[[str], None] | None = None  # raises the install hint for a task it would own when absent
     state_names: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # EnvConfig.state → names
     action_names: tuple[str, ...] = ()  # names of the action entries (LeRobot's feature `names`)
+    vlm_unsupported: str | None = None  # why `reasonact data vlm` cannot label its scenes (None: it can)
 
 
 def _attr(ref: str) -> Any:
@@ -96,6 +97,7 @@ SIMULATORS: dict[str, Simulator] = {
             "full": ("pusher_x", "pusher_y", "block_x", "block_y", "block_angle"),
         },
         action_names=("target_x", "target_y"),
+        vlm_unsupported="PushT is drawn by pygame: there is no MuJoCo segmentation to take object boxes from",
     ),
     "libero": Simulator(
         name="libero",
@@ -113,6 +115,7 @@ SIMULATORS: dict[str, Simulator] = {
             "proprio": ("eef_x", "eef_y", "eef_z", "eef_ax", "eef_ay", "eef_az", "finger_left", "finger_right")
         },
         action_names=("dx", "dy", "dz", "drx", "dry", "drz", "gripper"),
+        vlm_unsupported="LIBERO scenes are not supported yet (boxes need segmentation of each object's visual geoms)",
     ),
 }
 
