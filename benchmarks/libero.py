@@ -42,7 +42,7 @@ class LiberoBenchConfig:
     episodes: int = 20  # expert episodes per task (initial states 0 … episodes − 1); 0 = only those already logged
     workers: int = 2  # processes measuring expert success (2 = both cores here)
     demos: int = 2  # rendered expert episodes timed for demos/minute
-    log: Path = Path("benchmarks/results/libero_episodes.jsonl")  # per-episode records; logged ones are reused
+    log: Path = Path("runs/bench/libero_episodes.jsonl")  # per-episode records, reused (committed: benchmarks/results/)
 
 
 TINY = LiberoBenchConfig(
@@ -52,20 +52,8 @@ TINY = LiberoBenchConfig(
     workers=1,
     demos=1,
     frames=20,
-    log=Path("benchmarks/results/libero_episodes_tiny.jsonl"),
+    log=Path("runs/bench/libero_episodes_tiny.jsonl"),
 )
-
-
-def _episode(env, expert, seed: int) -> tuple[bool, int, float]:
-    """One expert episode → (success, steps, seconds spent stepping)."""
-    obs, _ = env.reset(seed=seed)
-    expert.reset()
-    steps, start = 0, time.perf_counter()
-    while True:
-        obs, _, terminated, truncated, info = env.step(expert.act(obs))
-        steps += 1
-        if terminated or truncated:
-            return bool(info["success"]), steps, time.perf_counter() - start
 
 
 def _read_log(path: Path) -> dict[tuple[str, int], dict]:
@@ -81,21 +69,25 @@ def _read_log(path: Path) -> dict[tuple[str, int], dict]:
     return records
 
 
-def expert_episodes(task: str, seeds: list[int], log: Path) -> list[dict]:
+def logged_expert_episodes(task: str, seeds: list[int], log: Path) -> list[dict]:
     """The scripted expert on `task` (state only) from each seed's initial state; appends each record to `log`."""
-    from reasonact.envs import make_env, make_expert
+    from reasonact.envs import EnvConfig, expert_episodes
 
-    env, expert = make_env(task, image_size=0, privileged=True), make_expert(task)
     records = []
-    try:
-        for seed in seeds:
-            success, steps, seconds = _episode(env, expert, seed)
-            record = {"task": task, "seed": seed, "success": success, "steps": steps, "seconds": seconds}
-            with log.open("a") as f:  # one short appended line: atomic enough between two processes
-                f.write(json.dumps(record) + "\n")
-            records.append(record)
-    finally:
-        env.close()
+
+    def logged(episode) -> None:
+        record = {
+            "task": task,
+            "seed": episode.seed,
+            "success": episode.success,
+            "steps": episode.length,
+            "seconds": episode.seconds,
+        }
+        with log.open("a") as f:  # one short appended line: atomic enough between two processes
+            f.write(json.dumps(record) + "\n")
+        records.append(record)
+
+    expert_episodes(EnvConfig(task=task, image_size=0), seeds, on_episode=logged)
     return records
 
 
@@ -114,17 +106,17 @@ def expert_success(config: LiberoBenchConfig) -> dict[str, list[dict]]:
     jobs = [job for job in jobs if job[1]]
     if config.workers > 1 and len(jobs) > 1:
         with multiprocessing.get_context("spawn").Pool(min(config.workers, len(jobs))) as pool:
-            pool.starmap(expert_episodes, jobs, chunksize=1)
+            pool.starmap(logged_expert_episodes, jobs, chunksize=1)
     else:
         for job in jobs:
-            expert_episodes(*job)
+            logged_expert_episodes(*job)
     logged = _read_log(config.log)
     return {t: [logged[t, s] for s in range(config.episodes) if (t, s) in logged] for t in tasks}
 
 
 def libero_bench(config: LiberoBenchConfig) -> dict:
     """The `simulators.libero` entry: {works, steps_per_s, render_fps, expert_success: {suite: rate}, …}."""
-    from reasonact.envs import make_env, make_expert
+    from reasonact.envs import EnvConfig, make_expert, make_vector_env, rollout
 
     load_start = list(os.getloadavg())
     runs = expert_success(config)
@@ -137,28 +129,30 @@ def libero_bench(config: LiberoBenchConfig) -> dict:
     steps = sum(r["steps"] for rs in runs.values() for r in rs)
     seconds = sum(r["seconds"] for rs in runs.values() for r in rs)
 
-    env, expert = make_env(config.task, image_size=config.image_size, privileged=True), make_expert(config.task)
+    env_config = EnvConfig(task=config.task, image_size=config.image_size, privileged=True)
+    envs, expert = make_vector_env([env_config], asynchronous=False), make_expert(config.task)
     try:
-        env.reset(seed=0)
-        renderer, start = env.unwrapped.renderer, time.perf_counter()
+        envs.reset(seed=0)
+        env = envs.envs[0].unwrapped
+        renderer, start = env.renderer, time.perf_counter()
         for _ in range(config.frames):
-            renderer.render(env.unwrapped.data, env.unwrapped.cameras[0])
+            renderer.render(env.data, env.cameras[0])
         render_fps = config.frames / (time.perf_counter() - start)
-        demos = [_episode(env, expert, seed) for seed in range(config.demos)]
+        demos = rollout(envs, range(config.demos), lambda slot, seed: expert)  # both cameras rendered every step
     finally:
-        env.close()
-    render_seconds = sum(d[2] for d in demos)
+        envs.close()
+    render_seconds = sum(d.seconds for d in demos)
     return {
         "works": True,
         "steps_per_s": steps / seconds,
-        "steps_per_s_with_render": sum(d[1] for d in demos) / render_seconds,
+        "steps_per_s_with_render": sum(d.length for d in demos) / render_seconds,
         "render_fps": render_fps,
         "image_size": config.image_size,
         "cameras": 2,
         "expert_success": suites,
         "expert_success_per_task": per_task,
         "episodes_per_task": {t: len(rs) for t, rs in runs.items()},
-        "demos_per_minute": 60.0 * sum(d[0] for d in demos) / render_seconds,
+        "demos_per_minute": 60.0 * sum(d.success for d in demos) / render_seconds,
         "loadavg": [load_start, list(os.getloadavg())],
     }
 

@@ -1,7 +1,9 @@
 """Atomic writes: a file or directory appears complete under its final name or not at all.
 
 Pattern: write into a temporary sibling, fsync it, `os.replace` it over the target, fsync the
-parent directory. A crash at any point leaves either the old version or the new one.
+parent directory. A crash at any point leaves either the old version or the new one. Files and
+directories get the permissions a plain `open` / `mkdir` would give (0666 / 0777 minus the umask),
+not the private 0600 / 0700 of `tempfile`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,26 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def ensure_writable_dir(path: str | Path, flag: str) -> Path:
+    """Create directory `path` if needed and prove it writable, before any long work writes into it;
+    a ValueError naming `flag` otherwise (a file in the way, no permission, a read-only disk)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"{flag}: cannot write to {path} ({err.strerror or err})") from err
+    return path
 
 
 def _fsync_dir(path: Path) -> None:
@@ -29,6 +51,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -56,6 +79,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
+        tmp.chmod(0o777 & ~_umask())
         yield tmp
         for file in tmp.rglob("*"):
             if file.is_file():

@@ -25,7 +25,7 @@ def env():
 def test_paper_suites_list_ten_tasks_with_language_and_goals():
     for suite in PAPER_SUITES:
         tasks = list_tasks(suite)
-        assert len(tasks) == 10 and all(simulator_of(t) == "libero" for t in tasks)
+        assert len(tasks) == 10 and all(simulator_of(t).name == "libero" for t in tasks)
         for task in tasks:
             info = resolve(task)
             assert info.goal and info.instruction and info.bddl_file.is_file() and info.init_file.is_file()

@@ -60,3 +60,9 @@ def test_logged_episodes_are_reused_and_a_torn_line_is_ignored(tmp_path):
     config = dataclasses.replace(TINY, episodes=2, log=log)
     assert expert_success(config) == {SPATIAL_TASK: records[:2]}  # nothing to run: both seeds are logged
     assert expert_success(dataclasses.replace(config, episodes=0)) == {SPATIAL_TASK: records}  # all logged ones
+
+
+def test_no_preset_overwrites_committed_results_by_default():
+    """`reasonact data bench` without --out used to rewrite the tracked benchmarks/results/envs.json."""
+    for _, config in env_bench.PRESETS.values():
+        assert config.out.parts[0] == "runs" and config.libero.log.parts[0] == "runs"

@@ -19,15 +19,15 @@ SPATIAL = "libero_spatial/pick_up_the_black_bowl_between_the_plate_and_the_ramek
 def _crash_on(seeds: set[int], times: int, monkeypatch) -> list[int]:
     """Make rollouts of `seeds` raise `times` times each (a dying simulator); returns the crashed seeds."""
     crashed: list[int] = []
-    rollout = collect_module.rollout
+    demonstration = collect_module.demonstration
 
-    def flaky(env, expert, seed, options=None):
+    def flaky(envs, task, noise, seed, options=None):
         if seed in seeds and crashed.count(seed) < times:
             crashed.append(seed)
             raise RuntimeError("simulator died")
-        return rollout(env, expert, seed, options)
+        return demonstration(envs, task, noise, seed, options)
 
-    monkeypatch.setattr(collect_module, "rollout", flaky)
+    monkeypatch.setattr(collect_module, "demonstration", flaky)
     return crashed
 
 

@@ -6,27 +6,27 @@ import gymnasium as gym
 import pytest
 
 from reasonact.envs import EnvConfig, make_env
-from reasonact.envs.libero_tasks import libero_available
+from reasonact.envs.libero_tasks import libero_available, suite_table
 from reasonact.evaluation import EvalConfig, evaluate, harness
-from reasonact.evaluation.harness import suite_table
 
 SPATIAL = "libero_spatial/pick_up_the_black_bowl_between_the_plate_and_the_ramekin_and_place_it_on_the_plate"
 
 
-def _row(successes: int, episodes: int) -> dict:
-    return {"simulator": "libero", "successes": successes, "episodes": episodes, "success_rate": successes / episodes}
+def _row(successes: int, episodes: int, simulator: str = "libero") -> dict:
+    return {"simulator": simulator, "successes": successes, "episodes": episodes, "success_rate": successes / episodes}
 
 
 def test_suite_table_has_the_papers_columns_and_average():
+    assert suite_table({"libero_goal/a": _row(1, 2)})["Goal"]["successes"] == 1
     results = {
         "libero_goal/put_the_bowl_on_the_plate": _row(5, 10),
         "libero_spatial/a": _row(10, 10),
         "libero_spatial/b": _row(6, 10),
         "libero_object/c": _row(2, 10),
         "libero_spatial_swap/a": _row(1, 10),
-        "reach-v3": {**_row(10, 10), "simulator": "metaworld"},
+        "reach-v3": _row(10, 10, "metaworld"),
     }
-    table = suite_table(results)
+    table = harness.paper_tables(results)
     assert list(table) == ["Spatial", "Object", "Goal", "libero_spatial_swap", "Average"]
     assert table["Spatial"]["success_rate"] == pytest.approx(0.8) and table["Spatial"]["tasks"] == 2
     assert table["Spatial"]["episodes"] == 20 and 0 < table["Spatial"]["ci95"][0] < 0.8 < table["Spatial"]["ci95"][1]

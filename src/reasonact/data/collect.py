@@ -24,9 +24,20 @@ from pathlib import Path
 
 import numpy as np
 
-from reasonact.envs import SUITES, EnvConfig, ExpertNoise, list_tasks, make_env, make_expert, simulator_of
+from reasonact.atomic import ensure_writable_dir
+from reasonact.envs import (
+    EnvConfig,
+    ExpertNoise,
+    expand_tasks,
+    list_tasks,
+    make_env,
+    make_expert,
+    make_vector_env,
+    rollout,
+    simulator_of,
+)
+from reasonact.envs.rollout import RECORDABLE
 
-FPS = {"metaworld": 80, "pusht": 10, "libero": 20}  # control rates (Hz): MetaWorld 5 × 2.5 ms physics steps
 CRASH_RETRIES = 1  # re-runs of a crashed episode (same seed) before it counts as a failed attempt
 log = logging.getLogger(__name__)
 
@@ -43,7 +54,9 @@ class CollectConfig:
     episodes_per_file: int = 10  # episodes per parquet file (a crash loses at most this many)
     workers: int = 1  # processes rolling out episodes in parallel (2 = both cores here); same dataset for any n
     seed: int = 0  # base seed; episode seeds derive from it, the task index and the attempt
-    sampled_layouts: bool = True  # LIBERO: fresh seeded layouts, not the benchmark's 50 evaluation initial states
+    sampled_layouts: bool = (
+        True  # reset with the simulator's `demo_reset` (LIBERO: fresh layouts, not its 50 eval states)
+    )
 
 
 PRESETS: dict[str, tuple[str, CollectConfig]] = {
@@ -91,17 +104,6 @@ PRESETS: dict[str, tuple[str, CollectConfig]] = {
 }
 
 
-def expand_tasks(names: tuple[str, ...]) -> list[str]:
-    """Suite names expand to their tasks; task names are checked (closest-name hint on typos)."""
-    tasks: list[str] = []
-    for name in names:
-        for task in list_tasks(name) if name in SUITES else [name]:
-            simulator_of(task)
-            if task not in tasks:
-                tasks.append(task)
-    return tasks
-
-
 def features(env, image_size: int) -> dict[str, dict]:
     """LeRobot feature specs of the frames this collector writes."""
     space = env.observation_space
@@ -122,42 +124,35 @@ def features(env, image_size: int) -> dict[str, dict]:
     return out
 
 
-def rollout(env, expert, seed: int, options: dict | None = None) -> tuple[dict[str, np.ndarray], str, bool]:
-    """One expert episode → (frames, instruction, success). Phase labels are taken before each action."""
-    obs, info = env.reset(seed=seed, options=options)
-    expert.reset()
-    phases = env.unwrapped.language.phases
-    buf: dict[str, list] = {k: [] for k in ("state", "action", "reward", "success", "phase")}
-    images: dict[str, list] = {cam: [] for cam in obs["images"]}
-    while True:
-        action = expert.act(obs)
-        for cam, img in obs["images"].items():
-            images[cam].append(img)
-        buf["state"].append(obs["state"])
-        phase_before = info["phase"]
-        obs, reward, terminated, truncated, info = env.step(action)
-        # the label of a frame is the phase its action serves: the later of before/after
-        buf["phase"].append(max(phase_before, info["phase"]))
-        buf["action"].append(action)
-        buf["reward"].append(reward)
-        buf["success"].append(info["success"])
-        if terminated or truncated:
-            break
-    frames = {f"observation.images.{cam}": np.stack(v) for cam, v in images.items()}
-    frames["observation.state"] = np.stack(buf["state"]).astype(np.float32)
-    frames["action"] = np.stack(buf["action"]).astype(np.float32)
-    frames["next.reward"] = np.asarray(buf["reward"], dtype=np.float32)
-    frames["next.success"] = np.asarray(buf["success"], dtype=bool)
-    frames["subtask_index"] = np.asarray(buf["phase"], dtype=np.int64)
-    frames["subtask"] = np.asarray([phases[p] for p in buf["phase"]], dtype=object)
-    return frames, obs["instruction"], bool(info["success"])
+def demonstration(
+    envs, task: str, noise: ExpertNoise, seed: int, options: dict | None = None
+) -> tuple[dict, str, bool]:
+    """One expert episode of `task` on a one-env vector env → (LeRobot frames, instruction, success); the
+    expert's noise is seeded with the episode's seed, so the episode is a function of `seed`."""
+    phases = envs.get_attr("language")[0].phases
+
+    def expert(slot: int, episode_seed: int):
+        return make_expert(task, noise, seed=episode_seed)
+
+    episode = rollout(envs, [seed], expert, record=RECORDABLE, options=options)[0]
+    recorded = episode.frames
+    frames = {
+        f"observation.images.{key.split('/', 1)[1]}": v for key, v in recorded.items() if key.startswith("images/")
+    }
+    frames["observation.state"] = recorded["state"].astype(np.float32)
+    frames["action"] = recorded["action"]
+    frames["next.reward"] = recorded["reward"].astype(np.float32)
+    frames["next.success"] = recorded["success"].astype(bool)
+    frames["subtask_index"] = recorded["phase"]
+    frames["subtask"] = np.asarray([phases[p] for p in recorded["phase"]], dtype=object)
+    return frames, episode.instruction, episode.success
 
 
 def episode_seed(base: int, task: str, attempt: int) -> int:
     return (base * 1_000 + list_tasks("all").index(task)) * 100_000 + attempt
 
 
-_ENVS: dict[EnvConfig, object] = {}  # one env per config and process, reused across episodes
+_ENVS: dict[EnvConfig, object] = {}  # one (one-env, in-process) vector env per config and process, reused
 
 
 def attempt_episode(
@@ -165,9 +160,9 @@ def attempt_episode(
 ) -> tuple[dict[str, np.ndarray], str, bool]:
     """One expert episode, fully determined by `seed` (scene and noise), in this process or a worker."""
     if env_config not in _ENVS:
-        _ENVS[env_config] = make_env(env_config)
+        _ENVS[env_config] = make_vector_env([env_config], asynchronous=False)
     try:
-        return rollout(_ENVS[env_config], make_expert(env_config.task, noise, seed=seed), seed, options)
+        return demonstration(_ENVS[env_config], env_config.task, noise, seed, options)
     except Exception:
         _discard(env_config)  # its simulator state is suspect: the next attempt builds a fresh env
         raise
@@ -232,15 +227,17 @@ def collect(config: CollectConfig, progress: bool = True) -> dict:
     check_range(config.episodes_per_file, "episodes_per_file", low=1)
     check_range(config.workers, "workers", low=1)
     tasks = expand_tasks(config.tasks)
-    simulators = {simulator_of(t) for t in tasks}
+    check_out(config.out)
+    simulators = {simulator_of(t).name for t in tasks}
     if len(simulators) > 1:
         raise ValueError(f"tasks: one dataset holds one robot; received tasks of {sorted(simulators)}")
-    simulator = simulators.pop()
+    simulator = simulator_of(tasks[0])
     probe = make_env(dataclasses.replace(config.env, task=tasks[0], privileged=True))
     writer = LeRobotWriter(
-        config.out, FPS[simulator], features(probe, config.env.image_size), simulator, config.episodes_per_file
+        config.out, simulator.fps, features(probe, config.env.image_size), simulator.name, config.episodes_per_file
     )
     probe.close()
+    verify_data_files(config.out, writer.episodes)
     report: dict = {"tasks": {}}
     start = time.perf_counter()
     executor = _Workers(config.workers)
@@ -258,6 +255,41 @@ def collect(config: CollectConfig, progress: bool = True) -> dict:
     return report
 
 
+def check_out(out: Path) -> None:
+    """`--out` must be a new or empty directory, or an existing dataset to resume, and writable:
+    checked before any rollout, so a bad path costs seconds, not a collection."""
+    if out.is_dir() and any(out.iterdir()) and not (out / "meta" / "info.json").is_file():
+        raise ValueError(f"out: {out} is a non-empty directory without a dataset (no meta/info.json); choose a new one")
+    ensure_writable_dir(out, "out")
+
+
+def verify_data_files(root: Path, episodes: list[dict]) -> None:
+    """Before resuming: every data file of the committed episodes reads back whole, with the frames its
+    episodes claim (a truncated or corrupt file would otherwise be extended, and fail only when loaded)."""
+    import pyarrow.parquet as pq
+
+    from reasonact.data.lerobot import DATA_PATH
+
+    files: dict[tuple[int, int], list[dict]] = {}
+    for episode in episodes:
+        files.setdefault((episode["data/chunk_index"], episode["data/file_index"]), []).append(episode)
+    for (chunk, file), rows in files.items():
+        path = root / DATA_PATH.format(chunk_index=chunk, file_index=file)
+        expected = np.concatenate([np.arange(r["dataset_from_index"], r["dataset_to_index"]) for r in rows])
+        try:
+            index = pq.read_table(path).column("index").to_numpy()
+        except Exception as err:  # pyarrow raises several types for truncated or garbled files
+            problem = f"cannot be read ({type(err).__name__}: {err})"
+        else:
+            if np.array_equal(index, expected):
+                continue
+            problem = f"holds {len(index)} frames, its episodes {len(expected)}"
+        raise ValueError(
+            f"{path}: {problem}; refusing to resume the dataset at {root}: move it aside (or restore the file) "
+            "and collect into a new --out"
+        )
+
+
 def _collect_task(task: str, config: CollectConfig, writer, executor, advance) -> dict:
     """Attempts in seed order, `workers` in flight; results are consumed in attempt order, so the
     kept episodes do not depend on the number of workers."""
@@ -272,8 +304,7 @@ def _collect_task(task: str, config: CollectConfig, writer, executor, advance) -
     pending: deque = deque()
     attempt = first
 
-    sampled = config.sampled_layouts and simulator_of(task) == "libero"
-    options = {"init_state": "sampled"} if sampled else None
+    options = simulator_of(task).demo_reset if config.sampled_layouts else None
 
     def submit(seed: int) -> Future:
         return executor.submit(attempt_episode, env_config, config.noise, seed, options)

@@ -2,7 +2,8 @@
 
 Two sources:
 * `metaworld_expert_trajectories` — the scripted expert policies shipped with MetaWorld
-  (`metaworld.policies`), run state-only (no rendering); the real robot-action source.
+  (`metaworld.policies`), run state-only (no rendering) through `reasonact.envs.rollout`;
+  the real robot-action source.
 * `smooth_trajectories` — a documented synthetic fallback: per dimension a sum of three
   sinusoids with random frequency (0.1–1.5 cycles per 50 steps), phase and amplitude, plus a
   slow linear drift; every value in [-1, 1]. Used by tests that must not need a simulator.
@@ -30,33 +31,19 @@ def metaworld_expert_trajectories(
     Episodes continue after success (the expert holds its goal) so every trajectory has the
     same length. Actions are clipped to the action space, as the simulator applies them.
     """
-    import gymnasium as gym
-    import metaworld  # noqa: F401  (registers the Meta-World/* environments)
-    from metaworld.policies import ENV_POLICY_MAP
+    from reasonact.envs import EnvConfig, expert_episodes, simulator_of
 
     check_range(episodes_per_task, "episodes_per_task", low=1)
     check_range(steps, "steps", low=1)
-    unknown = [t for t in tasks if t not in ENV_POLICY_MAP]
-    if unknown:
-        import difflib
-
-        hints = {t: difflib.get_close_matches(t, list(ENV_POLICY_MAP), n=1) for t in unknown}
-        raise ValueError(f"tasks: unknown MetaWorld task(s) {hints} (name → closest match)")
+    others = [t for t in tasks if simulator_of(t).name != "metaworld"]  # unknown names: closest-name error
+    if others:
+        raise ValueError(f"tasks: expected MetaWorld tasks, received {others}")
+    seeds = [seed * 100_003 + episode for episode in range(episodes_per_task)]
     trajectories = []
-    jobs = [(task, ep) for task in tasks for ep in range(episodes_per_task)]
-    envs: dict[str, gym.Env] = {}
-    for task, episode in track(jobs, description="expert rollouts", disable=not progress):
-        if task not in envs:
-            envs[task] = gym.make("Meta-World/MT1", env_name=task, seed=seed, max_episode_steps=steps)
-        env, policy = envs[task], ENV_POLICY_MAP[task]()
-        obs, _ = env.reset(seed=seed * 100_003 + episode)
-        actions = np.empty((steps, 4))
-        for t in range(steps):
-            actions[t] = np.clip(policy.get_action(obs), -1.0, 1.0)
-            obs, *_ = env.step(actions[t])
-        trajectories.append(actions)
-    for env in envs.values():
-        env.close()
+    for task in track(tasks, description="expert rollouts", disable=not progress):
+        config = EnvConfig(task=task, image_size=0, max_steps=steps, terminate_on_success=False)
+        episodes = expert_episodes(config, seeds, record=("action",))
+        trajectories += [episode.frames["action"].astype(np.float64) for episode in episodes]  # (steps, 4) each
     return trajectories
 
 

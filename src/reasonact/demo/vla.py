@@ -35,33 +35,22 @@ class Episodes:
     held_out: list[bool]  # the last episode of every task
 
 
-def rollout(cfg: ActingDemo) -> Episodes:
+def demonstrations(cfg: ActingDemo) -> Episodes:
     """Roll out the scripted experts with a camera; `cfg.episodes` per task, seeds 0, 1, …"""
     from rich.progress import track
 
-    from reasonact.envs import make_env, make_expert
+    from reasonact.envs import EnvConfig, expert_episodes
 
     out = Episodes([], [], [], [], [])
-    jobs = [(task, seed) for task in cfg.tasks for seed in range(cfg.episodes)]
-    for task, seed in track(jobs, description="expert rollouts (camera)"):
-        env = make_env(task, image_size=cfg.image_size, privileged=True, max_steps=cfg.max_steps)
-        expert = make_expert(task)
-        obs, _ = env.reset(seed=seed)
-        expert.reset()
-        images, states, actions, done = [], [], [], False
-        while not done:
-            action = expert.act(obs)
-            images.append(next(iter(obs["images"].values())))
-            states.append(obs["state"])
-            actions.append(action)
-            obs, _, terminated, truncated, _ = env.step(action)
-            done = terminated or truncated
-        env.close()
-        out.images.append(np.stack(images))
-        out.states.append(np.stack(states).astype(np.float32))
-        out.actions.append(np.stack(actions).astype(np.float32))
-        out.instructions.append(obs["instruction"])
-        out.held_out.append(seed == cfg.episodes - 1)
+    for task in track(cfg.tasks, description="expert rollouts (camera)"):
+        config = EnvConfig(task=task, image_size=cfg.image_size, max_steps=cfg.max_steps)
+        for episode in expert_episodes(config, range(cfg.episodes), record=("images", "state", "action")):
+            camera = next(key for key in episode.frames if key.startswith("images/"))
+            out.images.append(episode.frames[camera])
+            out.states.append(episode.frames["state"].astype(np.float32))
+            out.actions.append(episode.frames["action"])
+            out.instructions.append(episode.instruction)
+            out.held_out.append(episode.seed == cfg.episodes - 1)
     return out
 
 
@@ -108,7 +97,7 @@ def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
     from rich.progress import track
 
     cfg = config.acting
-    episodes = rollout(cfg)
+    episodes = demonstrations(cfg)
     state_scale = np.abs(np.concatenate(episodes.states)).max(0) + 1e-6  # (s,) → state in [-1, 1]
     base = dataclasses.replace(
         TINY,

@@ -1,4 +1,4 @@
-"""Simulated robot tasks behind one gymnasium contract (MetaWorld, PushT), with scripted experts."""
+"""Simulated robot tasks behind one gymnasium contract (MetaWorld, PushT, LIBERO), experts, one rollout loop."""
 
 import os
 
@@ -6,20 +6,40 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless software GL; must precede 
 
 
 from reasonact.envs.experts import Expert, ExpertNoise, make_expert
-from reasonact.envs.registry import SUITES, list_tasks, make_env, make_vector_env, simulator_of
-from reasonact.envs.spec import EnvConfig, Observation, Scene, SceneObject
+from reasonact.envs.registry import (
+    SIMULATORS,
+    Simulator,
+    expand_tasks,
+    list_tasks,
+    make_env,
+    make_vector_env,
+    register,
+    simulator_of,
+    suites,
+)
+from reasonact.envs.rollout import Controller, Episode, SimulatorCrash, expert_episodes, rollout
+from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject
 
 __all__ = [
-    "SUITES",
+    "SIMULATORS",
+    "Controller",
     "EnvConfig",
+    "EnvObservation",
+    "Episode",
     "Expert",
     "ExpertNoise",
-    "Observation",
     "Scene",
     "SceneObject",
+    "Simulator",
+    "SimulatorCrash",
+    "expand_tasks",
+    "expert_episodes",
     "list_tasks",
     "make_env",
     "make_expert",
     "make_vector_env",
+    "register",
+    "rollout",
     "simulator_of",
+    "suites",
 ]

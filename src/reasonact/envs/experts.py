@@ -1,9 +1,9 @@
 """Scripted experts acting from privileged state, with noise and perturbation options.
 
 MetaWorld ships a hand-written state-machine policy for each of its 50 v3 tasks
-(`metaworld.policies`); PushT has none, so `reasonact.envs.pusht.PushTExpert` is ours. Both are
-closed-loop, so the perturbations below are recovered from: that is what makes noisy
-demonstrations useful (DART-style noise injection, Laskey et al. 2017).
+(`metaworld.policies`); PushT and LIBERO ship none, so `reasonact.envs.pusht_expert` and
+`reasonact.envs.libero_experts` are ours. All are closed-loop, so the perturbations below are
+recovered from: that is what makes noisy demonstrations useful (DART-style noise injection, Laskey et al. 2017).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Protocol
 import numpy as np
 
 from reasonact.checks import check_range
-from reasonact.envs.spec import Observation
+from reasonact.envs.rollout import Controller
+from reasonact.envs.spec import EnvObservation
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,8 @@ class ExpertNoise:
         check_range(self.burst_steps, "burst_steps", low=1)
 
 
-class Expert(Protocol):
-    """A scripted policy: needs `obs["privileged"]` (build the env with `privileged=True`)."""
-
-    def reset(self) -> None: ...
-    def act(self, obs: Observation) -> np.ndarray: ...
+class Expert(Controller, Protocol):
+    """A scripted controller returning one action (d,); needs `obs["privileged"]` (an env with `privileged=True`)."""
 
 
 class NoisyExpert:
@@ -51,7 +49,7 @@ class NoisyExpert:
         self.expert.reset()
         self._burst = 0
 
-    def act(self, obs: Observation) -> np.ndarray:
+    def act(self, obs: EnvObservation) -> np.ndarray:
         action = np.asarray(self.expert.act(obs), dtype=np.float64)
         span = (self.high - self.low) / 2
         if self._burst == 0 and self.rng.random() < self.noise.burst_prob:
@@ -75,7 +73,7 @@ class MetaWorldExpert:
     def reset(self) -> None:
         """MetaWorld's policies are memoryless."""
 
-    def act(self, obs: Observation) -> np.ndarray:
+    def act(self, obs: EnvObservation) -> np.ndarray:
         if "privileged" not in obs:
             raise ValueError("obs: the MetaWorld expert needs obs['privileged']; build the env with privileged=True")
         with warnings.catch_warnings():
@@ -84,22 +82,12 @@ class MetaWorldExpert:
 
 
 def make_expert(task: str, noise: ExpertNoise | None = None, seed: int = 0) -> Expert:
-    """The scripted expert of `task`, wrapped with `noise` when given."""
+    """The scripted expert of `task` (its simulator's record says which), wrapped with `noise` when given."""
     from reasonact.envs.registry import simulator_of
 
     simulator = simulator_of(task)
-    if simulator == "pusht":
-        from reasonact.envs.pusht_expert import PushTExpert
-
-        expert: Expert = PushTExpert()
-        low, high = np.zeros(2), np.full(2, 512.0)
-    elif simulator == "libero":
-        from reasonact.envs.libero_experts import LiberoExpert
-
-        expert, low, high = LiberoExpert(task), -np.ones(7), np.ones(7)
-    else:
-        expert = MetaWorldExpert(task)
-        low, high = -np.ones(4), np.ones(4)
+    expert = simulator.make_expert(task)
     if noise is None or (noise.action_std == 0 and noise.burst_prob == 0):
         return expert
+    low, high = np.asarray(simulator.action_low, dtype=np.float64), np.asarray(simulator.action_high, dtype=np.float64)
     return NoisyExpert(expert, noise, low, high, seed)

@@ -24,7 +24,7 @@ import numpy as np
 
 from reasonact.envs.libero_tasks import LiberoTask, language, noun, resolve
 from reasonact.envs.render import CameraRenderer, cube_box
-from reasonact.envs.spec import EnvConfig, Observation, Scene, SceneObject, check_action, observation_space
+from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject, clip_action, observation_space
 
 CAMERAS = ("agentview", "robot0_eye_in_hand")  # LIBERO's third-person and wrist cameras
 SETTLE_STEPS = 10  # no-op steps after placing the initial state (LIBERO evaluations wait 10)
@@ -139,7 +139,7 @@ class LiberoEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
-        action = np.clip(check_action(action, self.action_dim), -1.0, 1.0)
+        action = clip_action(action, self.action_space.low, self.action_space.high)
         self._raw_obs, reward, done, _ = self._raw_step(action.astype(np.float64))
         self._t += 1
         self._success = bool(done)
@@ -207,7 +207,7 @@ class LiberoEnv(gym.Env):
         finally:
             controller.sim = self.sim
 
-    def _observation(self) -> Observation:
+    def _observation(self) -> EnvObservation:
         raw = self._raw_obs
         images = {cam: self.renderer.render(self.data, cam) for cam in self.cameras} if self.config.image_size else {}
         if self.config.state == "proprio":
@@ -215,7 +215,7 @@ class LiberoEnv(gym.Env):
             state = np.concatenate(parts)
         else:
             state = self.raw.get_sim_state()
-        obs: Observation = {"images": images, "state": state.astype(np.float32), "instruction": self._instruction}
+        obs: EnvObservation = {"images": images, "state": state.astype(np.float32), "instruction": self._instruction}
         if self.config.privileged:
             obs["privileged"] = self.privileged_state
         return obs

@@ -22,7 +22,7 @@ import numpy as np
 
 from reasonact.envs.libero import ENTITY_DIM, PRIVILEGED_HEAD, entity_names
 from reasonact.envs.libero_tasks import resolve
-from reasonact.envs.spec import Observation
+from reasonact.envs.spec import EnvObservation
 
 POS_SCALE = 0.05  # metres per unit of position action (OSC_POSE output_max)
 ROT_SCALE = 0.5  # radians per unit of rotation action
@@ -97,7 +97,7 @@ class LiberoExpert:
         self._lift_from, self._attempt = 0.0, 0  # object base height before the grasp; grasp attempts so far
         self._push_mode: bool | None = None  # push or pick, decided once per predicate from the first observation
 
-    def act(self, obs: Observation) -> np.ndarray:
+    def act(self, obs: EnvObservation) -> np.ndarray:
         if "privileged" not in obs:
             raise ValueError("obs: the LIBERO expert needs obs['privileged']; build the env with privileged=True")
         eef, rot, entities, obstacles = parse_privileged(np.asarray(obs["privileged"]), self.names)

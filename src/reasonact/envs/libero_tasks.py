@@ -215,3 +215,26 @@ def suite_listers() -> dict[str, Callable[[], list[str]]]:
     listers: dict[str, Callable[[], list[str]]] = {"libero": lambda: [t for s in PAPER_SUITES for t in libero_tasks(s)]}
     listers.update({name: partial(libero_tasks, name) for name in names})
     return listers
+
+
+def suite_table(task_results: dict[str, dict]) -> dict[str, dict]:
+    """LIBERO success per suite as the papers report it, from {task: {successes, episodes, success_rate}}
+    of LIBERO tasks: {"Spatial": {success_rate, successes, episodes, tasks}, "Object", "Goal", "Long", then
+    any other suite by name, and "Average" (mean of the paper suites' rates)}."""
+    groups: dict[str, list[dict]] = {}
+    for task, r in task_results.items():
+        groups.setdefault(task.split("/", 1)[0], []).append(r)
+    order = [s for s in PAPER_NAMES if s in groups] + sorted(s for s in groups if s not in PAPER_NAMES)
+    table = {}
+    for suite in order:
+        rows = groups[suite]
+        table[PAPER_NAMES.get(suite, suite)] = {
+            "success_rate": sum(r["success_rate"] for r in rows) / len(rows),
+            "successes": sum(r["successes"] for r in rows),
+            "episodes": sum(r["episodes"] for r in rows),
+            "tasks": len(rows),
+        }
+    paper = [table[PAPER_NAMES[s]]["success_rate"] for s in PAPER_NAMES if s in groups]
+    if paper:
+        table["Average"] = {"success_rate": sum(paper) / len(paper), "suites": len(paper)}
+    return table

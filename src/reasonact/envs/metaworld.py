@@ -17,7 +17,7 @@ import numpy as np
 
 from reasonact.envs.phases import PhaseTracker
 from reasonact.envs.render import CameraRenderer, cube_box
-from reasonact.envs.spec import EnvConfig, Observation, Scene, SceneObject, check_action, observation_space
+from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject, clip_action, observation_space
 from reasonact.envs.tasks import TaskLanguage, metaworld_language
 
 DEFAULT_CAMERA = "corner"
@@ -104,7 +104,7 @@ class MetaWorldEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
-        action = np.clip(check_action(action, self.action_dim), -1.0, 1.0)
+        action = clip_action(action, self.action_space.low, self.action_space.high)
         self._obs, reward, _, _, info = self.raw.step(action)
         self._t += 1
         self._reward, self._success = float(reward), bool(info["success"])
@@ -151,12 +151,12 @@ class MetaWorldEnv(gym.Env):
         )
 
     # --- internals ------------------------------------------------------------------------
-    def _observation(self) -> Observation:
+    def _observation(self) -> EnvObservation:
         images = (
             {cam: self.renderer.render(self.raw.data, cam) for cam in self.cameras} if self.config.image_size else {}
         )
         state = self._obs[:4] if self.config.state == "proprio" else self._obs
-        obs: Observation = {"images": images, "state": state.astype(np.float32), "instruction": self._instruction}
+        obs: EnvObservation = {"images": images, "state": state.astype(np.float32), "instruction": self._instruction}
         if self.config.privileged:
             obs["privileged"] = self._obs.copy()
         return obs

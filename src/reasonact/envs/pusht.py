@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from reasonact.envs.phases import PhaseTracker
-from reasonact.envs.spec import EnvConfig, Observation, Scene, SceneObject, check_action, observation_space
+from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject, clip_action, observation_space
 from reasonact.envs.tasks import PUSHT
 
 ARENA = 512.0  # arena side length (simulator units)
@@ -62,13 +62,13 @@ class PushTEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action):
-        action = np.clip(check_action(action, 2), 0.0, ARENA)
+        action = clip_action(action, self.action_space.low, self.action_space.high)
         self._state, _, _, _, info = self.raw.step(action)
         self._t += 1
         self._success, self._coverage = bool(info["is_success"]), float(info["coverage"])
         self._contacts = int(info["n_contacts"])
         self.phases.update(self._state[:2], self._state[2:4], closing=False)
-        reward = float(np.clip(self._coverage / self.raw.success_threshold, 0.0, 1.0))
+        reward = min(max(self._coverage / self.raw.success_threshold, 0.0), 1.0)  # np.clip: 10× the cost
         terminated = self._success and self.config.terminate_on_success
         return self._observation(), reward, terminated, self._t >= self.max_steps, self._info()
 
@@ -106,10 +106,10 @@ class PushTEnv(gym.Env):
         x1, y1 = np.clip((centre + half) * scale, 0, self.size)
         return (float(x0), float(y0), float(x1), float(y1))
 
-    def _observation(self) -> Observation:
+    def _observation(self) -> EnvObservation:
         images = {"top": self.raw._render(visualize=False)} if self.config.image_size else {}
         state = self._state[:2] if self.config.state == "proprio" else self._state
-        obs: Observation = {"images": images, "state": state.astype(np.float32), "instruction": self._instruction}
+        obs: EnvObservation = {"images": images, "state": state.astype(np.float32), "instruction": self._instruction}
         if self.config.privileged:
             obs["privileged"] = self._state.copy()
         return obs

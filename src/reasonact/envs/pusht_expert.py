@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reasonact.envs.spec import Observation
+from reasonact.envs.spec import EnvObservation
 
 T_VERTICES = np.array(  # (8, 2) corners of the T's bar and stem in block coordinates (gym-pusht's add_tee)
     [[-60, 0], [60, 0], [60, 30], [-60, 30], [-15, 30], [15, 30], [15, 120], [-15, 120]], dtype=np.float64
@@ -56,7 +56,7 @@ class PushTExpert:
     def reset(self) -> None:
         self.mode, self._way = "translate", 0.0
 
-    def act(self, obs: Observation) -> np.ndarray:
+    def act(self, obs: EnvObservation) -> np.ndarray:
         if "privileged" not in obs:
             raise ValueError("obs: the PushT expert needs obs['privileged']; build the env with privileged=True")
         state = np.asarray(obs["privileged"], dtype=np.float64)

@@ -1,6 +1,7 @@
-"""The one environment contract every simulator implements (MetaWorld, PushT; LIBERO later).
+"""The one environment contract every simulator implements (MetaWorld, PushT, LIBERO, any registered `Simulator`).
 
-Observation = `{"images": {camera: uint8 (h, w, 3)}, "state": float32 (s,), "instruction": str}`
+`EnvObservation` (numpy, one env; the VLA's batched tensors are `reasonact.vla.contract.Observation`)
+= `{"images": {camera: uint8 (h, w, 3)}, "state": float32 (s,), "instruction": str}`
 (plus `"privileged"`: float64 (p,) when `EnvConfig.privileged`, for scripted experts only);
 action = float32 (d,) in the action space; `info["success"]` is a bool on every step. Each
 simulator adds a `scene()` describing its objects in world and image coordinates, which the
@@ -9,6 +10,7 @@ VLM co-training data is generated from.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -21,7 +23,7 @@ MAX_IMAGE_SIZE = 1024  # the largest square image the offscreen renderers are as
 MIN_IMAGE_SIZE = 16  # below this objects are sub-pixel and boxes meaningless
 
 
-class Observation(TypedDict, total=False):
+class EnvObservation(TypedDict, total=False):
     images: dict[str, np.ndarray]  # camera → uint8 (h, w, 3)
     state: np.ndarray  # float32 (s,)
     instruction: str
@@ -99,16 +101,19 @@ def observation_space(image_size: int, cameras: tuple[str, ...], state_dim: int,
 _CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.'-")
 
 
-def check_action(action: Any, dim: int) -> np.ndarray:
-    """Action at the env boundary: float array (d,), finite; values are clipped by the simulator.
+def clip_action(action: Any, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Action at the env boundary → float32 (d,) clipped to [low, high] (float32 (d,) each); an action of
+    another shape or with a non-finite value raises, naming it.
 
-    The common case is one cheap test (this runs every step; the wrapper's budget is ≤ 1.1× the
-    raw simulator's step time); anything else goes through `as_float_array` for its message.
+    This runs every step and the wrapper's budget is ≤ 1.1× the raw simulator's step time, so the
+    common case is a few cheap operations (np.clip costs several of them): `out @ out` is finite
+    exactly when every value is, unless huge values overflow it, which only takes the careful path.
     """
-    if isinstance(action, np.ndarray) and action.shape == (dim,):
+    if isinstance(action, np.ndarray) and action.shape == low.shape:
         out = action.astype(np.float32, copy=False)
-        if np.isfinite(out).all():
-            return out
+        if math.isfinite(out @ out):
+            return np.minimum(np.maximum(out, low), high)
     from reasonact.checks import as_float_array
 
-    return as_float_array(action, "action", (dim,)).astype(np.float32)
+    out = as_float_array(action, "action", low.shape).astype(np.float32)
+    return np.minimum(np.maximum(out, low), high)

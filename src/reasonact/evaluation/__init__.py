@@ -1,23 +1,21 @@
-"""Evaluation: the policy contract and the vectorised, fixed-seed success-rate harness."""
+"""Evaluation: controllers (what acts) and the vectorised, fixed-seed success-rate harness."""
 
-from reasonact.evaluation.harness import EvalConfig, evaluate, wilson_interval
-from reasonact.evaluation.policy import (
-    ConstantPolicy,
-    ExpertPolicy,
-    Policy,
-    PolicyFactory,
-    RandomPolicy,
-    resolve_policy,
+from reasonact.evaluation.controllers import (
+    ConstantController,
+    ControllerFactory,
+    ExpertController,
+    RandomController,
+    resolve_controller,
 )
+from reasonact.evaluation.harness import EvalConfig, evaluate, wilson_interval
 
 __all__ = [
-    "ConstantPolicy",
+    "ConstantController",
+    "ControllerFactory",
     "EvalConfig",
-    "ExpertPolicy",
-    "Policy",
-    "PolicyFactory",
-    "RandomPolicy",
+    "ExpertController",
+    "RandomController",
     "evaluate",
-    "resolve_policy",
+    "resolve_controller",
     "wilson_interval",
 ]

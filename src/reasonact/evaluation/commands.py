@@ -16,7 +16,8 @@ def run(config: EvalConfig) -> dict:
 
     results = evaluate(config)
     table = Table(title=f"{config.policy}: {config.episodes} episodes per task (seeds from {config.seed})")
-    for column in ("task", "success", "95% CI", "mean length"):
+    table.add_column("task", overflow="fold")  # LIBERO names are long and differ near their ends: never elided
+    for column in ("success", "95% CI", "mean length"):
         table.add_column(column)
     for task, r in results["tasks"].items():
         table.add_row(

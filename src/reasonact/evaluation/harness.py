@@ -9,24 +9,35 @@ times on fresh envs, then recorded as failed ("crashed"), and the run goes on. W
 
 LIBERO follows the benchmark's protocol: seed s selects its fixed initial state s % 50, so the
 default seeds 10,000 … 10,049 visit each of the 50 states once; results then carry a `suites`
-table in the papers' form (Spatial / Object / Goal / Long / Average, `suite_table`).
+table in the papers' form (Spatial / Object / Goal / Long / Average): any simulator's `paper_table`.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
-from collections import deque
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from reasonact.atomic import atomic_write_json
+from reasonact.atomic import atomic_write_json, ensure_writable_dir
 from reasonact.checks import check_range
-from reasonact.envs import SUITES, EnvConfig, list_tasks, make_vector_env, simulator_of
-from reasonact.evaluation.policy import Policy, PolicyFactory, resolve_policy
+from reasonact.envs import (
+    SIMULATORS,
+    Controller,
+    EnvConfig,
+    Episode,
+    SimulatorCrash,
+    expand_tasks,
+    make_vector_env,
+    rollout,
+    simulator_of,
+)
+from reasonact.evaluation.controllers import ControllerFactory, resolve_controller
 
 CRASH_RETRIES = 1  # re-runs of an episode whose simulator crashed before it is recorded as failed
 log = logging.getLogger(__name__)
@@ -34,9 +45,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EvalConfig:
-    tasks: tuple[str, ...] = ("mt10",)  # task names or suites ("mt10", "mt50", "pusht")
+    tasks: tuple[str, ...] = ("mt10",)  # task names or suites ("mt10", "mt50", "pusht", "libero_spatial", …)
     episodes: int = 10  # K: episodes per task, seeds seed .. seed + K - 1
-    policy: str = "expert"  # "expert", "random" or "package.module:factory" (task → Policy)
+    policy: str = "expert"  # what acts: "expert", "random" or "package.module:factory" (task → Controller)
     env: EnvConfig = field(default_factory=lambda: EnvConfig(image_size=96))  # task is set per task
     num_envs: int = 2  # vectorised sub-envs per task (2 = both cores here)
     asynchronous: bool = True  # one process per sub-env
@@ -86,48 +97,21 @@ PRESETS: dict[str, tuple[str, EvalConfig]] = {
 }
 
 
-class SimulatorCrash(RuntimeError):
-    """A sub-env raised, or its worker process died, during reset or step."""
-
-
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95 % Wilson score interval for a binomial proportion (Wilson 1927); (0, 1) when n = 0."""
+    """95 % Wilson score interval for a binomial proportion (Wilson 1927); (0, 1) when n = 0.
+
+    The interval always contains p = successes / n; in floating point its bounds can land an ulp on
+    the wrong side of p (10/10 gives an upper bound of 0.9999999999999999), so they are clamped to
+    [0, p] and [p, 1]: exactly 1 at k = n and exactly 0 at k = 0.
+    """
+    check_range(n, "n", low=0)
+    check_range(successes, "successes", 0, n)
     if n == 0:
         return 0.0, 1.0
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def _unbatch(obs: dict, i: int) -> dict:
-    out = {
-        "images": {cam: v[i] for cam, v in obs["images"].items()},
-        "state": obs["state"][i],
-        "instruction": obs["instruction"][i],
-    }
-    if "privileged" in obs:
-        out["privileged"] = obs["privileged"][i]
-    return out
-
-
-def _as_chunk(action: np.ndarray, dim: int, execute: int) -> list[np.ndarray]:
-    action = np.asarray(action, dtype=np.float32)
-    if action.shape == (dim,):
-        return [action]
-    if action.ndim != 2 or action.shape[1] != dim:
-        raise ValueError(
-            f"policy.act: expected an action ({dim},) or a chunk (H, {dim}), received shape {action.shape}"
-        )
-    return list(action[: execute or len(action)])
-
-
-def _simulate(call, *args, **kwargs):
-    """`envs.reset` / `envs.step`, with any failure raised as a SimulatorCrash."""
-    try:
-        return call(*args, **kwargs)
-    except Exception as err:
-        raise SimulatorCrash(f"{type(err).__name__}: {err}") from err
+    return min(max(0.0, centre - half), p), max(min(1.0, centre + half), p)
 
 
 def _close(envs, crashed: bool) -> None:
@@ -137,85 +121,65 @@ def _close(envs, crashed: bool) -> None:
         log.warning("closing crashed envs failed: %r", err)
 
 
-def run_task(task: str, policy: Policy, config: EvalConfig, progress=None, job=None) -> dict:
-    """K episodes of one task → {successes, lengths, crashed, videos: {episode: frames}}."""
-    privileged = getattr(policy, "privileged", False)
+def controllers_per_env(controller: Controller | ControllerFactory, task: str, n: int) -> list[Controller]:
+    """One controller per sub-env: `n` calls of a factory, or an instance for the first sub-env and
+    deep copies of it for the others (pass a factory to share weights instead of copying them)."""
+    if isinstance(controller, Controller) and not isinstance(controller, type):  # a class is a factory
+        return [controller] + [copy.deepcopy(controller) for _ in range(n - 1)]
+    return [controller(task) for _ in range(n)]
+
+
+def run_task(task: str, controllers: list[Controller], config: EvalConfig, done_one=lambda: None) -> dict:
+    """K episodes of one task → {successes, lengths, crashed, videos: {episode: frames}} (lists by episode)."""
+    privileged = getattr(controllers[0], "privileged", False)
     env_config = dataclasses.replace(config.env, task=task, privileged=privileged)
     k = config.episodes
-    result: dict = {
-        "successes": [False] * k,
-        "lengths": [0] * k,
-        "crashed": [False] * k,
-        "videos": {e: [] for e in range(min(config.videos_per_task, k))},
-    }
-    todo, crashes = deque(range(k)), [0] * k
+    result: dict = {"successes": [False] * k, "lengths": [0] * k, "crashed": [False] * k, "videos": {}}
+    videos = {config.seed + e for e in range(min(config.videos_per_task, k))}
+    crashes: dict[int, int] = {}
+    ended: set[int] = set()  # seeds whose episode ended (finished, or crashed once too often)
 
-    def done_one() -> None:
-        if progress is not None:
-            progress.advance(job)
+    def finished(episode: Episode) -> None:
+        e = episode.seed - config.seed
+        ended.add(episode.seed)
+        result["successes"][e], result["lengths"][e] = episode.success, episode.length
+        images = {key.split("/", 1)[1]: v for key, v in episode.frames.items() if key.startswith("images/")}
+        if images:  # the first camera, every frame the controller saw, then the last one
+            camera = next(iter(images))
+            result["videos"][e] = [*images[camera], episode.final_images[camera]]
+        done_one()
 
+    todo = [config.seed + e for e in range(k)]
     while todo:
         envs = make_vector_env([env_config] * min(config.num_envs, len(todo)), asynchronous=config.asynchronous)
-        running: list[int | None] = []  # episode per sub-env, kept up to date by _run_episodes
         try:
-            _run_episodes(envs, policy, config, todo, running, result, done_one)
+            rollout(
+                envs,
+                todo,
+                lambda slot, seed: controllers[slot],
+                record=("images",),
+                record_seeds=videos,
+                execute_steps=config.execute_steps,
+                on_episode=finished,
+            )
             _close(envs, crashed=False)
+            todo = []
         except SimulatorCrash as err:
             _close(envs, crashed=True)
-            for e in reversed([e for e in running if e is not None]):
-                crashes[e] += 1
-                log.warning("%s episode %d (seed %d) crashed (%d×): %s", task, e, config.seed + e, crashes[e], err)
-                result["lengths"][e] = 0
-                result["videos"].get(e, []).clear()
-                if crashes[e] <= CRASH_RETRIES:
-                    todo.appendleft(e)
+            retry = []
+            for seed in err.seeds:
+                crashes[seed] = crashes.get(seed, 0) + 1
+                log.warning(
+                    "%s episode %d (seed %d) crashed (%d×): %s", task, seed - config.seed, seed, crashes[seed], err
+                )
+                if crashes[seed] <= CRASH_RETRIES:
+                    retry.append(seed)
                 else:
-                    result["crashed"][e] = True
+                    result["crashed"][seed - config.seed] = True
+                    ended.add(seed)
                     done_one()
+            todo = retry + [s for s in todo if s not in ended and s not in retry]
     return result
-
-
-def _run_episodes(envs, policy: Policy, config: EvalConfig, todo: deque, running: list, result: dict, done_one) -> None:
-    """Run the episodes in `todo` (popped as they start) on `envs`; `running` mirrors the sub-envs' episodes."""
-    n, dim = envs.num_envs, envs.single_action_space.shape[0]
-    running[:] = [todo.popleft() for _ in range(n)]
-    obs, _ = _simulate(envs.reset, seed=[config.seed + e for e in running])
-    queues: list[list[np.ndarray]] = [[] for _ in range(n)]
-    frames = result["videos"]
-    camera = next(iter(obs["images"]), None)
-    for _ in range(n):
-        policy.reset()
-    while any(e is not None for e in running):
-        actions = np.zeros((n, dim), dtype=np.float32)
-        for i, e in enumerate(running):
-            if e is None:
-                continue
-            if e in frames and camera is not None:
-                frames[e].append(obs["images"][camera][i])
-            if not queues[i]:
-                queues[i] = _as_chunk(policy.act(_unbatch(obs, i)), dim, config.execute_steps)
-            actions[i] = queues[i].pop(0)
-        obs, _, terminated, truncated, info = _simulate(envs.step, actions)
-        done = np.logical_or(terminated, truncated)
-        reset = np.zeros(n, dtype=bool)
-        seeds: list[int | None] = [None] * n
-        for i, e in enumerate(running):
-            reset[i] = done[i]  # gymnasium forbids stepping a finished sub-env, idle or not
-            if e is None:
-                continue
-            result["lengths"][e] += 1
-            if done[i]:
-                result["successes"][e] = bool(info["success"][i])
-                done_one()
-                queues[i] = []
-                if todo:
-                    running[i] = todo.popleft()
-                    seeds[i] = config.seed + running[i]
-                    policy.reset()
-                else:
-                    running[i] = None
-        if reset.any() and any(e is not None for e in running):
-            obs, _ = _simulate(envs.reset, seed=seeds, options={"reset_mask": reset})
 
 
 def summarise(task: str, result: dict) -> dict:
@@ -230,47 +194,86 @@ def summarise(task: str, result: dict) -> dict:
         "mean_length": float(lengths.mean()),
         "mean_length_success": float(ok.mean()) if len(ok) else None,
         "crashed": int(sum(result.get("crashed", []))),
-        "simulator": simulator_of(task),
+        "simulator": simulator_of(task).name,
     }
 
 
-def evaluate(config: EvalConfig, policy: Policy | PolicyFactory | None = None, show_progress: bool = True) -> dict:
-    """Run the evaluation; `policy` (an instance or a task → policy factory) overrides `config.policy`."""
-    import imageio.v3 as iio
+def episode_records(task: str, result: dict, seed: int) -> list[dict]:
+    """The per-episode rows of one task's results, episode k with seed `seed + k`."""
+    rows = zip(result["successes"], result["lengths"], result["crashed"], strict=True)
+    return [
+        {"task": task, "seed": seed + k, "success": success, "length": length, "crashed": crashed}
+        for k, (success, length, crashed) in enumerate(rows)
+    ]
+
+
+def task_labels(tasks: list[str], width: int = 44) -> dict[str, str]:
+    """Short, distinct labels for plots: "reach-v3" → "reach"; "suite/long_name" keeps its suite and the words
+    that tell it from the suite's other tasks (common leading and trailing words dropped), elided to `width`."""
+    groups: dict[str, list[list[str]]] = {}
+    for task in tasks:
+        if "/" in task:
+            suite, name = task.split("/", 1)
+            groups.setdefault(suite, []).append(name.split("_"))
+
+    def common(lists: list[list[str]]) -> int:
+        return next(
+            (i for i, words in enumerate(zip(*lists, strict=False)) if len(set(words)) > 1), min(map(len, lists))
+        )
+
+    labels: dict[str, str] = {}
+    for task in tasks:
+        if "/" not in task:
+            labels[task] = task.removesuffix("-v3")
+            continue
+        suite, name = task.split("/", 1)
+        words, group = name.split("_"), groups[suite]
+        if len(group) > 1:
+            head, tail = common(group), common([w[::-1] for w in group])
+            words = words[head : len(words) - tail] or words
+        text = f"{suite}/{'_'.join(words)}"
+        labels[task] = text if len(text) <= width else text[: width // 2 - 1] + "…" + text[-(width - width // 2) :]
+    counts = Counter(labels.values())
+    seen: Counter = Counter()
+    for task, label in labels.items():  # still equal (elided alike): number them
+        seen[label] += 1
+        if counts[label] > 1:
+            labels[task] = f"{label} #{seen[label]}"
+    return labels
+
+
+def evaluate(
+    config: EvalConfig, controller: Controller | ControllerFactory | None = None, show_progress: bool = True
+) -> dict:
+    """Run the evaluation; `controller` (an instance, or a task → controller factory) overrides `config.policy`."""
     from rich.progress import Progress
 
     check_range(config.episodes, "episodes", low=1)
     check_range(config.num_envs, "num_envs", low=1)
-    tasks = [t for name in config.tasks for t in (list_tasks(name) if name in SUITES else [name])]
-    for task in tasks:
-        simulator_of(task)
-    factory = policy if policy is not None else resolve_policy(config.policy, config.seed)
+    tasks = expand_tasks(config.tasks)
+    factory = controller if controller is not None else resolve_controller(config.policy, config.seed)
     results: dict = {
         "config": {
-            "policy": config.policy if policy is None else type(policy).__name__,
+            "policy": config.policy if controller is None else type(controller).__name__,
             "episodes": config.episodes,
             "seed": config.seed,
             "tasks": tasks,
         },
         "tasks": {},
+        "episodes": [],  # one record per episode (task, seed, success, length, crashed): paired comparisons
     }
-    (config.out / "videos").mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(config.out / "videos", "out")  # before any rollout
     with Progress(disable=not show_progress) as bar:
         job = bar.add_task("evaluating", total=len(tasks) * config.episodes)
         for task in tasks:
-            is_instance = isinstance(factory, Policy) and not isinstance(factory, type)  # a class is a factory
-            task_policy = factory if is_instance else factory(task)
-            result = run_task(task, task_policy, config, bar, job)
+            controllers = controllers_per_env(factory, task, config.num_envs)
+            result = run_task(task, controllers, config, lambda: bar.advance(job))
             results["tasks"][task] = summarise(task, result)
+            results["episodes"] += episode_records(task, result, config.seed)
             for k, frames in result["videos"].items():
-                if frames:
-                    iio.imwrite(
-                        config.out / "videos" / f"{task.replace('/', '__')}_ep{k}.gif",  # LIBERO: "suite/task"
-                        np.stack(frames),
-                        extension=".gif",
-                        duration=50,
-                        loop=0,
-                    )
+                _write_video(
+                    config.out / "videos" / f"{task.replace('/', '__')}_ep{k}.gif", frames
+                )  # LIBERO: "suite/task"
     rates = [r["success_rate"] for r in results["tasks"].values()]
     total = sum(r["successes"] for r in results["tasks"].values())
     episodes = sum(r["episodes"] for r in results["tasks"].values())
@@ -279,37 +282,32 @@ def evaluate(config: EvalConfig, policy: Policy | PolicyFactory | None = None, s
         "ci95": list(wilson_interval(total, episodes)),
         "episodes": episodes,
     }
-    if any(simulator_of(t) == "libero" for t in tasks):
-        results["suites"] = suite_table(results["tasks"])
+    tables = paper_tables(results["tasks"])
+    if tables:
+        results["suites"] = tables
     atomic_write_json(config.out / "results.json", results)
     plot_summary(results, config.out / "summary.png")
     return results
 
 
-def suite_table(task_results: dict) -> dict[str, dict]:
-    """LIBERO success per suite as the papers report it: {"Spatial": {success_rate, ci95, tasks, episodes},
-    "Object", "Goal", "Long", then any other suite by name, and "Average" (mean of the paper suites' rates)}."""
-    from reasonact.envs.libero_tasks import PAPER_NAMES
+def _write_video(path: Path, frames: list[np.ndarray]) -> None:
+    import imageio.v3 as iio
 
-    groups: dict[str, list[dict]] = {}
-    for task, r in task_results.items():
-        if r["simulator"] == "libero":
-            groups.setdefault(task.split("/", 1)[0], []).append(r)
-    order = [s for s in PAPER_NAMES if s in groups] + sorted(s for s in groups if s not in PAPER_NAMES)
-    table = {}
-    for suite in order:
-        rows = groups[suite]
-        successes, episodes = sum(r["successes"] for r in rows), sum(r["episodes"] for r in rows)
-        table[PAPER_NAMES.get(suite, suite)] = {
-            "success_rate": float(np.mean([r["success_rate"] for r in rows])),
-            "ci95": list(wilson_interval(successes, episodes)),
-            "tasks": len(rows),
-            "episodes": episodes,
-        }
-    paper = [table[PAPER_NAMES[s]]["success_rate"] for s in PAPER_NAMES if s in groups]
-    if paper:
-        table["Average"] = {"success_rate": float(np.mean(paper)), "suites": len(paper)}
-    return table
+    iio.imwrite(path, np.stack(frames), extension=".gif", duration=50, loop=0)
+
+
+def paper_tables(task_results: dict[str, dict]) -> dict[str, dict]:
+    """The papers' results tables of the simulators evaluated (their `Simulator.paper_table`, LIBERO's per-suite
+    row), each row with `successes` and `episodes` given its 95 % Wilson interval; {} when none has one."""
+    tables: dict[str, dict] = {}
+    for name in dict.fromkeys(r["simulator"] for r in task_results.values()):
+        sim = SIMULATORS[name]
+        if sim.paper_table is not None:
+            tables.update(sim.paper_table({t: r for t, r in task_results.items() if r["simulator"] == name}))
+    for row in tables.values():
+        if "successes" in row:
+            row["ci95"] = list(wilson_interval(row["successes"], row["episodes"]))
+    return tables
 
 
 def plot_summary(results: dict, path: Path) -> None:
@@ -322,7 +320,7 @@ def plot_summary(results: dict, path: Path) -> None:
     ci = np.array([results["tasks"][t]["ci95"] for t in tasks]).reshape(-1, 2)
     fig, ax = plt.subplots(figsize=(max(4, 0.7 * len(tasks) + 2), 3.5))
     ax.bar(range(len(tasks)), rates, yerr=[rates - ci[:, 0], ci[:, 1] - rates], capsize=3, color="tab:blue")
-    labels = [t.removesuffix("-v3").split("/")[-1][:32] for t in tasks]  # LIBERO names are long: suite dropped
+    labels = list(task_labels(tasks).values())
     ax.set_xticks(range(len(tasks)), labels, rotation=45, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("success rate (95% Wilson CI)")

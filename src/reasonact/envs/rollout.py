@@ -1,0 +1,229 @@
+"""The one rollout loop: controllers acting in a vectorised env from given seeds → one record per episode.
+
+Demonstrations (`reasonact.data.collect`), tokenizer trajectories (`reasonact.data.trajectories`),
+evaluation (`reasonact.evaluation.harness`), the demo and the benchmarks all run episodes here.
+Each sub-env has its own controller, asked for whenever an episode starts (so memory never leaks
+between episodes running side by side), and a finished sub-env is reset with the next seed: an
+episode is a function of its seed and its controller, whatever the number of sub-envs.
+
+A controller maps one observation to one action (d,) or an action chunk (H, d); the loop executes
+`execute_steps` actions of a chunk (all when 0) before asking again, so per-step controllers
+(scripted experts) and chunked ones (π0, FAST) plug in the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from reasonact.envs.spec import EnvConfig, EnvObservation
+
+RECORDABLE = ("images", "state", "action", "reward", "success", "phase")  # what `record` may name
+
+
+@runtime_checkable
+class Controller(Protocol):
+    """What acts in an env: `reset()` when an episode starts, then `act(obs)` until it ends."""
+
+    def reset(self) -> None: ...
+    def act(self, obs: EnvObservation) -> np.ndarray: ...  # (d,) one action or (H, d) an action chunk
+
+
+ControllerFor = Callable[[int, int], Controller]  # (sub-env index, episode seed) → the controller of that episode
+
+
+@dataclass
+class Episode:
+    """One finished episode; `frames` holds what `record` asked for, one entry per step."""
+
+    seed: int  # the seed its env was reset with
+    success: bool  # info["success"] at its last step
+    length: int  # steps taken
+    instruction: str  # the instruction its observations carried
+    seconds: float  # wall time from its reset to its last step (acting and stepping)
+    frames: dict[str, np.ndarray] = field(default_factory=dict)
+    # "images/<camera>": uint8 (T, h, w, 3) observed before each action; "state": (T, s) likewise;
+    # "action": float32 (T, d) executed; "reward": (T,); "success": bool (T,) after each step;
+    # "phase": int64 (T,) the subtask phase each action serves (the later of before and after it)
+    final_images: dict[str, np.ndarray] = field(default_factory=dict)  # camera → the last observation's frame
+
+
+class SimulatorCrash(RuntimeError):
+    """A sub-env raised, or its worker process died, during reset or step; `seeds` were in flight."""
+
+    def __init__(self, message: str, seeds: list[int]) -> None:
+        super().__init__(message)
+        self.seeds = seeds
+
+
+def unbatch(obs: dict, i: int) -> EnvObservation:
+    """Sub-env `i`'s observation out of a vector env's batched one."""
+    out: EnvObservation = {
+        "images": {cam: v[i] for cam, v in obs["images"].items()},
+        "state": obs["state"][i],
+        "instruction": obs["instruction"][i],
+    }
+    if "privileged" in obs:
+        out["privileged"] = obs["privileged"][i]
+    return out
+
+
+def as_chunk(action: np.ndarray, dim: int, execute: int) -> deque[np.ndarray]:
+    """A controller's output (d,) or (H, d) → the actions (d,) to execute before asking it again."""
+    action = np.asarray(action, dtype=np.float32)
+    if action.shape == (dim,):
+        return deque([action])
+    if action.ndim != 2 or action.shape[1] != dim or not len(action):
+        raise ValueError(
+            f"controller.act: expected an action ({dim},) or a chunk (H, {dim}), received shape {action.shape}"
+        )
+    return deque(action[: execute or len(action)])
+
+
+class _Slot:
+    """The episode running on one sub-env and what is recorded of it."""
+
+    def __init__(self, index: int, seed: int, controller: Controller, record: tuple[str, ...]) -> None:
+        self.index, self.seed, self.controller = index, seed, controller
+        self.record, self.frames = record, {key: [] for key in record if key != "images"}
+        self.queue: deque[np.ndarray] = deque()
+        self.length, self.phase, self.instruction, self.start = 0, 0, "", 0.0
+        controller.reset()
+
+    def begin(self, obs: dict, info: dict, i: int) -> None:
+        """After its env's reset."""
+        self.instruction, self.start = str(obs["instruction"][i]), time.perf_counter()
+        self.phase = int(info["phase"][i]) if "phase" in info else 0
+
+    def observe(self, obs: dict, i: int) -> None:
+        """Before acting: the observation the action is chosen from."""
+        if "images" in self.record:
+            for cam, images in obs["images"].items():
+                self.frames.setdefault(f"images/{cam}", []).append(images[i])
+        if "state" in self.record:
+            self.frames["state"].append(obs["state"][i])
+
+    def stepped(self, action: np.ndarray, reward: float, info: dict, i: int) -> None:
+        self.length += 1
+        phase = int(info["phase"][i]) if "phase" in self.record else 0
+        for key, value in (
+            ("action", action),
+            ("reward", reward),
+            ("success", bool(info["success"][i])),
+            ("phase", max(self.phase, phase)),  # the label of a frame is the phase its action serves
+        ):
+            if key in self.record:
+                self.frames[key].append(value)
+        self.phase = phase
+
+    def finish(self, obs: dict, info: dict, i: int) -> Episode:
+        frames = {key: np.stack(v) if key.startswith("images/") else np.asarray(v) for key, v in self.frames.items()}
+        if "action" in frames:
+            frames["action"] = frames["action"].astype(np.float32)
+        if "phase" in frames:
+            frames["phase"] = frames["phase"].astype(np.int64)
+        final = {cam: images[i] for cam, images in obs["images"].items()} if "images" in self.record else {}
+        seconds = time.perf_counter() - self.start
+        return Episode(self.seed, bool(info["success"][i]), self.length, self.instruction, seconds, frames, final)
+
+
+def rollout(
+    envs,
+    seeds: Sequence[int],
+    controller_for: ControllerFor,
+    record: tuple[str, ...] = (),
+    record_seeds: Collection[int] | None = None,
+    options: dict | None = None,
+    execute_steps: int = 0,
+    on_episode: Callable[[Episode], None] | None = None,
+) -> list[Episode]:
+    """Run one episode per seed on the sub-envs of `envs` (a gymnasium vector env, autoreset disabled);
+    returns the episodes in the order of `seeds`.
+
+    `record` names what each step keeps (`RECORDABLE`; `Episode.frames` says the shapes), for the
+    episodes in `record_seeds` (all when None). `options` go to every reset. `on_episode` sees each
+    episode as it ends. A failing reset or step raises `SimulatorCrash` naming the seeds in flight.
+    """
+    unknown = set(record) - set(RECORDABLE)
+    if unknown:
+        raise ValueError(f"record: expected names from {list(RECORDABLE)}, received {sorted(unknown)}")
+    n, dim = envs.num_envs, envs.single_action_space.shape[0]
+    todo = deque(enumerate(seeds))
+    slots: list[_Slot | None] = [None] * n
+    done_episodes: dict[int, Episode] = {}
+
+    def start(i: int) -> int | None:
+        """Put the next seed on sub-env `i` (None when there is none left)."""
+        if not todo:
+            slots[i] = None
+            return None
+        index, seed = todo.popleft()
+        keep = record if record_seeds is None or seed in record_seeds else ()
+        slots[i] = _Slot(index, seed, controller_for(i, seed), keep)
+        return seed
+
+    def simulate(call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except Exception as err:
+            in_flight = [s.seed for s in slots if s is not None]
+            raise SimulatorCrash(f"{type(err).__name__}: {err}", in_flight) from err
+
+    first = [start(i) for i in range(n)]
+    obs, info = simulate(envs.reset, seed=first, options=options)
+    for i, slot in enumerate(slots):
+        if slot is not None:
+            slot.begin(obs, info, i)
+    while any(s is not None for s in slots):
+        actions = np.zeros((n, dim), dtype=np.float32)
+        for i, slot in enumerate(slots):
+            if slot is None:
+                continue  # idle sub-envs step with zeros: a vector env steps all of them
+            slot.observe(obs, i)
+            if not slot.queue:
+                slot.queue = as_chunk(slot.controller.act(unbatch(obs, i)), dim, execute_steps)
+            actions[i] = slot.queue.popleft()
+        obs, reward, terminated, truncated, info = simulate(envs.step, actions)
+        finished = np.logical_or(terminated, truncated)  # gymnasium forbids stepping a finished sub-env, idle or not
+        seeds_next: list[int | None] = [None] * n
+        for i, slot in enumerate(slots):
+            if slot is None:
+                continue
+            slot.stepped(actions[i], float(reward[i]), info, i)
+            if finished[i]:
+                episode = slot.finish(obs, info, i)
+                done_episodes[slot.index] = episode
+                if on_episode is not None:
+                    on_episode(episode)
+                seeds_next[i] = start(i)
+        if finished.any() and any(s is not None for s in slots):
+            obs, info = simulate(envs.reset, seed=seeds_next, options={**(options or {}), "reset_mask": finished})
+            for i, slot in enumerate(slots):
+                if slot is not None and seeds_next[i] is not None:
+                    slot.begin(obs, info, i)
+    return [done_episodes[i] for i in range(len(seeds))]
+
+
+def expert_episodes(
+    config: EnvConfig,
+    seeds: Sequence[int],
+    record: tuple[str, ...] = (),
+    on_episode: Callable[[Episode], None] | None = None,
+) -> list[Episode]:
+    """The task's scripted expert (no noise) from each seed on one in-process env built from `config`
+    (privileged state switched on for the expert)."""
+    from reasonact.envs.experts import make_expert
+    from reasonact.envs.registry import make_vector_env
+
+    envs = make_vector_env([dataclasses.replace(config, privileged=True)], asynchronous=False)
+    expert = make_expert(config.task)
+    try:
+        return rollout(envs, seeds, lambda slot, seed: expert, record=record, on_episode=on_episode)
+    finally:
+        envs.close()
