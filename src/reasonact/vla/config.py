@@ -196,6 +196,13 @@ class VLAConfig:
     def embed_vocab(self) -> int:
         return self.eoa + 1
 
+    @classmethod
+    def from_json(cls, data: dict) -> VLAConfig:
+        """Inverse of `runs.to_jsonable` (a run's model.json): nested dicts → sub-configs, lists → tuples."""
+        subs = {"vision": VisionConfig, "lm": LMConfig, "expert": ExpertConfig}
+        rest = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k not in subs}
+        return cls(**{k: sub(**data[k]) for k, sub in subs.items()}, **rest)
+
     def with_variant(self, variant: Variant) -> VLAConfig:
         return dataclasses.replace(self, variant=variant)
 
