@@ -14,7 +14,6 @@ from typing import Literal
 
 from reasonact.vla.config import SMALL, TINY, VLAConfig
 
-
 PROMPT_TOKENS = 80  # bytes: MetaWorld instructions + state tokens, and the longest VLM question (66 bytes)
 TINY_VLM = dataclasses.replace(TINY, max_prompt_tokens=PROMPT_TOKENS)
 

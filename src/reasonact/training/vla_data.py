@@ -162,7 +162,7 @@ class MixedSampler:
     def batch(self, step: int, size: int, rows: slice) -> Batch:
         cfg = self.transforms.config
         rng = np.random.default_rng([self.seed, step])
-        n_vlm = int(round(size * self.vlm_fraction))
+        n_vlm = round(size * self.vlm_fraction)
         picks = self.frames[rng.choice(len(self.frames), size - n_vlm, p=self.p)]  # (b_robot, 2)
         vlm_ids = rng.choice(len(self.vlm.questions), n_vlm) if n_vlm and self.vlm is not None else np.zeros(0, int)
         g = torch.Generator().manual_seed(int(rng.integers(2**62)))
