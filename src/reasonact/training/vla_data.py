@@ -198,4 +198,7 @@ class MixedSampler:
         obs = tf.observation(
             {c: torch.stack(v) for c, v in images.items()}, np.stack(state), prompts, targets, has_state=has
         )
-        return obs, tf.actions_to_model(np.stack(chunks)), torch.tensor(has)
+        mask = torch.tensor(has)
+        actions = tf.actions_to_model(np.stack(chunks))
+        actions[~mask] = 0.0  # text-only rows: no actions (ignored by the loss, zero for clarity)
+        return obs, actions, mask

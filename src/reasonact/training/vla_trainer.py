@@ -107,7 +107,8 @@ class Trainer:
     def _open_run(self) -> Run:
         cfg = self.cfg
         if self.dist.main:
-            run = Run.open(cfg.out, cfg.name, cfg, resume=cfg.resume, overwrite=cfg.overwrite)
+            recorded = dataclasses.replace(cfg, resume=False, overwrite=False)  # how it is launched is not the run
+            run = Run.open(cfg.out, cfg.name, recorded, resume=cfg.resume, overwrite=cfg.overwrite)
             atomic_write_json(run.path / "model.json", to_jsonable(self.model_cfg))
             atomic_write_json(run.path / "transforms.json", self.transforms.to_json())
         self.dist.barrier()
