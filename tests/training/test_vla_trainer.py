@@ -115,7 +115,7 @@ def test_mixed_batches_train_both_heads_and_the_run_is_complete(data, tmp_path) 
 def test_bad_inputs_are_named(data, tmp_path) -> None:
     with pytest.raises(ValueError, match="vlm: vlm_fraction > 0 needs VLM record files"):
         Trainer(_config(data, tmp_path, vlm_fraction=0.5))
-    with pytest.raises(FileNotFoundError, match="info.json"):
+    with pytest.raises(FileNotFoundError, match=r"info\.json"):
         Trainer(_config(data, tmp_path, datasets=(tmp_path / "nowhere",)))
     stats_path = data[0] / "meta" / "stats.json"
     saved = stats_path.read_text()

@@ -74,8 +74,8 @@ def test_env_observation_becomes_a_valid_model_observation_single_or_batched() -
     check_observation(single, CFG)
     assert single.images["base"].shape == (1, 32, 32, 3) and single.images["base"].dtype == torch.float32
     assert single.state.shape == (1, 4) and not single.state[0, 2:].any()  # zero-padded to state_dim
-    batched = tf.env_observation({"images": {"corner": np.stack([obs["images"]["corner"]] * 2)},
-                                  "state": np.stack([obs["state"]] * 2), "instruction": [obs["instruction"]] * 2})  # fmt: skip
+    two = {"images": {"corner": np.stack([obs["images"]["corner"]] * 2)}, "state": np.stack([obs["state"]] * 2)}
+    batched = tf.env_observation({**two, "instruction": [obs["instruction"]] * 2})
     torch.testing.assert_close(batched.images["base"][1:], single.images["base"])
     assert torch.equal(batched.tokens[1:], single.tokens)
     with pytest.raises(ValueError, match=r"images: missing camera 'corner' \(model camera 'base'\)"):
