@@ -188,8 +188,8 @@ def test_torchrun_two_gloo_processes_equal_one_process_with_the_same_global_batc
 
     wa, wb = weights("one"), weights("two")
     assert wa.keys() == wb.keys()
-    for key in wa:
-        torch.testing.assert_close(wb[key], wa[key], rtol=1e-4, atol=1e-6, msg=key)
+    for key in wa:  # atol 1e-5: Adam rescales float noise in gradients that are 0 in exact arithmetic (key biases)
+        torch.testing.assert_close(wb[key], wa[key], rtol=1e-4, atol=1e-5, msg=key)
 
 
 def test_cli_runs_the_tiny_preset_in_process(data, tmp_path, capsys) -> None:
