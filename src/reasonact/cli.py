@@ -99,6 +99,11 @@ COMMANDS: dict[str, Command | Table] = {
             "reasonact.training.vla_trainer:train",
             "reasonact.training.vla_config:PRESETS",
         ),
+        "eval": Command(
+            "Closed-loop success of a trained checkpoint (95% CIs, GIFs) beside the expert and baselines → JSON.",
+            "reasonact.vla.evaluate:run",
+            "reasonact.vla.evaluate:PRESETS",
+        ),
         "bench": Command(
             "KI-VLA inference: flow vs π0-FAST AR decoding, prefix cache, LeRobot pi05 peer → JSON.",
             "benchmarks.vla_inference:run",

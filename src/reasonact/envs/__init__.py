@@ -17,11 +17,12 @@ from reasonact.envs.registry import (
     simulator_of,
     suites,
 )
-from reasonact.envs.rollout import Controller, Episode, SimulatorCrash, expert_episodes, rollout
+from reasonact.envs.rollout import BatchController, Controller, Episode, SimulatorCrash, expert_episodes, rollout
 from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject
 
 __all__ = [
     "SIMULATORS",
+    "BatchController",
     "Controller",
     "EnvConfig",
     "EnvObservation",

@@ -190,7 +190,7 @@ class Trainer:
 
     def save(self) -> None:
         if self.dist.main:
-            self.run.save(self.step, self.state, self.optimizer)
+            self.run.save(self.step, self.state, self.optimizer, extra={"model": to_jsonable(self.model_cfg)})
         self.dist.barrier()
 
     def plot(self) -> None:
