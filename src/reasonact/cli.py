@@ -111,7 +111,7 @@ COMMANDS: dict[str, Command | Table] = {
         ),
     },
     "serve": Command(
-        "Policy server (`serve <size|echo|module:factory>`), or its load test (`serve bench`, `serve soak`).",
+        "Policy server (`serve <checkpoint|size|echo|module:factory>`), or its load test (`serve bench`, `serve soak`)",
         "reasonact.serving.commands:serve",
         "reasonact.serving.commands:PRESETS",
     ),
