@@ -26,6 +26,7 @@ import tyro
 from reasonact.atomic import atomic_write_json, read_json
 from reasonact.envs import EnvConfig, expand_tasks, simulator_of
 from reasonact.evaluation.baselines import BASELINES
+from reasonact.evaluation.controllers import ControllerFactory
 from reasonact.evaluation.harness import EvalConfig, evaluate
 
 CHECKPOINT_HELP = "a `reasonact vla train` run directory (its latest checkpoint) or one of its checkpoints/step_<n>"
@@ -112,14 +113,27 @@ def expert_results(config: VLAEvalConfig, base: EvalConfig, tasks: list[str]) ->
     return {t: read_json(path[t]) for t in tasks}
 
 
-def run(config: VLAEvalConfig) -> dict:
-    """Evaluate a trained VLA closed loop beside the expert (and baselines); prints a table, writes `out`."""
+def baseline_factories(config: VLAEvalConfig, horizon: int, tasks: list[str]) -> dict[str, ControllerFactory]:
+    """The requested baselines, fitted on the checkpoint run's training datasets and split (every task checked)."""
     from reasonact.evaluation.baselines import Demonstrations, baseline_factory
-    from reasonact.vla.policy import load_checkpoint, resolve_checkpoint
+    from reasonact.vla.policy import resolve_checkpoint
 
     unknown = [b for b in config.baselines if b not in BASELINES]
     if unknown:
         raise ValueError(f"baselines: expected names from {list(BASELINES)}, received {unknown}")
+    demos = None
+    if any(b != "random" for b in config.baselines):
+        train = read_json(resolve_checkpoint(config.checkpoint)[0] / "config.json")
+        demos = Demonstrations.load(tuple(Path(p) for p in train["datasets"]), horizon, train["heldout_per_task"])
+        for task in tasks:
+            demos.task(task)
+    return {name: baseline_factory(name, demos, config.seed) for name in config.baselines}
+
+
+def run(config: VLAEvalConfig) -> dict:
+    """Evaluate a trained VLA closed loop beside the expert (and baselines); prints a table, writes `out`."""
+    from reasonact.vla.policy import load_checkpoint
+
     tasks = select_tasks(config.suite, config.tasks)
     policy = load_checkpoint(config.checkpoint, config.ema, config.n_action_steps)
     check_compatible(policy.spec, tasks)
@@ -129,19 +143,11 @@ def run(config: VLAEvalConfig) -> dict:
     base = EvalConfig(tasks=tuple(tasks), episodes=config.episodes, env=env, num_envs=config.num_envs,
                       asynchronous=config.asynchronous, execute_steps=policy.n_action_steps,
                       videos_per_task=config.videos_per_task, seed=config.seed)  # fmt: skip
+    factories = baseline_factories(config, policy.spec.horizon, tasks)  # before any rollout: fails fast
     vla = evaluate(dataclasses.replace(base, policy="vla", out=artefacts / "vla"), policy)
     expert = expert_results(config, base, tasks) if config.expert else {}
-    others: dict[str, dict] = {}
-    if config.baselines:
-        run_dir, _ = resolve_checkpoint(config.checkpoint)
-        train = read_json(run_dir / "config.json")
-        needs_data = any(b != "random" for b in config.baselines)
-        demos = Demonstrations.load(
-            tuple(Path(p) for p in train["datasets"]), policy.spec.horizon, train["heldout_per_task"]
-        ) if needs_data else None  # fmt: skip
-        for name in config.baselines:
-            out = artefacts / name
-            others[name] = evaluate(dataclasses.replace(base, policy=name, out=out), baseline_factory(name, demos))
+    others = {name: evaluate(dataclasses.replace(base, policy=name, out=artefacts / name), factory)
+              for name, factory in factories.items()}  # fmt: skip
     report = build_report(config, policy.metadata, vla, expert, others)
     atomic_write_json(config.out, report)
     print_report(report)
