@@ -190,6 +190,8 @@ def print_report(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from reasonact.evaluation.harness import task_labels
+
     def cell(success: float | None, ci: list[float] | None = None) -> str:
         if success is None:
             return "—"
@@ -198,10 +200,11 @@ def print_report(report: dict) -> None:
     names = list(report["baselines"])
     table = Table(title=f"{report['checkpoint']} ({report['variant']}, {report['weights']} weights): "
                   f"{report['episodes']} episodes per task from seed {report['seed']}")  # fmt: skip
-    for column in ("task", "VLA success [95% CI]", "expert", *names):
+    for column in ("task", "VLA [95% CI]", "expert", *names):
         table.add_column(column, overflow="fold")
+    labels = task_labels(list(report["tasks"]))
     for task, row in report["tasks"].items():
-        table.add_row(task, cell(row["success"], row["ci"]), cell(row["expert_success"], row["expert_ci"]),
+        table.add_row(labels[task], cell(row["success"], row["ci"]), cell(row["expert_success"], row["expert_ci"]),
                       *(cell(row["baselines"][n]["success"], row["baselines"][n]["ci"]) for n in names))  # fmt: skip
     table.add_row("mean", cell(report["mean_success"], report["ci"]), cell(report["expert_mean_success"]),
                   *(cell(report["baselines"][n]["mean_success"]) for n in names))  # fmt: skip
