@@ -111,7 +111,7 @@ def test_vla_eval_cli_reports_success_ci_expert_and_baselines(run: Path, tmp_pat
     out, cache = tmp_path / "eval.json", tmp_path / "expert"
     baselines = ["--baselines", "mean-chunk", "nearest-state", "random"]
     args = ["vla", "eval", "tiny", str(run), "--tasks", *TASKS, "--episodes", "2", "--max-steps", "60",
-            "--out", str(out), "--expert-cache", str(cache), *baselines]  # fmt: skip
+            "--num-envs", "2", "--out", str(out), "--expert-cache", str(cache), *baselines]  # fmt: skip
     main(args)
     report = read_json(out)
     assert set(report["tasks"]) == set(TASKS) and report["episodes"] == 2 and report["weights"] == "ema"
