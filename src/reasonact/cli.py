@@ -94,6 +94,16 @@ COMMANDS: dict[str, Command | Table] = {
             "reasonact.vla.commands:params",
             "reasonact.vla.commands:PARAMS_PRESETS",
         ),
+        "train": Command(
+            "Train a VLA variant on LeRobot datasets (+ VLM records): AdamW, cosine, EMA, resume, DDP.",
+            "reasonact.training.vla_trainer:train",
+            "reasonact.training.vla_config:PRESETS",
+        ),
+        "eval": Command(
+            "Closed-loop success of a trained checkpoint (95% CIs, GIFs) beside the expert and baselines → JSON.",
+            "reasonact.vla.evaluate:run",
+            "reasonact.vla.evaluate:PRESETS",
+        ),
         "bench": Command(
             "KI-VLA inference: flow vs π0-FAST AR decoding, prefix cache, LeRobot pi05 peer → JSON.",
             "benchmarks.vla_inference:run",
@@ -101,7 +111,7 @@ COMMANDS: dict[str, Command | Table] = {
         ),
     },
     "serve": Command(
-        "Policy server (`serve <size|echo|module:factory>`), or its load test (`serve bench`, `serve soak`).",
+        "Policy server (`serve <checkpoint|size|echo|module:factory>`), or its load test (`serve bench`, `serve soak`)",
         "reasonact.serving.commands:serve",
         "reasonact.serving.commands:PRESETS",
     ),

@@ -54,9 +54,9 @@ def test_cli_bench_writes_the_report_keys(tmp_path: Path) -> None:
     assert "batched" in done.stdout and "max_batch=1" in done.stdout
 
 
-def test_cli_serve_refuses_a_checkpoint_path_with_a_clear_error(tmp_path: Path) -> None:
+def test_cli_serve_refuses_a_path_that_is_no_checkpoint_with_a_clear_error(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run([sys.executable, "-m", "reasonact.cli", "serve", str(tmp_path)], capture_output=True,
                           text=True, timeout=120, env=env)  # fmt: skip
-    assert done.returncode == 2 and "reasonact serve: error: policy:" in done.stderr
-    assert "no trained-VLA checkpoint format exists yet" in done.stderr
+    assert done.returncode == 2 and "reasonact serve: error: checkpoint:" in done.stderr
+    assert "is neither a `reasonact vla train` run directory" in done.stderr

@@ -15,7 +15,7 @@ def test_evaluation_harness_runs_a_served_policy_in_metaworld(tmp_path: Path) ->
     config = EvalConfig(tasks=("reach-v3",), episodes=2, env=EnvConfig(image_size=32, max_steps=20), num_envs=1,
                         asynchronous=False, videos_per_task=0, out=tmp_path)  # fmt: skip
     with serve_in_thread(EchoPolicy(spec)) as url, PolicyClient(url) as client:
-        results = evaluate(config, policy=client, show_progress=False)
+        results = evaluate(config, client, show_progress=False)
         counts = health(url)
     task = results["tasks"]["reach-v3"]
     assert task["episodes"] == 2 and task["crashed"] == 0 and 0.0 <= task["success_rate"] <= 1.0

@@ -228,7 +228,7 @@ def test_tiny_vla_end_to_end(make_obs: Callable[..., dict]) -> None:
 def test_load_policy_names() -> None:
     with pytest.raises(ValueError, match="policy: expected 'echo', a VLA size"):
         load_policy("tinyy")
-    with pytest.raises(ValueError, match="is a path, but no trained-VLA checkpoint format exists yet"):
+    with pytest.raises(FileNotFoundError, match="is neither a `reasonact vla train` run directory"):
         load_policy(".")
     with pytest.raises(ValueError, match=r"cannot import 'nope\.nothing:factory'"):
         load_policy("nope.nothing:factory")

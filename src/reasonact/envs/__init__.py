@@ -19,11 +19,12 @@ from reasonact.envs.registry import (
     simulator_of,
     suites,
 )
-from reasonact.envs.rollout import Controller, Episode, SimulatorCrash, rollout
+from reasonact.envs.rollout import BatchController, Controller, Episode, SimulatorCrash, rollout
 from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject
 
 __all__ = [
     "SIMULATORS",
+    "BatchController",
     "Controller",
     "EnvConfig",
     "EnvObservation",

@@ -8,7 +8,9 @@ episode is a function of its seed and its controller, whatever the number of sub
 
 A controller maps one observation to one action (d,) or an action chunk (H, d); the loop executes
 `execute_steps` actions of a chunk (all when 0) before asking again, so per-step controllers
-(scripted experts) and chunked ones (π0, FAST) plug in the same way.
+(scripted experts) and chunked ones (π0, FAST) plug in the same way. A `BatchController` (a learned
+policy) instead acts for all sub-envs at once: the loop passes it the vector env's batched
+observation, so one forward pass serves every sub-env that needs an action.
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ class Controller(Protocol):
 
 
 ControllerFor = Callable[[int, int], Controller]  # (sub-env index, episode seed) → the controller of that episode
+
+
+@runtime_checkable
+class BatchController(Protocol):
+    """What acts for all sub-envs at once: `begin(slot, seed)` when sub-env `slot` starts the episode of
+    `seed` (per-sub-env memory starts afresh), then `act_batch(obs, slots)` with the vector env's batched
+    observation and the sub-envs that need an action → (len(slots), d) actions or (len(slots), H, d) chunks."""
+
+    def begin(self, slot: int, seed: int) -> None: ...
+    def act_batch(self, obs: dict, slots: list[int]) -> np.ndarray: ...
 
 
 @dataclass
@@ -89,12 +101,13 @@ def as_chunk(action: np.ndarray, dim: int, execute: int) -> deque[np.ndarray]:
 class _Slot:
     """The episode running on one sub-env and what is recorded of it."""
 
-    def __init__(self, index: int, seed: int, controller: Controller, record: tuple[str, ...]) -> None:
-        self.index, self.seed, self.controller = index, seed, controller
+    def __init__(self, index: int, seed: int, controller: Controller | None, record: tuple[str, ...]) -> None:
+        self.index, self.seed, self.controller = index, seed, controller  # None: a BatchController acts
         self.record, self.frames = record, {key: [] for key in record if key != "images"}
         self.queue: deque[np.ndarray] = deque()
         self.length, self.phase, self.instruction, self.start = 0, 0, "", 0.0
-        controller.reset()
+        if controller is not None:
+            controller.reset()
 
     def begin(self, obs: dict, info: dict, i: int) -> None:
         """After its env's reset."""
@@ -146,7 +159,7 @@ def _array(key: str, values: list) -> np.ndarray:
 def rollout(
     envs,
     seeds: Sequence[int],
-    controller_for: ControllerFor,
+    controller_for: ControllerFor | BatchController,
     record: tuple[str, ...] = (),
     record_seeds: Collection[int] | None = None,
     options: dict | None = None,
@@ -154,7 +167,8 @@ def rollout(
     on_episode: Callable[[Episode], None] | None = None,
 ) -> list[Episode]:
     """Run one episode per seed on the sub-envs of `envs` (a gymnasium vector env, autoreset disabled);
-    returns the episodes in the order of `seeds`.
+    returns the episodes in the order of `seeds`. `controller_for` gives each episode its controller, or is
+    one `BatchController` acting for every sub-env.
 
     `record` names what each step keeps (`RECORDABLE`; `Episode.frames` says the shapes), for the
     episodes in `record_seeds` (all when None). `options` go to every reset. `on_episode` sees each
@@ -164,6 +178,7 @@ def rollout(
     if unknown:
         raise ValueError(f"record: expected names from {list(RECORDABLE)}, received {sorted(unknown)}")
     n, dim = envs.num_envs, envs.single_action_space.shape[0]
+    batched = controller_for if isinstance(controller_for, BatchController) else None
     todo = deque(enumerate(seeds))
     slots: list[_Slot | None] = [None] * n
     done_episodes: dict[int, Episode] = {}
@@ -175,7 +190,9 @@ def rollout(
             return None
         index, seed = todo.popleft()
         keep = record if record_seeds is None or seed in record_seeds else ()
-        slots[i] = _Slot(index, seed, controller_for(i, seed), keep)
+        if batched is not None:
+            batched.begin(i, seed)
+        slots[i] = _Slot(index, seed, None if batched else controller_for(i, seed), keep)  # type: ignore[operator]
         return seed
 
     def simulate(call, *args, **kwargs):
@@ -193,6 +210,13 @@ def rollout(
     while any(s is not None for s in slots):
         actions = np.zeros((n, dim), dtype=np.float32)
         scenes = simulate(envs.call, "scene") if any(s is not None and "scene" in s.record for s in slots) else None
+        need = [i for i, slot in enumerate(slots) if slot is not None and not slot.queue]
+        if batched is not None and need:
+            chunks = np.asarray(batched.act_batch(obs, need), dtype=np.float32)
+            if len(chunks) != len(need):
+                raise ValueError(f"act_batch: expected {len(need)} rows (one per slot), received {chunks.shape}")
+            for i, chunk in zip(need, chunks, strict=True):
+                slots[i].queue = as_chunk(chunk, dim, execute_steps)  # type: ignore[union-attr]
         for i, slot in enumerate(slots):
             if slot is None:
                 continue  # idle sub-envs step with zeros: a vector env steps all of them

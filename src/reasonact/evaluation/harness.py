@@ -29,6 +29,7 @@ from reasonact.atomic import atomic_write_json, ensure_writable_dir
 from reasonact.checks import check_range
 from reasonact.envs import (
     SIMULATORS,
+    BatchController,
     Controller,
     EnvConfig,
     Episode,
@@ -122,17 +123,25 @@ def _close(envs, crashed: bool) -> None:
         log.warning("closing crashed envs failed: %r", err)
 
 
-def controllers_per_env(controller: Controller | ControllerFactory, task: str, n: int) -> list[Controller]:
+def controllers_per_env(
+    controller: Controller | BatchController | ControllerFactory, task: str, n: int
+) -> list[Controller] | BatchController:
     """One controller per sub-env: `n` calls of a factory, or an instance for the first sub-env and
-    deep copies of it for the others (pass a factory to share weights instead of copying them)."""
+    deep copies of it for the others (pass a factory to share weights instead of copying them);
+    a `BatchController` acts for all of them (it gets the batched observation)."""
+    if isinstance(controller, BatchController) and not isinstance(controller, type):
+        return controller
     if isinstance(controller, Controller) and not isinstance(controller, type):  # a class is a factory
         return [controller] + [copy.deepcopy(controller) for _ in range(n - 1)]
     return [controller(task) for _ in range(n)]
 
 
-def run_task(task: str, controllers: list[Controller], config: EvalConfig, done_one=lambda: None) -> dict:
+def run_task(
+    task: str, controllers: list[Controller] | BatchController, config: EvalConfig, done_one=lambda: None
+) -> dict:
     """K episodes of one task → {successes, lengths, crashed, videos: {episode: frames}} (lists by episode)."""
-    privileged = getattr(controllers[0], "privileged", False)
+    batched = controllers if isinstance(controllers, BatchController) else None
+    privileged = getattr(batched or controllers[0], "privileged", False)  # type: ignore[index]
     env_config = dataclasses.replace(config.env, task=task, privileged=privileged)
     k = config.episodes
     result: dict = {"successes": [False] * k, "lengths": [0] * k, "crashed": [False] * k, "videos": {}}
@@ -157,7 +166,7 @@ def run_task(task: str, controllers: list[Controller], config: EvalConfig, done_
             rollout(
                 envs,
                 todo,
-                lambda slot, seed: controllers[slot],
+                batched or (lambda slot, seed: controllers[slot]),  # type: ignore[index]
                 record=("images",),
                 record_seeds=videos,
                 execute_steps=config.execute_steps,
@@ -244,9 +253,12 @@ def task_labels(tasks: list[str], width: int = 44) -> dict[str, str]:
 
 
 def evaluate(
-    config: EvalConfig, controller: Controller | ControllerFactory | None = None, show_progress: bool = True
+    config: EvalConfig,
+    controller: Controller | BatchController | ControllerFactory | None = None,
+    show_progress: bool = True,
 ) -> dict:
-    """Run the evaluation; `controller` (an instance, or a task → controller factory) overrides `config.policy`."""
+    """Run the evaluation; `controller` (an instance, a `BatchController`, or a task → controller factory)
+    overrides `config.policy`."""
     from rich.progress import Progress
 
     check_range(config.episodes, "episodes", low=1)

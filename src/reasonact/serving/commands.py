@@ -1,5 +1,6 @@
 """CLI of `reasonact serve`: `reasonact serve <policy>` runs a server, `reasonact serve bench|soak` load-tests one.
 
+reasonact serve runs/vla/small_mt10              # a trained checkpoint (EMA weights, robot-unit actions)
 reasonact serve tiny --server.port 8000          # the tiny KI-VLA (random weights) on ws://127.0.0.1:8000
 reasonact serve echo                             # the test policy (echoes the state)
 reasonact serve bench --out runs/serve.json      # p50/p99 latency, throughput for 1, 8, 32 clients
@@ -20,7 +21,8 @@ from reasonact.serving.policy import load_policy
 from reasonact.serving.server import PolicyServer, ServerConfig
 
 POLICY_HELP = (
-    "what to serve: a VLA size with random weights (tiny, small, gemma270m, paper, pi05_300m), "
+    "what to serve: a trained checkpoint (a `reasonact vla train` run directory or its checkpoints/step_<n>), "
+    "a VLA size with random weights (tiny, small, gemma270m, paper, pi05_300m), "
     "'echo' (test policy: echoes the state), or 'package.module:factory' (returns a ServedPolicy)"
 )
 

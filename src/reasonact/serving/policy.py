@@ -94,9 +94,9 @@ class VLAPolicy:
 
 def load_policy(name: str, seed: int = 0, echo_delay_s: float = 0.0) -> ServedPolicy:
     """The policy loader: "echo" (the test policy), a VLA size from `reasonact.vla.SIZES` with random weights
-    (seeded), or "package.module:factory" (a zero-argument callable returning a ServedPolicy).
-
-    Trained checkpoints plug in here once the VLA trainer writes them (issue 18)."""
+    (seeded), a trained checkpoint (a `reasonact vla train` run directory or one of its checkpoints/step_<n>,
+    EMA weights, robot-unit actions: `reasonact.vla.policy`), or "package.module:factory" (a zero-argument
+    callable returning a ServedPolicy)."""
     if name == "echo":
         return EchoPolicy(delay_s=echo_delay_s)
     if name in SIZES:
@@ -113,7 +113,8 @@ def load_policy(name: str, seed: int = 0, echo_delay_s: float = 0.0) -> ServedPo
                              "(spec, metadata, check, infer)")  # fmt: skip
         return policy
     if Path(name).exists():
-        raise ValueError(f"policy: {name!r} is a path, but no trained-VLA checkpoint format exists yet; serve a "
-                         f"size {sorted(SIZES)}, 'echo', or 'module:factory'")  # fmt: skip
+        from reasonact.vla.policy import load_checkpoint
+
+        return load_checkpoint(name)
     raise ValueError(f"policy: expected 'echo', a VLA size {sorted(SIZES)}, a checkpoint directory or "
                      f"'module:factory', received {name!r}")  # fmt: skip

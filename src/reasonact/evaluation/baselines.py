@@ -1,0 +1,105 @@
+"""Honest baselines for a learned policy, fitted on the demonstrations it was trained on (issue 18).
+
+    mean-chunk     always the mean training action chunk of the task: what a policy that ignores the
+                   observation can do at best in squared error
+    nearest-state  the chunk that followed the training frame of the task whose robot state is closest
+                   (per-dimension z-scores): a lookup table over the demonstrations, blind to the image
+    random         uniform actions in the simulator's bounds (`controllers.RandomController`)
+
+A chunk is a_t … a_{t+H−1} of a demonstration (the last action repeated past its end, as the VLA trainer
+builds them), so the baselines act in chunks of the same horizon as the policy they are compared with.
+Each is a `reasonact.envs.Controller`; `baseline_factory` gives the evaluation harness a task → controller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reasonact.envs import Controller, EnvObservation
+from reasonact.evaluation.controllers import ControllerFactory, resolve_controller
+
+BASELINES = ("mean-chunk", "nearest-state", "random")
+
+
+@dataclass(frozen=True)
+class Demonstrations:
+    """Per task: every training frame's robot state and the action chunk that followed it."""
+
+    states: dict[str, np.ndarray]  # task → (n, d_s) robot units
+    chunks: dict[str, np.ndarray]  # task → (n, H, d_a) robot units
+
+    @classmethod
+    def load(cls, datasets: tuple[Path, ...], horizon: int, heldout_per_task: int = 0) -> Demonstrations:
+        """The LeRobot datasets' episodes, without the last `heldout_per_task` of each task (the VLA
+        trainer's held-out split), as chunks of `horizon` steps."""
+        from reasonact.training.vla_data import load_episodes
+        from reasonact.training.vla_trainer import split_episodes
+
+        episodes, _, _ = load_episodes(datasets, image_size=16)  # images are not used
+        train, _ = split_episodes(episodes, heldout_per_task)
+        states: dict[str, list[np.ndarray]] = {}
+        chunks: dict[str, list[np.ndarray]] = {}
+        for e in train:
+            ep = episodes[e]
+            idx = np.minimum(np.arange(len(ep.action))[:, None] + np.arange(horizon), len(ep.action) - 1)  # (T, H)
+            states.setdefault(ep.env_task, []).append(ep.state)  # (T, d_s)
+            chunks.setdefault(ep.env_task, []).append(ep.action[idx])  # (T, H, d_a)
+        return cls({t: np.concatenate(v) for t, v in states.items()}, {t: np.concatenate(v) for t, v in chunks.items()})
+
+    def task(self, task: str) -> tuple[np.ndarray, np.ndarray]:
+        """(states (n, d_s), chunks (n, H, d_a)) of one task; raises naming the task when it has none."""
+        if task not in self.chunks:
+            raise ValueError(f"task: no demonstrations of {task!r} to fit a baseline on; the datasets have "
+                             f"{sorted(self.chunks)}")  # fmt: skip
+        return self.states[task], self.chunks[task]
+
+
+class MeanChunkController:
+    """The task's mean training chunk, whatever the observation."""
+
+    def __init__(self, chunks: np.ndarray) -> None:  # (n, H, d_a)
+        self.chunk = chunks.mean(0).astype(np.float32)  # (H, d_a)
+
+    def reset(self) -> None:
+        """Memoryless."""
+
+    def act(self, obs: EnvObservation) -> np.ndarray:
+        return self.chunk  # (H, d_a)
+
+
+class NearestStateController:
+    """The chunk that followed the task's training frame nearest to the observed state (z-scored per
+    dimension by the training states' spread, so millimetres and radians weigh alike)."""
+
+    def __init__(self, states: np.ndarray, chunks: np.ndarray) -> None:  # (n, d_s), (n, H, d_a)
+        self.offset, self.scale = states.mean(0), np.maximum(states.std(0), 1e-6)  # (d_s,) each
+        self.states, self.chunks = (states - self.offset) / self.scale, chunks.astype(np.float32)
+
+    def reset(self) -> None:
+        """Memoryless."""
+
+    def act(self, obs: EnvObservation) -> np.ndarray:
+        query = (np.asarray(obs["state"], dtype=np.float64) - self.offset) / self.scale  # (d_s,)
+        return self.chunks[np.argmin(((self.states - query) ** 2).sum(1))]  # (H, d_a)
+
+
+def baseline_factory(name: str, demos: Demonstrations | None, seed: int = 0) -> ControllerFactory:
+    """A baseline by name (`BASELINES`) → task → its controller (`demos` may be None for "random")."""
+    if name not in BASELINES:
+        raise ValueError(f"baselines: expected names from {list(BASELINES)}, received {name!r}")
+
+    def factory(task: str) -> Controller:
+        if name == "random":
+            return resolve_controller("random", seed)(task)
+        if demos is None:
+            raise ValueError(f"baselines: {name!r} is fitted on demonstrations; none were given")
+        states, chunks = demos.task(task)
+        return MeanChunkController(chunks) if name == "mean-chunk" else NearestStateController(states, chunks)
+
+    return factory
+
+
+__all__ = ["BASELINES", "Demonstrations", "MeanChunkController", "NearestStateController", "baseline_factory"]
