@@ -21,8 +21,8 @@ from reasonact.evaluation.baselines import (
 
 FEATURES = {
     "observation.images.corner": {"dtype": "image", "shape": [16, 16, 3], "names": ["height", "width", "channels"]},
-    "observation.state": {"dtype": "float32", "shape": [4], "names": None},
-    "action": {"dtype": "float32", "shape": [4], "names": None},
+    "observation.state": {"dtype": "float32", "shape": [4], "names": ["hand_x", "hand_y", "hand_z", "gripper_opening"]},
+    "action": {"dtype": "float32", "shape": [4], "names": ["dx", "dy", "dz", "gripper"]},
 }
 
 
