@@ -192,6 +192,10 @@ def test_torchrun_two_gloo_processes_equal_one_process_with_the_same_global_batc
         torch.testing.assert_close(wb[key], wa[key], rtol=1e-4, atol=1e-5, msg=key)
 
 
-def test_cli_runs_the_tiny_preset_in_process(data, tmp_path, capsys) -> None:
-    report = train(_config(data, tmp_path, steps=3, heldout_per_task=0))
+def test_bf16_run_and_resume_with_another_config_is_refused(data, tmp_path, capsys) -> None:
+    report = train(_config(data, tmp_path, steps=3, heldout_per_task=0, bf16=True))
     assert report == {} and "→" in capsys.readouterr().out  # no held-out episodes: no evaluation
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 3 and all(np.isfinite(m["loss"]) for m in metrics)
+    with pytest.raises(ValueError, match=r"config: differs from the run being resumed .* \['lr'\]"):
+        Trainer(_config(data, tmp_path, steps=3, heldout_per_task=0, bf16=True, lr=0.5, resume=True))
