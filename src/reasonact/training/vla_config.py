@@ -70,14 +70,14 @@ MT10_MODEL = dataclasses.replace(
 SMALL_MT10 = VLATrainConfig(
     model=MT10_MODEL,
     datasets=(Path("runs/datasets/mt10_64"),),
-    steps=1800,
+    steps=1200,
     batch_size=16,
     lr=1e-3,
     final_lr=1e-4,
     warmup=100,
     log_every=10,
     save_every=250,
-    eval_every=500,
+    eval_every=400,
     threads=1,  # on the shared 2-core machine a second thread made steps 3–8× slower (0.8 s → 2.5–6 s)
     name="small_mt10",
 )
