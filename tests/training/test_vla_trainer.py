@@ -112,6 +112,14 @@ def test_mixed_batches_train_both_heads_and_the_run_is_complete(data, tmp_path) 
     assert transforms.actions_to_robot(ema).shape == (2, 10, 2)
 
 
+def test_dataset_weights_choose_where_robot_rows_come_from(data, tmp_path) -> None:
+    trainer = Trainer(_config(data, tmp_path, datasets=(data[0], data[0]), dataset_weights=(0.0, 1.0)))
+    frames = trainer.sampler.frames[trainer.sampler.p > 0]
+    assert {trainer.episodes[e].dataset for e, _ in frames} == {1} and len(trainer.episodes) == 12
+    with pytest.raises(ValueError, match=r"dataset_weights: expected one weight >= 0 per dataset"):
+        Trainer(_config(data, tmp_path, name="w", dataset_weights=(1.0,), datasets=(data[0], data[0])))
+
+
 def test_bad_inputs_are_named(data, tmp_path) -> None:
     with pytest.raises(ValueError, match="vlm: vlm_fraction > 0 needs VLM record files"):
         Trainer(_config(data, tmp_path, vlm_fraction=0.5))
