@@ -112,6 +112,14 @@ def test_mixed_batches_train_both_heads_and_the_run_is_complete(data, tmp_path) 
     assert transforms.actions_to_robot(ema).shape == (2, 10, 2)
 
 
+def test_dataset_weights_choose_where_robot_rows_come_from(data, tmp_path) -> None:
+    trainer = Trainer(_config(data, tmp_path, datasets=(data[0], data[0]), dataset_weights=(0.0, 1.0)))
+    frames = trainer.sampler.frames[trainer.sampler.p > 0]
+    assert {trainer.episodes[e].dataset for e, _ in frames} == {1} and len(trainer.episodes) == 12
+    with pytest.raises(ValueError, match=r"dataset_weights: expected one weight >= 0 per dataset"):
+        Trainer(_config(data, tmp_path, name="w", dataset_weights=(1.0,), datasets=(data[0], data[0])))
+
+
 def test_bad_inputs_are_named(data, tmp_path) -> None:
     with pytest.raises(ValueError, match="vlm: vlm_fraction > 0 needs VLM record files"):
         Trainer(_config(data, tmp_path, vlm_fraction=0.5))
@@ -192,6 +200,10 @@ def test_torchrun_two_gloo_processes_equal_one_process_with_the_same_global_batc
         torch.testing.assert_close(wb[key], wa[key], rtol=1e-4, atol=1e-5, msg=key)
 
 
-def test_cli_runs_the_tiny_preset_in_process(data, tmp_path, capsys) -> None:
-    report = train(_config(data, tmp_path, steps=3, heldout_per_task=0))
+def test_bf16_run_and_resume_with_another_config_is_refused(data, tmp_path, capsys) -> None:
+    report = train(_config(data, tmp_path, steps=3, heldout_per_task=0, bf16=True))
     assert report == {} and "→" in capsys.readouterr().out  # no held-out episodes: no evaluation
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 3 and all(np.isfinite(m["loss"]) for m in metrics)
+    with pytest.raises(ValueError, match=r"config: differs from the run being resumed .* \['lr'\]"):
+        Trainer(_config(data, tmp_path, steps=3, heldout_per_task=0, bf16=True, lr=0.5, resume=True))

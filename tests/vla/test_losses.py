@@ -78,9 +78,12 @@ def test_mixed_batch_equals_the_sum_of_its_parts(name, config_of, make_obs, fast
     torch.testing.assert_close(again["loss"], mixed["loss"])
 
 
-def test_model_rejects_a_tokenizer_that_does_not_fit(config_of, chunks) -> None:
+def test_model_rejects_a_tokenizer_that_does_not_fit(config_of, chunks, tmp_path) -> None:
     big = FastTokenizer.fit(chunks, FastConfig(vocab_size=400))
     assert big.vocab_size > 256 and big.horizon == chunks.shape[1]
+    big.save(tmp_path / "fast")
+    loaded = FastTokenizer.load(tmp_path / "fast")
+    assert (loaded.horizon, loaded.dim, loaded.vocab_size) == (10, 7, big.vocab_size)
     with pytest.raises(ValueError, match=r"fast: tokenizer vocabulary .* exceeds fast_vocab=256"):
         build_model(config_of("ki"), big)
     short = FastTokenizer.fit(chunks[:, :5], FastConfig(vocab_size=256))

@@ -43,9 +43,11 @@ def test_quantile_normalisation_maps_q01_q99_to_the_unit_interval() -> None:
     q01, q99 = stats["action"]["q01"], stats["action"]["q99"]
     np.testing.assert_allclose(norm.normalize(q01)[0], -1.0)
     np.testing.assert_allclose(norm.normalize(q99)[0], 1.0)
-    # the gripper's q01 = q99 (count-weighted per-episode quantiles) → falls back to min/max, no division by ~0
-    np.testing.assert_allclose(norm.normalize(np.array([0.0, -1.0])), [norm.normalize(np.zeros(2))[0], -1.0])
-    np.testing.assert_allclose(norm.normalize(np.array([0.0, 0.0]))[1], 1.0)
+    # the gripper, held at −1 in one episode and 0 in the other, spans the unit interval
+    np.testing.assert_allclose(norm.normalize(np.array([[0.0, -1.0], [0.0, 0.0]]))[:, 1], [-1.0, 1.0], atol=0.05)
+    # a collapsed q01 = q99 with a wider min–max falls back to min/max instead of dividing by ~0
+    collapsed = {"a": {"q01": np.array([0.3]), "q99": np.array([0.3]), "min": np.array([-1.0]), "max": [1.0]}}
+    np.testing.assert_allclose(Normalizer.from_stats(collapsed, "a").normalize(np.array([1.0])), [1.0])
     z = Normalizer.from_stats(stats, "action", "mean_std")
     np.testing.assert_allclose(z.normalize(stats["action"]["mean"]), 0.0, atol=1e-12)
     x = np.random.default_rng(1).normal(size=(5, 2))
@@ -104,3 +106,23 @@ def test_resize_is_antialiased_and_a_no_op_at_the_model_size() -> None:
     assert resize_images(same, 64) is same
     with pytest.raises(ValueError, match=r"images: expected uint8 images \(b, h, w, 3\)"):
         resize_images(np.zeros((1, 8, 8, 3), dtype=np.float32), 4)
+
+
+def test_dataset_quantiles_from_episode_stats_follow_the_pooled_data() -> None:
+    """Episodes of different tasks (different action ranges): the aggregated q01/q99 that normalisation reads
+    are close to the quantiles of all frames pooled, where averaging per-episode quantiles is far off."""
+    rng = np.random.default_rng(0)
+    episodes = [rng.normal(m, s, (n, 2)) for m, s, n in [(-1, 0.1, 300), (0, 0.5, 200), (2, 0.2, 500)]]
+    episodes.append(np.full((100, 2), 0.7))  # a constant episode (a gripper held still)
+    per_episode = [{"a": stats_lib.feature_stats(e, False)} for e in episodes]
+    got = stats_lib.aggregate(per_episode)["a"]
+    pooled = np.concatenate(episodes)
+    counts = np.array([len(e) for e in episodes])
+    for name, q in stats_lib.QUANTILES.items():
+        exact = np.quantile(pooled, q, axis=0)
+        averaged = sum(c * p["a"][name] for c, p in zip(counts, per_episode, strict=True)) / counts.sum()
+        assert np.abs(got[name] - exact).max() < 0.06, name
+        if name in ("q01", "q99"):
+            assert np.abs(averaged - exact).max() > 0.5  # what LeRobot's averaging would give
+    image = stats_lib.aggregate([{"im": stats_lib.feature_stats(np.zeros((4, 8, 8, 3), np.uint8), True)}] * 2)
+    assert image["im"]["q50"].shape == (3, 1, 1) and not image["im"]["q99"].any()

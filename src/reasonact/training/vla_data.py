@@ -36,6 +36,7 @@ class Episode:
     task: str  # instruction
     subtask: np.ndarray  # (T,) str
     env_task: str  # simulator task name (held-out split per task)
+    dataset: int  # index of its dataset in the config's `datasets`
 
 
 @dataclass
@@ -67,7 +68,7 @@ def dataset_schema(reader: LeRobotReader) -> tuple[list[str], int, int]:
 def load_episodes(roots: tuple[Path, ...], image_size: int) -> tuple[list[Episode], dict, list[str]]:
     """All episodes of the datasets (images resized once) → episodes, merged stats, camera names."""
     episodes, all_stats, schema = [], [], None
-    for root in roots:
+    for index, root in enumerate(roots):
         reader = LeRobotReader(root)
         found = dataset_schema(reader)
         if schema is not None and found != schema:
@@ -88,6 +89,7 @@ def load_episodes(roots: tuple[Path, ...], image_size: int) -> tuple[list[Episod
                     task=str(frames["task"]),
                     subtask=subtask,
                     env_task=str(reader.episodes[i].get("env_task", frames["task"])),
+                    dataset=index,
                 )
             )
     if schema is None:
@@ -141,16 +143,17 @@ class MixedSampler:
         subtask_targets: bool,
         seed: int,
         weights: tuple[float, ...] = (),
-        dataset_of: list[int] | None = None,
     ) -> None:
         self.episodes, self.transforms, self.vlm, self.seed = episodes, transforms, vlm, seed
         self.vlm_fraction, self.subtask_targets = vlm_fraction if vlm is not None else 0.0, subtask_targets
         self.frames = np.array([(e, t) for e in train for t in range(len(episodes[e].action))])  # (n, 2)
-        p = np.ones(len(self.frames))
-        if weights and dataset_of is not None:
-            per_frame = np.array([dataset_of[e] for e, _ in self.frames])
+        p = np.ones(len(self.frames))  # uniform over frames: datasets weighted by their size
+        if weights:  # dataset k gets weights[k] / Σ weights of the robot rows, spread over its frames
+            per_frame = np.array([episodes[e].dataset for e, _ in self.frames])
             counts = np.bincount(per_frame, minlength=len(weights))
-            p = np.asarray(weights)[per_frame] / counts[per_frame]
+            if len(weights) <= per_frame.max() or min(weights) < 0 or not sum(weights) > 0:
+                raise ValueError(f"dataset_weights: expected one weight >= 0 per dataset, received {weights}")
+            p = np.asarray(weights, dtype=np.float64)[per_frame] / counts[per_frame]
         self.p = p / p.sum()
 
     def chunk(self, episode: int, t: int) -> np.ndarray:

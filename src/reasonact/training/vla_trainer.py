@@ -86,8 +86,9 @@ class Trainer:
         self.train_ids, self.heldout_ids = split_episodes(episodes, cfg.heldout_per_task)
         vlm = load_vlm(cfg.vlm, self.model_cfg.vision.image_size)
         self.sampler = MixedSampler(
-            episodes, self.train_ids, self.transforms, vlm, cfg.vlm_fraction, cfg.subtask_targets, cfg.seed
-        )
+            episodes, self.train_ids, self.transforms, vlm, cfg.vlm_fraction, cfg.subtask_targets, cfg.seed,
+            cfg.dataset_weights,
+        )  # fmt: skip
         if cfg.vlm_fraction > 0 and vlm is None:
             raise ValueError("vlm: vlm_fraction > 0 needs VLM record files (--vlm runs/vlm/.../vlm.parquet)")
         self.run = self._open_run()

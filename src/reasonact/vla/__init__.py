@@ -4,6 +4,7 @@ from reasonact.vla.config import SIZES, VARIANTS, ExpertConfig, LMConfig, Vision
 from reasonact.vla.contract import BasePolicy, Observation
 from reasonact.vla.model import KIVLA, build_model
 from reasonact.vla.prompt import ByteTokenizer, PromptTokenizer
+from reasonact.vla.transforms import Normalizer, VLATransforms
 
 __all__ = [
     "KIVLA",
@@ -13,9 +14,11 @@ __all__ = [
     "ByteTokenizer",
     "ExpertConfig",
     "LMConfig",
+    "Normalizer",
     "Observation",
     "PromptTokenizer",
     "VLAConfig",
+    "VLATransforms",
     "VisionConfig",
     "build_model",
 ]
