@@ -22,13 +22,14 @@ import torch
 from reasonact.data.lerobot import LeRobotWriter
 from reasonact.training.distributed import Distributed
 from reasonact.training.vla_config import VLATrainConfig
-from reasonact.training.vla_trainer import Trainer, load_trained, train
+from reasonact.training.vla_trainer import Trainer, train
+from reasonact.vla.policy import load_checkpoint
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 FEATURES = {
     "observation.images.corner": {"dtype": "image", "shape": [24, 24, 3], "names": ["height", "width", "channels"]},
-    "observation.state": {"dtype": "float32", "shape": [3], "names": None},
-    "action": {"dtype": "float32", "shape": [2], "names": None},
+    "observation.state": {"dtype": "float32", "shape": [3], "names": ["s0", "s1", "s2"]},
+    "action": {"dtype": "float32", "shape": [2], "names": ["a0", "a1"]},
     "subtask": {"dtype": "string", "shape": [1], "names": None},
 }
 
@@ -105,7 +106,8 @@ def test_mixed_batches_train_both_heads_and_the_run_is_complete(data, tmp_path) 
     assert report["heldout_frames"] == 16 and np.isfinite(report["mae"])
     run = tmp_path / "run"
     assert (run / "plots" / "metrics.png").stat().st_size > 0 and (run / "fast" / "fast.json").exists()
-    model, transforms = load_trained(run)
+    policy = load_checkpoint(run)  # the EMA weights
+    model, transforms = policy.model, policy.transforms
     obs, _, _ = trainer.sampler.assemble([(0, 0), (0, 1)], [])
     ema = model.sample_actions(obs, noise=torch.zeros(2, 10, 2))
     torch.testing.assert_close(ema, trainer.ema.model.sample_actions(obs, noise=torch.zeros(2, 10, 2)))

@@ -19,7 +19,7 @@ from reasonact.evaluation import EvalConfig
 from reasonact.serving import PolicyClient, serve_in_thread
 from reasonact.serving.policy import load_policy
 from reasonact.training.vla_config import VLATrainConfig
-from reasonact.training.vla_trainer import Trainer, load_trained
+from reasonact.training.vla_trainer import Trainer
 from reasonact.vla.config import ExpertConfig
 from reasonact.vla.evaluate import VLAEvalConfig, expert_results
 from reasonact.vla.policy import load_checkpoint
@@ -56,7 +56,7 @@ def test_loads_the_ema_weights_and_predicts_robot_unit_chunks(run: Path) -> None
     policy = load_checkpoint(run)
     assert policy.metadata["weights"] == "ema" and policy.metadata["step"] == STEPS
     assert policy.spec.cameras == ("corner",) and (policy.spec.state_dim, policy.spec.action_dim) == (4, 4)
-    ema, transforms = load_trained(run)  # the trainer's own loader: the same model
+    ema, transforms = policy.model, policy.transforms
     raw = load_checkpoint(run / "checkpoints" / f"step_{STEPS:09d}", ema=False)
     assert raw.metadata["weights"] == "model"
     obs = env_obs()

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from reasonact.actions import FastConfig, FastTokenizer
-from reasonact.atomic import atomic_write_json, read_json
+from reasonact.atomic import atomic_write_json
 from reasonact.checkpoints import load_checkpoint
 from reasonact.checks import check_range
 from reasonact.runs import Run, to_jsonable
@@ -255,19 +255,4 @@ def train(config: VLATrainConfig) -> dict:
         trainer.dist.close()
 
 
-def load_trained(run_dir: str | Path, ema: bool = True) -> tuple[KIVLA, VLATransforms]:
-    """A trained run → (model with its EMA weights, or the raw ones; transforms), ready for `sample_actions`."""
-    run = Run(Path(run_dir))
-    latest = run.latest()
-    if latest is None:
-        raise FileNotFoundError(f"run_dir: {run_dir} has no complete checkpoint")
-    model_cfg = VLAConfig.from_json(read_json(run.path / "model.json"))
-    fast = FastTokenizer.load(run.path / "fast") if (run.path / "fast" / "fast.json").exists() else None
-    model = build_model(model_cfg, fast)
-    state = nn.ModuleDict({"model": model, "ema": build_model(model_cfg, fast)})
-    load_checkpoint(latest, state, restore_rng_state=False)
-    chosen: KIVLA = state["ema"] if ema else state["model"]  # type: ignore[assignment]
-    return chosen.eval(), VLATransforms.from_json(model_cfg, read_json(run.path / "transforms.json"))
-
-
-__all__ = ["Trainer", "load_trained", "train"]
+__all__ = ["Trainer", "train"]
