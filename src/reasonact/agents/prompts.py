@@ -25,7 +25,8 @@ PROMPTS: dict[str, str] = {
     + "Tools: {tools}. Call one as `name: input` (e.g. `calculator: 3 + 4*2`), or write `none`.\nTool call:",
     "act": CONTEXT + "Choose the next action; write exactly one action.\nAction:",
     "reflect": CONTEXT + "Last action: {last_action}\nWhat did it teach you? One line.\nReflection:",
-    "communicate": CONTEXT + "Messages you sent: {sent}\nWrite one message to {peer} (what they need from you).\nMessage:",
+    "communicate": CONTEXT
+    + "Messages you sent: {sent}\nWrite one message to {peer} (what they need from you).\nMessage:",
     "react": """{instructions}
 Tools: {tools}. Call one as `name: input` instead of an action when useful.
 Task: {task}
