@@ -99,14 +99,15 @@ def namespaces_available() -> bool:
     return done.returncode == 0
 
 
-def isolation_layers(config: SandboxConfig) -> dict[str, bool]:
-    """Which layers a sandbox with `config` gets on this machine."""
+def isolation_layers(config: SandboxConfig, scratch: Path | None = None) -> dict[str, bool]:
+    """Which layers a sandbox with `config` (and `scratch`, default a fresh /tmp directory) gets here."""
     namespaces = _use_namespaces(config)
+    scratch_path = str(Path(scratch or tempfile.gettempdir()).resolve())
     return {
         "network_namespace": namespaces,
         "read_only_mounts": namespaces,
         "pid_namespace": namespaces,
-        "unprivileged_uid": os.getuid() != 0 or sandbox_runner.can_drop_privileges(namespaces),
+        "unprivileged_uid": os.getuid() != 0 or sandbox_runner.can_drop_privileges(namespaces, scratch_path),
         "resource_limits": True,
         "clean_environment": True,
         "audit_hook": config.audit_hook,

@@ -85,7 +85,8 @@ def _mounts() -> list[str]:
 
 
 def isolate_filesystem(scratch: str) -> None:
-    """Every mount read-only except `scratch`; the interpreter stays readable for uid 65534."""
+    """Every mount read-only except `scratch`; the interpreter and scratch stay reachable for uid 65534
+    (an untraversable ancestor is covered by a tmpfs holding just those paths, re-bound by descriptor)."""
     import ctypes  # removed from sys.modules before user code runs
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -97,18 +98,14 @@ def isolate_filesystem(scratch: str) -> None:
 
     mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we do propagates to the host
     mount(scratch, scratch, None, MS_BIND)  # its own mount, so it can stay writable
-    prefix = os.path.realpath(sys.base_prefix)
-    hidden = hidden_ancestor(prefix)
-    if hidden is not None:  # e.g. /root (0700): uid 65534 could not reach the stdlib
-        stage = os.path.join(scratch, ".python")
-        os.mkdir(stage)
-        mount(prefix, stage, None, MS_BIND | MS_REC)
+    exposed = {path: hidden_ancestor(path) for path in (os.path.realpath(sys.base_prefix), scratch)}
+    handles = {path: os.open(path, os.O_PATH) for path, hidden in exposed.items() if hidden}
+    for hidden in {h for h in exposed.values() if h}:  # e.g. /root (0700): uid 65534 could not pass
         mount("tmpfs", hidden, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
-        os.makedirs(prefix, mode=0o755)
-        mount(stage, prefix, None, MS_BIND | MS_REC)
-        if libc.umount2(stage.encode(), MNT_DETACH) != 0:
-            raise OSError(ctypes.get_errno(), f"umount {stage!r}")
-        os.rmdir(stage)
+    for path, handle in handles.items():  # the same paths again, inside the tmpfs
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
+        os.close(handle)
     for point in _mounts():
         if point != scratch:
             mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -121,9 +118,10 @@ def hidden_ancestor(path: str) -> str | None:
     return next((a for a in ancestors if not os.stat(a).st_mode & 0o001), None)
 
 
-def can_drop_privileges(namespaces: bool) -> bool:
-    """Root can become uid 65534 when the interpreter stays readable for it (always, with namespaces)."""
-    return os.getuid() == 0 and (namespaces or hidden_ancestor(os.path.realpath(sys.base_prefix)) is None)
+def can_drop_privileges(namespaces: bool, scratch: str) -> bool:
+    """Root can become uid 65534 when the interpreter and scratch stay reachable (always, with namespaces)."""
+    reachable = all(hidden_ancestor(p) is None for p in (os.path.realpath(sys.base_prefix), scratch))
+    return os.getuid() == 0 and (namespaces or reachable)
 
 
 def drop_privileges(scratch: str) -> None:
@@ -207,7 +205,7 @@ def main() -> int:
     scratch = header["scratch"]
     if header["namespaces"]:
         isolate_filesystem(scratch)
-    if can_drop_privileges(header["namespaces"]):
+    if can_drop_privileges(header["namespaces"], scratch):
         drop_privileges(scratch)
     set_limits(header)
     os.chdir(scratch)
