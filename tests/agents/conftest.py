@@ -50,7 +50,8 @@ def _target(prompt: str) -> tuple[int, int] | None:
 def _grid_action(prompt: str) -> str:
     target = _target(prompt)
     if target is None:  # search: turn around, walking on after three turns in a row
-        recent = re.findall(r"(turn left|turn right|move forward) ->|Action: (turn left|turn right|move forward)", prompt)
+        moves = "(turn left|turn right|move forward)"
+        recent = re.findall(rf"{moves} ->|Action: {moves}", prompt)
         last = ["".join(pair) for pair in recent[-3:]]
         return "move forward" if len(last) == 3 and all(a.startswith("turn") for a in last) else "turn left"
     ahead, side = target
