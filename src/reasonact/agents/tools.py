@@ -15,7 +15,8 @@ from pathlib import Path
 from reasonact.agents.calculator import CalculatorError, calculate
 from reasonact.agents.sandbox import SandboxConfig, run_python
 
-_CALL = re.compile(r"^\s*`?\s*([A-Za-z_][\w-]*)\s*[:(\[]\s*(.*?)\s*[)\]]?\s*`?\s*$", re.S)
+_COLON = re.compile(r"^\s*`?([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*`?\s*$", re.S)  # name: input
+_BRACKETS = re.compile(r"^\s*`?([A-Za-z_][\w-]*)\s*(?:\((.*)\)|\[(.*)\])\s*`?\s*$", re.S)  # name(input), name[input]
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,11 @@ def python_tool(config: SandboxConfig | None = None, scratch: Path | None = None
 
 def parse_call(text: str) -> tuple[str, str] | None:
     """`calculator: 3+4` / `calculator(3+4)` / `python[print(1)]` → (name, input); None if not a call."""
-    match = _CALL.match(text)
-    return (match.group(1).lower(), match.group(2)) if match else None
+    if match := _COLON.match(text):
+        return match.group(1).lower(), match.group(2)
+    if match := _BRACKETS.match(text):
+        return match.group(1).lower(), (match.group(2) if match.group(2) is not None else match.group(3)).strip()
+    return None
 
 
 def call_tool(tools: dict[str, Tool], text: str) -> tuple[str, ToolResult]:
