@@ -7,7 +7,7 @@ from reasonact.agents.envs import make_env
 
 pytest.importorskip("minigrid")
 
-from reasonact.agents.envs.babyai import describe_view  # noqa: E402
+from reasonact.agents.envs.babyai import describe_view
 
 
 def test_view_text_gives_distances_ahead_and_aside_nearest_first():
