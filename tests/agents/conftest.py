@@ -32,7 +32,7 @@ def _substituted(prompt: str) -> str | None:
 
 def _target(prompt: str) -> tuple[int, int] | None:
     """(ahead, side) of the mission's object in the latest observation; side < 0 is left."""
-    mission = re.search(r"Task: go to the (\w+ \w+)", prompt)
+    mission = re.search(r"Task: go to the (\w+ \w+)", prompt.split("End of example.")[-1])
     observations = re.findall(r"(?:Observation: |-> )(You see [^\n]*)", prompt)
     if mission is None or not observations:
         return None
@@ -60,7 +60,8 @@ def _grid_action(prompt: str) -> str:
     return "turn left" if side < 0 else "turn right"
 
 
-def respond(prompt: str) -> str:
+def respond(full_prompt: str) -> str:
+    prompt = full_prompt.split("End of example.")[-1]  # the environment's worked example is not this episode
     label = prompt.rstrip().splitlines()[-1]
     values = _VALUE.findall(prompt)
     if label == "Message:":
@@ -70,15 +71,16 @@ def respond(prompt: str) -> str:
         expression = _substituted(prompt)
         return f"calculator: {expression}" if expression and not values else "none"
     if label == "Action:":
-        if "grid room" in prompt:
+        if "grid room" in full_prompt:
             return _grid_action(prompt)
         if values:
             return f"answer {values[-1]}"
-        if "Tools:" in prompt and "Message:" not in prompt and "Action: message:" not in prompt and "partner" in prompt:
+        partner = "partner" in full_prompt and "Message:" not in prompt
+        if "Tools:" in full_prompt and partner and "Action: message:" not in prompt:
             known = re.search(r"You know (.*?);", prompt)
             return f"message: I know {known.group(1)}" if known else "wait"
         expression = _substituted(prompt)
-        if expression and "Call one as `name: input` instead" in prompt:  # the flat agent calls tools itself
+        if expression and "Call one as `name: input` instead" in full_prompt:  # the flat agent calls tools itself
             return f"calculator: {expression}"
         return "wait"
     return {"Plan:": "compute the value, then answer", "Thought:": "use the calculator"}.get(label, "noted")

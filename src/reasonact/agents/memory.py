@@ -24,16 +24,16 @@ class Memory:
     transcript: list[str] = field(default_factory=list)  # the flat agent's ReAct lines, oldest first
 
     def view(self, recent: int = 3) -> dict[str, str]:
-        """Prompt fields: each a few short lines ('-' when empty)."""
+        """Prompt fields: each a few short lines ('' when empty: the prompt leaves the slot out)."""
 
         def lines(items: list[str]) -> str:
-            return "\n".join(items[-recent:]) if items else "-"
+            return "\n".join(items[-recent:])
 
         return {
             "task": self.task,
             "instructions": self.instructions,
             "observation": self.observation or "-",
-            "plan": self.plan or "-",
+            "plan": self.plan,
             "thoughts": lines(self.thoughts),
             "reflections": lines(self.reflections),
             "tool_results": lines([f"{call} -> {result}" for call, result in self.tool_results]),

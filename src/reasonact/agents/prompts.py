@@ -9,14 +9,17 @@ from __future__ import annotations
 
 CONTEXT = """{instructions}
 Task: {task}
-Plan: {plan}
-Thoughts: {thoughts}
-Reflections: {reflections}
-Tool results: {tool_results}
-Messages received: {inbox}
-Recent steps: {history}
-Observation: {observation}
+{memory}Observation: {observation}
 """
+MEMORY_LINES = (  # label, Memory.view() field; a line appears only once its slot has content
+    ("Plan", "plan"),
+    ("Thoughts", "thoughts"),
+    ("Reflections", "reflections"),
+    ("Tool results", "tool_results"),
+    ("Messages received", "inbox"),
+    ("Recent steps", "history"),
+    ("Messages you sent", "sent"),
+)
 
 PROMPTS: dict[str, str] = {
     "plan": CONTEXT + "Write a short plan to reach the goal, in one line.\nPlan:",
@@ -25,8 +28,7 @@ PROMPTS: dict[str, str] = {
     + "Tools: {tools}. Call one as `name: input` (e.g. `calculator: 3 + 4*2`), or write `none`.\nTool call:",
     "act": CONTEXT + "Choose the next action; write exactly one action.\nAction:",
     "reflect": CONTEXT + "Last action: {last_action}\nWhat did it teach you? One line.\nReflection:",
-    "communicate": CONTEXT
-    + "Messages you sent: {sent}\nWrite one message to {peer} (what they need from you).\nMessage:",
+    "communicate": CONTEXT + "Write one message to {peer} (what they need from you).\nMessage:",
     "react": """{instructions}
 Tools: {tools}. Call one as `name: input` instead of an action when useful.
 Task: {task}
@@ -37,6 +39,8 @@ Action:""",
 
 
 def render(function: str, fields: dict[str, str]) -> str:
+    """The prompt of `function` with `fields` (Memory.view() + tools, peer, last_action) filled in."""
     if function not in PROMPTS:
         raise ValueError(f"function: expected one of {sorted(PROMPTS)}, received {function!r}")
-    return PROMPTS[function].format(**fields)
+    memory = "".join(f"{label}: {fields[key]}\n" for label, key in MEMORY_LINES if fields[key])
+    return PROMPTS[function].format(**fields, memory=memory)

@@ -20,6 +20,16 @@ OBJECTS = ("unseen", "empty", "wall", "floor", "door", "key", "ball", "box", "go
 COLORS = ("red", "green", "blue", "purple", "yellow", "grey")
 DOOR_STATES = ("open", "closed", "locked")
 AGENT_COLUMN, AGENT_ROW = 3, 6  # the agent's cell in the 7×7 view, facing row 0
+EXAMPLE = """Example (another room):
+Task: go to the blue key
+Observation: You see a blue key: 2 ahead, 1 right. Directly in front of you: nothing.
+Action: move forward
+Observation: You see a blue key: 1 ahead, 1 right. Directly in front of you: nothing.
+Action: move forward
+Observation: You see a blue key: level with you, 1 right. Directly in front of you: nothing.
+Action: turn right
+Observation: You reached the goal.
+End of example."""  # a worked demonstration in the prompt: base LMs continue patterns
 
 
 def describe_view(image: np.ndarray) -> str:
@@ -67,7 +77,7 @@ class BabyAIEnv(TextEnv):
     def instructions(self, role: str) -> str:
         return (
             "You are in a grid room. Reach the goal object: you succeed when it is directly in front of you. "
-            "Actions: turn left, turn right, move forward."
+            "Actions: turn left, turn right, move forward.\n" + EXAMPLE
         )
 
     def parse_action(self, text: str) -> str | None:

@@ -12,6 +12,12 @@ import re
 from reasonact.agents.envs.base import Step, TextEnv
 from reasonact.reasoning.tasks import Problem, make_task
 
+EXAMPLE = """Example (another problem):
+Task: Calculate 2 + 3 * 4.
+Tool call: calculator: 2 + 3 * 4
+Tool result: 14
+Action: answer 14
+End of example."""  # a worked demonstration in the prompt: base LMs continue patterns
 _ANSWER = re.compile(r"^\s*(?:final\s+)?answer\s*[:=]?\s*(.+?)\s*\.?\s*$", re.I)
 
 
@@ -38,7 +44,7 @@ class ProblemEnv(TextEnv):
         return self._problem().question
 
     def instructions(self, role: str) -> str:
-        return "Solve the problem. Use tools for arithmetic. Finish with `answer <value>`."
+        return "Solve the problem. Use tools for arithmetic. Finish with `answer <value>`.\n" + EXAMPLE
 
     def parse_action(self, text: str) -> str | None:
         match = _ANSWER.match(text)

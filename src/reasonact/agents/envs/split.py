@@ -25,6 +25,16 @@ class _Name(ast.NodeTransformer):
         return ast.Name(string.ascii_lowercase[len(self.values) - 1])
 
 
+EXAMPLE = """Example (another problem):
+Task: Compute a * b + c. You know a = 2, c = 1; bob knows the other numbers.
+Message: I know a = 2, c = 1
+Message from bob: I know b = 5
+Tool call: calculator: 2 * 5 + 1
+Tool result: 11
+Action: answer 11
+End of example."""  # a worked demonstration in the prompt: base LMs continue patterns
+
+
 class SplitInfoEnv(TextEnv):
     roles = ("alice", "bob")
     tools = ("calculator",)
@@ -58,7 +68,7 @@ class SplitInfoEnv(TextEnv):
         return f"Compute {self.formula}. You know {mine}; {peer} knows the other numbers."
 
     def instructions(self, role: str) -> str:
-        return "Work with your partner. Actions: `answer <value>` (ends the episode) or `wait`."
+        return "Work with your partner. Actions: `answer <value>` (ends the episode) or `wait`.\n" + EXAMPLE
 
     def parse_action(self, text: str) -> str | None:
         if re.match(r"^\s*wait\b", text, re.I):
