@@ -30,7 +30,8 @@ def test_every_escape_attempt_is_contained_and_reported(case, secret):
 
 @pytest.mark.skipif(not namespaces_available(), reason="no network/mount/pid namespaces on this machine")
 @pytest.mark.parametrize(
-    "name", ["network_socket", "write_outside_scratch", "fork_bomb", "secret_from_environment", "os_system"]
+    "name",
+    ["network_socket", "write_outside_scratch", "fork_bomb", "secret_from_environment", "os_system", "signal_host"],
 )
 def test_kernel_layers_alone_stop_the_effect(name, secret):
     """With the audit hook off, namespaces + uid 65534 + rlimits still stop what matters."""
@@ -77,7 +78,7 @@ def test_bad_code_and_config_are_refused_clearly():
 def test_process_isolation_fallback_still_contains_the_suite(secret):
     config = replace(FAST, isolation="process")
     assert not isolation_layers(config)["network_namespace"]
-    for name in ("network_socket", "write_outside_scratch", "fork_bomb", "import_ctypes", "subprocess"):
+    for name in ("network_socket", "write_outside_scratch", "fork_bomb", "import_ctypes", "subprocess", "signal_host"):
         effect_absent, reported, result = run_case(next(c for c in CASES if c.name == name), config)
         assert effect_absent and reported, (name, result)
 

@@ -11,6 +11,8 @@ sandbox and its own environment and working directory are unchanged.
 from __future__ import annotations
 
 import os
+import signal
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,6 +41,14 @@ def _no_marker(result: ExecResult, context: dict[str, str]) -> bool:
 
 def _no_secret(result: ExecResult, context: dict[str, str]) -> bool:
     return context["secret"] not in result.stdout + result.stderr
+
+
+_signals_received: list[int] = []  # SIGUSR1 deliveries to the host during the suite
+
+
+def _host_not_signalled(result: ExecResult, context: dict[str, str]) -> bool:
+    time.sleep(0.05)  # a queued signal runs its handler at the host's next bytecode
+    return not _signals_received
 
 
 def _stopped(result: ExecResult, context: dict[str, str]) -> bool:
@@ -89,16 +99,26 @@ CASES: tuple[Case, ...] = (
         _no_file,
     ),
     Case("os_exec", "import os\nos.execv('/bin/sh', ['sh', '-c', 'touch {escape}'])", _no_file),
-    Case("kill_parent", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nprint('ESCAPED')", _no_marker),
+    Case("signal_host", "import os, signal\nos.kill({host_pid}, signal.SIGUSR1)", _host_not_signalled),
 )
 
 
 def run_case(case: Case, config: SandboxConfig) -> tuple[bool, bool, ExecResult]:
     """(the effect did not happen, the agent got an error, the result)."""
     escape = str(ESCAPE_DIR / f"reasonact-escape-{uuid.uuid4().hex}")
-    context = {"escape": escape, "secret": os.environ[SECRET_VARIABLE], "variable": SECRET_VARIABLE}
-    result = run_python(case.code.format(**context), config)
-    effect_absent = case.effect_absent(result, context)
+    context = {
+        "escape": escape,
+        "secret": os.environ[SECRET_VARIABLE],
+        "variable": SECRET_VARIABLE,
+        "host_pid": str(os.getpid()),
+    }
+    _signals_received.clear()
+    previous = signal.signal(signal.SIGUSR1, lambda number, frame: _signals_received.append(number))
+    try:
+        result = run_python(case.code.format(**context), config)
+        effect_absent = case.effect_absent(result, context)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
     if Path(escape).exists():
         Path(escape).unlink()
     return effect_absent, not result.ok and bool(result.error), result

@@ -24,8 +24,7 @@ MEMORY_LINES = (  # label, Memory.view() field; a line appears only once its slo
 PROMPTS: dict[str, str] = {
     "plan": CONTEXT + "Write a short plan to reach the goal, in one line.\nPlan:",
     "think": CONTEXT + "Think about what to do next, in one line.\nThought:",
-    "use_tool": CONTEXT
-    + "Tools: {tools}. Call one as `name: input`, or write `none`.\nTool call:",
+    "use_tool": CONTEXT + "Tools: {tools}. Call one as `name: input`, or write `none`.\nTool call:",
     "act": CONTEXT + "Choose the next action; write exactly one action.\nAction:",
     "reflect": CONTEXT + "Last action: {last_action}\nWhat did it teach you? One line.\nReflection:",
     "communicate": CONTEXT + "Write one message to {peer} (what they need from you).\nMessage:",
