@@ -144,3 +144,17 @@ def test_tool_call_syntax(text, call):
     from reasonact.agents.tools import parse_call
 
     assert parse_call(text) == call
+
+
+def test_study_cli_writes_the_report_keys(tmp_path):
+    from reasonact.cli import main
+
+    out = tmp_path / "agent_study.json"
+    args = ["--envs", "problems:arithmetic", "--seeds", "1", "--out", str(out), "--traces", str(tmp_path / "traces")]
+    main(["agent", "study", "tiny", *args])
+    summary = json.loads(out.read_text())
+    assert summary["seeds"] == [0] and summary["lm"] == "random-char-llama"
+    assert summary["structured_minus_flat"] == summary["structured_success"] - summary["flat_success"]
+    assert summary["pooled"]["structured"]["episodes"] == summary["pooled"]["flat"]["episodes"] == 1
+    assert (tmp_path / "traces" / "problems_arithmetic" / "flat" / "seed_0.json").exists()
+    assert "| problems:arithmetic | structured |" in out.with_suffix(".md").read_text()

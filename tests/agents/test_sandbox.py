@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from reasonact.agents.audit import CASES, SECRET_VARIABLE, run_case, sandbox_audit
+from reasonact.agents.audit import CASES, SECRET_VARIABLE, run_case
 from reasonact.agents.sandbox import SandboxConfig, isolation_layers, namespaces_available, run_python
 
 FAST = SandboxConfig(cpu_seconds=1, wall_seconds=2.0, memory_mb=128)
@@ -83,10 +84,18 @@ def test_process_isolation_fallback_still_contains_the_suite(secret):
         assert effect_absent and reported, (name, result)
 
 
-def test_audit_report_counts_and_host_is_unaffected():
+def test_sandbox_audit_cli_reports_every_case_contained_and_the_host_unaffected(tmp_path):
+    import reasonact.agents.commands  # noqa: F401  (its imports may set variables such as MUJOCO_GL)
+    from reasonact.cli import main
+
     environment, cwd = dict(os.environ), os.getcwd()
-    report = sandbox_audit(FAST, kernel_layers=False)
+    out = tmp_path / "audit.json"
+    main(["agent", "sandbox-audit", "--sandbox.cpu-seconds", "1", "--sandbox.wall-seconds", "2", "--out", str(out)])
+    report = json.loads(out.read_text())
     assert report["tried"] == len(CASES) == len(report["cases"]) >= 15
     assert report["contained"] == report["tried"] and all(report["cases"].values())
     assert report["host_unaffected"] and dict(os.environ) == environment and os.getcwd() == cwd
     assert SECRET_VARIABLE not in os.environ
+    if namespaces_available():  # the kernel layers alone stop every effect but the ctypes-level ones
+        bare = report["without_audit_hook"]["effect_absent"]
+        assert {name for name, absent in bare.items() if not absent} <= {"import_ctypes"}

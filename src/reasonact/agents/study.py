@@ -17,7 +17,6 @@ from reasonact.agents.envs import make_env
 from reasonact.agents.policy import AgentLM, BackendLM, gemma_lm
 from reasonact.agents.trace import ERROR_KINDS, Trace
 from reasonact.atomic import atomic_write_bytes, atomic_write_json
-from reasonact.evaluation.harness import wilson_interval
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,8 @@ LMS: dict[str, Callable[[float], AgentLM]] = {"gemma": gemma_lm, "random": rando
 
 
 def summarise(traces: list[Trace]) -> dict:
+    from reasonact.evaluation.harness import wilson_interval  # imports the robot envs: only when summarising
+
     wins = sum(t.success for t in traces)
     low, high = wilson_interval(wins, len(traces))
     errors = {kind: sum(t.errors[kind] for t in traces) for kind in ERROR_KINDS}
