@@ -58,3 +58,13 @@ def test_problem_env_judges_answers_exactly():
     assert env.parse_action(f"Answer: {answer}.") == f"answer {answer}"
     assert env.step("agent", f"answer {answer}").success
     assert not env.step("agent", f"answer {int(answer) + 1}").success
+
+
+def test_problem_env_refuses_the_question_echoed_as_an_answer():
+    """The task's checker compares values, so an unevaluated expression would be judged correct."""
+    env = make_env("problems:arithmetic")
+    env.reset(0)
+    expression = env.problem.metadata["expression"]
+    assert env.family_task.check_answer(env.problem, expression)  # the loophole this env closes
+    assert env.parse_action(f"answer {expression}") is None
+    assert env.parse_action("answer -3/4") == "answer -3/4"

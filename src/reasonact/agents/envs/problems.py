@@ -19,6 +19,8 @@ Tool result: 14
 Action: answer 14
 End of example."""  # a worked demonstration in the prompt: base LMs continue patterns
 _ANSWER = re.compile(r"^\s*(?:final\s+)?answer\s*[:=]?\s*(.+?)\s*\.?\s*$", re.I)
+_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?(?:/\d+)?$")
+EXPRESSION_ANSWERS = ("countdown",)  # families whose answer is an expression; the others need a number
 
 
 class ProblemEnv(TextEnv):
@@ -44,11 +46,18 @@ class ProblemEnv(TextEnv):
         return self._problem().question
 
     def instructions(self, role: str) -> str:
-        return "Solve the problem. Use tools for arithmetic. Finish with `answer <value>`.\n" + EXAMPLE
+        return "Solve the problem. Use tools for arithmetic. Finish with `answer <number>`.\n" + EXAMPLE
 
     def parse_action(self, text: str) -> str | None:
+        """`answer <value>`; the value must be a number literal (except for expression-answer families):
+        the tasks' checkers compare values, so `answer 9 * 9 - 7` (the question echoed) would pass."""
         match = _ANSWER.match(text)
-        return f"answer {match.group(1)}" if match else None
+        if match is None:
+            return None
+        value = match.group(1).replace(" ", "")
+        if self.family_task.family not in EXPRESSION_ANSWERS and not _NUMBER.match(value):
+            return None
+        return f"answer {value}"
 
     def step(self, role: str, action: str) -> Step:
         value = action.removeprefix("answer ").strip()

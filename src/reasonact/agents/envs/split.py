@@ -68,7 +68,7 @@ class SplitInfoEnv(TextEnv):
         return f"Compute {self.formula}. You know {mine}; {peer} knows the other numbers."
 
     def instructions(self, role: str) -> str:
-        return "Work with your partner. Actions: `answer <value>` (ends the episode) or `wait`.\n" + EXAMPLE
+        return "Work with your partner. Actions: `answer <number>` (ends the episode) or `wait`.\n" + EXAMPLE
 
     def parse_action(self, text: str) -> str | None:
         if re.match(r"^\s*wait\b", text, re.I):
