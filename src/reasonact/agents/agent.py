@@ -36,6 +36,7 @@ class Agent:
     done: bool = False  # the episode ended (an answer or the goal)
     success: bool = False
     last_action: str = "-"
+    steps: int = 0  # environment steps taken
 
 
 Apply = Callable[[Agent, TextEnv, str], tuple[str, str | None]]  # (agent, env, LM output) → (observation, error)
@@ -89,6 +90,7 @@ def _act(agent: Agent, env: TextEnv, output: str) -> tuple[str, str | None]:
         agent.memory.history.append((output or "(empty)", observation))
         return observation, "unparseable"
     step = env.step(agent.role, action)
+    agent.steps += 1
     agent.memory.observation, agent.last_action = step.observation, action
     agent.memory.history.append((action, step.observation))
     agent.done, agent.success = step.done, step.success
@@ -189,7 +191,6 @@ def run_episode(
         output = lm.complete([prompt], function.max_new_tokens, seed=seed * 1000 + len(trace.events))[0]
         observation, error = function.apply(agent, env, output)
         trace.events.append(Event(step, agent.role, name, prompt, output, observation, error))
-        trace.steps += function.kind == "extrinsic" and error is None
         errors_in_a_row = errors_in_a_row + 1 if error else 0
 
     for agent in agents:
@@ -201,6 +202,7 @@ def run_episode(
                 if any(a.done for a in agents) or errors_in_a_row >= config.max_errors:
                     break
                 call(agent, name, step)
+    trace.steps = sum(agent.steps for agent in agents)
     finished = next((a for a in agents if a.done), None)
     trace.success = bool(finished and finished.success)
     trace.ended = (

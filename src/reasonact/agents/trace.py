@@ -39,7 +39,7 @@ class Trace:
     events: list[Event] = field(default_factory=list)
     success: bool = False  # the environment's outcome
     ended: str = ""  # success | failed | max_steps | errors
-    steps: int = 0  # extrinsic steps taken (all roles)
+    steps: int = 0  # environment steps taken (all roles; tool calls and malformed actions excluded)
 
     @property
     def lm_calls(self) -> int:
