@@ -158,3 +158,11 @@ def test_study_cli_writes_the_report_keys(tmp_path):
     assert summary["pooled"]["structured"]["episodes"] == summary["pooled"]["flat"]["episodes"] == 1
     assert (tmp_path / "traces" / "problems_arithmetic" / "flat" / "seed_0.json").exists()
     assert "| problems:arithmetic | structured |" in out.with_suffix(".md").read_text()
+
+
+def test_invalid_action_observation_is_one_line_naming_the_action_forms():
+    lm = ScriptedLM(lambda prompt: "answer 2 + 2" if prompt.endswith("Action:") else "ok")
+    trace = run_episode(make_env("problems"), FLOWS["structured"], lm, 0, "structured")
+    act = next(e for e in trace.events if e.function == "act")
+    assert act.error == "unparseable"
+    assert act.observation == "error: 'answer 2 + 2' is not an action here; actions: answer <number>"

@@ -86,7 +86,7 @@ def _communicate(agent: Agent, env: TextEnv, output: str) -> tuple[str, str | No
 def _act(agent: Agent, env: TextEnv, output: str) -> tuple[str, str | None]:
     action = env.parse_action(output)
     if action is None:
-        observation = f"error: {output!r} is not an action here. {env.instructions(agent.role)}"
+        observation = f"error: {output!r} is not an action here; actions: {env.action_forms}"
         agent.memory.history.append((output or "(empty)", observation))
         return observation, "unparseable"
     step = env.step(agent.role, action)

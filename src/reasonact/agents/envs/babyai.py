@@ -56,6 +56,7 @@ def describe_view(image: np.ndarray) -> str:
 
 class BabyAIEnv(TextEnv):
     max_steps = 16
+    action_forms = "turn left, turn right, move forward"
 
     def __init__(self, env_id: str = "BabyAI-GoToRedBallNoDists-v0", split: str = "test") -> None:
         import gymnasium as gym

@@ -24,6 +24,7 @@ class TextEnv(ABC):
     roles: tuple[str, ...] = ("agent",)
     tools: tuple[str, ...] = ()  # tools that help here (calculator, python)
     max_steps: int = 10  # extrinsic steps per role before the episode is cut
+    action_forms: str = ""  # the actions in a few words, repeated in error observations
 
     @abstractmethod
     def reset(self, seed: int) -> dict[str, str]:

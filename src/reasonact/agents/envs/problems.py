@@ -26,6 +26,7 @@ EXPRESSION_ANSWERS = ("countdown",)  # families whose answer is an expression; t
 class ProblemEnv(TextEnv):
     tools = ("calculator", "python")
     max_steps = 4
+    action_forms = "answer <number>"
 
     def __init__(self, family: str = "arithmetic", split: str = "test") -> None:
         self.family_task = make_task(family)

@@ -39,6 +39,7 @@ class SplitInfoEnv(TextEnv):
     roles = ("alice", "bob")
     tools = ("calculator",)
     max_steps = 4
+    action_forms = "answer <number>, wait"
 
     def __init__(self, split: str = "test") -> None:
         self.problems = ProblemEnv("arithmetic", split)
