@@ -80,8 +80,7 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "secret_from_parent_proc",
-        "print(open('/proc/' + str(__import__('os').getppid()) + '/environ').read())\n"
-        "print(open('/proc/1/environ').read())\nraise SystemExit(3)",
+        "print(open('/proc/1/environ').read())\nprint(open('/proc/{host_pid}/environ').read())",
         _no_secret,
     ),
     Case("fork_bomb", "import os\nwhile True:\n    os.fork()", _no_marker),
