@@ -166,3 +166,10 @@ def test_invalid_action_observation_is_one_line_naming_the_action_forms():
     act = next(e for e in trace.events if e.function == "act")
     assert act.error == "unparseable"
     assert act.observation == "error: 'answer 2 + 2' is not an action here; actions: answer <number>"
+
+
+def test_intrinsic_failures_are_counted_but_only_actions_spend_the_error_budget():
+    lm = ScriptedLM(lambda prompt: "move forward" if prompt.endswith("Action:") else "")
+    trace = run_episode(make_env("babyai"), FLOWS["structured"], lm, 0, "structured")
+    assert trace.ended in ("max_steps", "success") and trace.steps >= 1
+    assert trace.errors["unparseable"] == sum(e.function != "act" for e in trace.events) >= 3  # empty plan/think/…

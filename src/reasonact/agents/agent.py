@@ -8,8 +8,9 @@ think → use_tool → act → reflect). The flat ReAct baseline (`react`) is on
 whose prompt is the whole transcript and whose output may be a tool call, a message or an action.
 
 Every call becomes an `Event` of the episode's `Trace`. Malformed outputs (unparseable, an unknown
-tool, bad arguments) are error observations the agent sees next; after `max_errors` in a row the
-episode ends cleanly with `ended = "errors"`.
+tool, bad arguments) are error observations the agent sees next, counted in the trace; after
+`max_errors` malformed *actions* in a row (the same budget for both flows: intrinsic failures are
+counted but do not end the episode) it ends cleanly with `ended = "errors"`.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ FLOWS: dict[str, Flow] = {
 
 @dataclass(frozen=True)
 class EpisodeConfig:
-    max_errors: int = 6  # malformed calls in a row before the episode ends (ended = "errors")
+    max_errors: int = 6  # malformed actions (act/react) in a row before the episode ends (ended = "errors")
     recent: int = 3  # memory entries of each kind shown in prompts
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)  # limits of the python tool
 
@@ -191,7 +192,8 @@ def run_episode(
         output = lm.complete([prompt], function.max_new_tokens, seed=seed * 1000 + len(trace.events))[0]
         observation, error = function.apply(agent, env, output)
         trace.events.append(Event(step, agent.role, name, prompt, output, observation, error))
-        errors_in_a_row = errors_in_a_row + 1 if error else 0
+        if function.kind == "extrinsic":  # the same budget for every flow, whatever its intrinsic calls
+            errors_in_a_row = errors_in_a_row + 1 if error else 0
 
     for agent in agents:
         for name in flow.start:
