@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 import torch
@@ -124,7 +123,7 @@ def test_python_tool_runs_sandboxed_inside_episodes():
             else ("answer 10" if p.endswith("Action:") else "ok")
         )
     )
-    trace = run_episode(make_env("problems"), replace(FLOWS["structured"]), lm, 0, "structured")
+    trace = run_episode(make_env("problems"), FLOWS["structured"], lm, 0, "structured")
     tool = next(e for e in trace.events if e.function == "use_tool")
     assert tool.observation == "10" and tool.error is None
 

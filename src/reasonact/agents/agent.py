@@ -24,7 +24,7 @@ from reasonact.agents.memory import Memory
 from reasonact.agents.policy import AgentLM
 from reasonact.agents.prompts import render
 from reasonact.agents.sandbox import SandboxConfig
-from reasonact.agents.tools import Tool, ToolResult, calculator_tool, call_tool, parse_call, python_tool
+from reasonact.agents.tools import Tool, calculator_tool, call_tool, parse_call, python_tool
 from reasonact.agents.trace import Event, Trace
 
 
@@ -213,6 +213,3 @@ def run_episode(
         else ("errors" if errors_in_a_row >= config.max_errors else "max_steps")
     )
     return trace
-
-
-__all__ = ["FLOWS", "FUNCTIONS", "Agent", "EpisodeConfig", "Flow", "Function", "ToolResult", "run_episode"]
