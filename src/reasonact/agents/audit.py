@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reasonact.agents.sandbox import ExecResult, SandboxConfig, isolation_layers, run_python
+from reasonact.agents.sandbox import RUNNER, ExecResult, SandboxConfig, isolation_layers, run_python
 
 SECRET_VARIABLE = "REASONACT_AUDIT_SECRET"  # set in the host for the duration of the suite
 ESCAPE_DIR = Path("/tmp")  # world-writable on the host: writes here must still fail
@@ -51,8 +52,25 @@ def _host_not_signalled(result: ExecResult, context: dict[str, str]) -> bool:
     return not _signals_received
 
 
+def _no_survivor(result: ExecResult, context: dict[str, str]) -> bool:
+    """No process of this sandbox is left on the host (its command line names the runner and scratch)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes()
+            if RUNNER.name.encode() in text and context["scratch"].encode() in text:
+                return False
+        except OSError:  # the process ended while we looked
+            continue
+    return True
+
+
+def _no_fork(result: ExecResult, context: dict[str, str]) -> bool:
+    return _no_marker(result, context) and _no_survivor(result, context)
+
+
 def _stopped(result: ExecResult, context: dict[str, str]) -> bool:
-    return result.outcome in ("cpu", "timeout", "memory", "output") and "ESCAPED" not in result.stdout
+    stopped = result.outcome in ("cpu", "timeout", "memory", "output")
+    return stopped and "ESCAPED" not in result.stdout and _no_survivor(result, context)
 
 
 CASES: tuple[Case, ...] = (
@@ -83,7 +101,7 @@ CASES: tuple[Case, ...] = (
         "print(open('/proc/1/environ').read())\nprint(open('/proc/{host_pid}/environ').read())",
         _no_secret,
     ),
-    Case("fork_bomb", "import os\nwhile True:\n    os.fork()", _no_marker),
+    Case("fork_bomb", "import os\nwhile True:\n    os.fork()", _no_fork),
     Case("memory_bomb", "blocks = []\nwhile True:\n    blocks.append(bytearray(50 << 20))", _stopped),
     Case("memory_single_allocation", "x = bytearray(64 << 30)\nprint('ESCAPED')", _stopped),
     Case("infinite_loop", "while True:\n    pass", _stopped),
@@ -114,8 +132,10 @@ def run_case(case: Case, config: SandboxConfig) -> tuple[bool, bool, ExecResult]
     _signals_received.clear()
     previous = signal.signal(signal.SIGUSR1, lambda number, frame: _signals_received.append(number))
     try:
-        result = run_python(case.code.format(**context), config)
-        effect_absent = case.effect_absent(result, context)
+        with tempfile.TemporaryDirectory(prefix="reasonact-audit-") as scratch:
+            context["scratch"] = str(Path(scratch).resolve())
+            result = run_python(case.code.format(**context), config, Path(scratch))
+            effect_absent = case.effect_absent(result, context)
     finally:
         signal.signal(signal.SIGUSR1, previous)
     if Path(escape).exists():

@@ -144,7 +144,7 @@ def run_python(code: str, config: SandboxConfig | None = None, scratch: Path | N
             "file_bytes": config.file_mb << 20,
             "max_processes": config.max_processes,
         }
-        command = [sys.executable, "-I", "-S", "-u", str(RUNNER)]
+        command = [sys.executable, "-I", "-S", "-u", str(RUNNER), str(root)]  # scratch: names it in `ps`
         if namespaces:
             command = [str(shutil.which("unshare")), *UNSHARE, *command]
         return _execute(command, json.dumps(header) + "\n" + code, root, config)
