@@ -74,6 +74,7 @@ def test_malformed_calls_become_counted_error_observations(output, kind):
 
 
 def test_too_many_errors_in_a_row_end_the_episode_cleanly():
+    pytest.importorskip("minigrid")  # the `agents` extra
     lm = ScriptedLM(lambda prompt: "???", name="broken")
     trace = run_episode(make_env("babyai"), FLOWS["flat"], lm, 0, "flat")
     assert trace.ended == "errors" and len(trace.events) == 6 and trace.errors["unparseable"] == 6
@@ -168,6 +169,7 @@ def test_invalid_action_observation_is_one_line_naming_the_action_forms():
 
 
 def test_intrinsic_failures_are_counted_but_only_actions_spend_the_error_budget():
+    pytest.importorskip("minigrid")  # the `agents` extra
     lm = ScriptedLM(lambda prompt: "move forward" if prompt.endswith("Action:") else "")
     trace = run_episode(make_env("babyai"), FLOWS["structured"], lm, 0, "structured")
     assert trace.ended in ("max_steps", "success") and trace.steps >= 1
