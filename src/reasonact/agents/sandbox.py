@@ -54,7 +54,7 @@ class SandboxConfig:
     file_mb: int = 8  # RLIMIT_FSIZE: largest file the code may write in scratch
     max_processes: int = 4  # RLIMIT_NPROC for the unprivileged uid (all its processes on the host)
     max_code_chars: int = 65_536  # longer code is refused before anything starts
-    isolation: Isolation = "auto"  # namespaces when `unshare` works here, else a plain limited process
+    isolation: Isolation = "auto"  # namespaces when a probe sandbox works here, else a plain limited process
     audit_hook: bool = True  # PEP 578 hook with readable refusals (off only to test the other layers)
 
     def __post_init__(self) -> None:
@@ -88,15 +88,15 @@ class ExecResult:
 
 @functools.cache
 def namespaces_available() -> bool:
-    """Can this process start the sandbox's namespaces (tried once, with `true`)?"""
-    unshare = shutil.which("unshare")
-    if unshare is None:
+    """Does the namespaced sandbox work here? Tried once for real (`print(1)`): `unshare` must run and
+    the runner must manage its mounts and uid change, which containers without privileges refuse."""
+    if shutil.which("unshare") is None:
         return False
     try:
-        done = subprocess.run([unshare, *UNSHARE, "true"], capture_output=True, timeout=10, env={})
-    except (OSError, subprocess.TimeoutExpired):
+        probe = _sandbox("print(1)", SandboxConfig(wall_seconds=10.0), None, namespaces=True)
+    except OSError:
         return False
-    return done.returncode == 0
+    return probe.ok and probe.stdout == "1\n"
 
 
 def isolation_layers(config: SandboxConfig, scratch: Path | None = None) -> dict[str, bool]:
@@ -131,7 +131,10 @@ def run_python(code: str, config: SandboxConfig | None = None, scratch: Path | N
         return _refused(f"code: expected a string, received {type(code).__name__}")
     if len(code) > config.max_code_chars:
         return _refused(f"code: expected at most {config.max_code_chars} characters, received {len(code)}")
-    namespaces = _use_namespaces(config)
+    return _sandbox(code, config, scratch, _use_namespaces(config))
+
+
+def _sandbox(code: str, config: SandboxConfig, scratch: Path | None, namespaces: bool) -> ExecResult:
     with tempfile.TemporaryDirectory(prefix="reasonact-sandbox-") as temporary:
         root = Path(scratch or temporary).resolve()
         root.mkdir(parents=True, exist_ok=True)
