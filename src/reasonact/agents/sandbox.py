@@ -119,7 +119,7 @@ def _use_namespaces(config: SandboxConfig) -> bool:
         return False
     available = namespaces_available()
     if config.isolation == "namespaces" and not available:
-        raise ValueError("isolation: 'namespaces' requested but `unshare --net --mount --pid` fails here; use auto")
+        raise ValueError("isolation: 'namespaces' requested but a namespaced probe sandbox fails here; use auto")
     return available
 
 
