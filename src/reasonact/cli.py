@@ -32,6 +32,22 @@ class Command:
 Table = dict[str, Command]
 
 COMMANDS: dict[str, Command | Table] = {
+    "agent": {
+        "run": Command(
+            "One agent episode (structured or flat ReAct) → full trace JSON.",
+            "reasonact.agents.commands:run",
+            "reasonact.agents.commands:RUN_PRESETS",
+        ),
+        "study": Command(
+            "Structured vs flat agents on held-out seeds → docs/results/agent_study.json.",
+            "reasonact.agents.commands:study",
+            "reasonact.agents.commands:STUDY_PRESETS",
+        ),
+        "sandbox-audit": Command(
+            "Escape attempts against the code sandbox → JSON {tried, contained, cases}.",
+            "reasonact.agents.commands:sandbox_audit",
+        ),
+    },
     "demo": Command("End-to-end demo on the embedded default; writes a report under runs/.", "reasonact.demo:main"),
     "data": {
         "collect": Command(

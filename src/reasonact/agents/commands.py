@@ -1,0 +1,89 @@
+"""CLI verbs of `reasonact agent`: run (one episode → trace JSON), study (structured vs flat),
+sandbox-audit (the sandbox's escape suite → JSON)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reasonact.agents.agent import EpisodeConfig
+from reasonact.agents.sandbox import SandboxConfig
+from reasonact.agents.study import StudyConfig
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    env: str = "babyai"  # problems[:family] | babyai[:env-id] | split
+    flow: str = "structured"  # structured | flat
+    lm: str = "gemma"  # gemma | random
+    seed: int = 0  # episode seed (test split)
+    temperature: float = 0.0  # LM sampling temperature (0 = greedy)
+    episode: EpisodeConfig = field(default_factory=EpisodeConfig)  # malformed-call budget, sandbox limits
+    out: Path = Path("runs/agent/trace.json")  # the episode's trace
+
+
+RUN_PRESETS: dict[str, tuple[str, RunConfig]] = {
+    "default": ("One BabyAI episode, structured agent, Gemma 3 270M.", RunConfig()),
+    "problems": ("One arithmetic problem with tools, structured agent.", RunConfig(env="problems:arithmetic")),
+    "split": ("Two agents with split information, structured.", RunConfig(env="split")),
+}
+
+
+def run(config: RunConfig) -> None:
+    from reasonact.agents.agent import FLOWS, run_episode
+    from reasonact.agents.envs import make_env
+    from reasonact.agents.study import LMS
+
+    if config.flow not in FLOWS:
+        raise ValueError(f"flow: expected one of {sorted(FLOWS)}, received {config.flow!r}")
+    if config.lm not in LMS:
+        raise ValueError(f"lm: expected one of {sorted(LMS)}, received {config.lm!r}")
+    lm = LMS[config.lm](config.temperature)
+    trace = run_episode(make_env(config.env), FLOWS[config.flow], lm, config.seed, config.flow, config.episode)
+    trace.save(config.out)
+    for event in trace.events:
+        print(f"[{event.step:>2} {event.role} {event.function:>11}] {event.output!r} -> {event.observation[:80]!r}")
+    print(f"{trace.ended}: success={trace.success} lm_calls={trace.lm_calls} errors={trace.errors} → {config.out}")
+
+
+STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
+    "default": ("Gemma 3 270M, structured vs flat, 6 held-out seeds of each environment.", StudyConfig()),
+    "tiny": (
+        "Seconds: an untrained char-level LM, 2 seeds, runs/ output (plumbing check).",
+        StudyConfig(
+            lm="random",
+            seeds=2,
+            out=Path("runs/agent_study_tiny/agent_study.json"),
+            traces=Path("runs/agent_study_tiny"),
+        ),
+    ),
+}
+
+
+def study(config: StudyConfig) -> None:
+    from reasonact.agents.study import run_study
+
+    summary = run_study(config, progress=True)
+    for flow, row in summary["pooled"].items():
+        calls = row["lm_calls_per_episode"]
+        print(f"{flow:>10}: success {row['success']:.2f} CI {row['ci95']}  LM calls/episode {calls:.1f}")
+    print(f"→ {config.out} (+ .md), traces under {config.traces}")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    sandbox: SandboxConfig = field(default_factory=lambda: SandboxConfig(wall_seconds=4.0))  # limits under test
+    kernel_layers: bool = True  # also run the suite without the audit hook (namespaces only)
+    out: Path = Path("runs/agent/sandbox_audit.json")  # report: tried, contained, cases, …
+
+
+def sandbox_audit(config: AuditConfig) -> None:
+    from reasonact.agents.audit import sandbox_audit as audit
+    from reasonact.atomic import atomic_write_json
+
+    report = audit(config.sandbox, config.kernel_layers)
+    atomic_write_json(config.out, report)
+    for name, contained in report["cases"].items():
+        print(f"{'contained' if contained else 'ESCAPED  '}  {name:<26} {report['outcomes'][name]['error']}")
+    print(f"{report['contained']}/{report['tried']} contained; layers {json.dumps(report['layers'])} → {config.out}")
