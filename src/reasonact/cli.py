@@ -88,6 +88,18 @@ COMMANDS: dict[str, Command | Table] = {
             "benchmarks.search:PRESETS",
         ),
     },
+    "journey": {
+        "study": Command(
+            "Journey Learning study: SFT on shortcuts vs journeys, + DPO, GRPO and STaR; accuracy with CIs.",
+            "reasonact.journey.commands:study",
+            "reasonact.journey.commands:STUDY_PRESETS",
+        ),
+        "bench": Command(
+            "GRPO step time (generation vs training), ours vs TRL's GRPOTrainer on the same setup → JSON.",
+            "benchmarks.journey:run",
+            "benchmarks.journey:PRESETS",
+        ),
+    },
     "vla": {
         "params": Command(
             "Parameter counts of backbone and action expert (built on the meta device).",

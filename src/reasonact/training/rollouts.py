@@ -20,7 +20,7 @@ from reasonact.reasoning.tasks.base import Problem, Task
 @dataclass
 class Rollout:
     problem: Problem
-    steps: list[str] = field(default_factory=list)  # generated steps (without the boundary)
+    steps: list[str] = field(default_factory=list)  # generated steps as written (without the boundary)
     token_ids: list[int] = field(default_factory=list)  # every generated token, boundaries included
     logprobs: list[float] = field(default_factory=list)  # log π_old(token) at temperature 1, per token
     step_ends: list[int] = field(default_factory=list)  # len(token_ids) after each step
@@ -72,7 +72,7 @@ def extend(rollout: Rollout, generation, max_steps: int) -> None:
     rollout.token_ids += generation.token_ids
     rollout.logprobs += generation.logprobs
     rollout.step_ends.append(len(rollout.token_ids))
-    rollout.steps.append(generation.text.strip())
+    rollout.steps.append(generation.text)  # unstripped: the next prompt must hold exactly these tokens
     if generation.failure is not None:
         rollout.failure = generation.failure
     elif rollout.answer is None and len(rollout.steps) >= max_steps:

@@ -1,0 +1,53 @@
+"""CLI verbs of `reasonact journey`: study (shortcut vs journey, + DPO, GRPO, STaR);
+`bench` lives in benchmarks/journey.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reasonact.journey.construct import ConstructConfig
+from reasonact.journey.study import JourneyStudyConfig
+from reasonact.training.grpo import GRPOConfig
+from reasonact.training.run_loop import OptimConfig
+from reasonact.training.star import STaRConfig
+
+STUDY_PRESETS: dict[str, tuple[str, JourneyStudyConfig]] = {
+    "tiny": (
+        "Pipeline smoke (about a minute): one seed, 12 problems, a few steps per trainer.",
+        JourneyStudyConfig(
+            seeds=(0,),
+            problems=12,
+            test=8,
+            construct=ConstructConfig(width=3, attempts=2, max_rounds=12),
+            sft=OptimConfig(steps=4, lr=5e-4),
+            dpo=OptimConfig(steps=2, lr=1e-4),
+            grpo=GRPOConfig(questions=2, group=4, pool=20, optim=OptimConfig(steps=2, lr=5e-5, warmup=0.0)),
+            star=STaRConfig(rounds=1, problems=8, sft=OptimConfig(steps=2, lr=5e-4)),
+            name="journey_study_tiny",
+            out=None,
+        ),
+    ),
+    "default": (
+        "The study: 3 seeds, 120 tree problems, 100 test problems (tiny base policy); writes docs/results/.",
+        JourneyStudyConfig(
+            grpo=GRPOConfig(
+                questions=8, group=8, optim=OptimConfig(steps=30, lr=2e-4, warmup=0.0, checkpoint_every=10)
+            ),
+            out=Path("docs/results/journey_study"),
+        ),
+    ),
+}
+
+
+def study(config: JourneyStudyConfig) -> None:
+    from reasonact.journey.study import run_study
+
+    summary = run_study(config, progress=True)
+    ci = summary["ci"]
+    for arm, row in summary["arms"].items():
+        print(f"{arm:>13}: accuracy {row['accuracy']:.3f} [{row['ci'][0]:.3f}, {row['ci'][1]:.3f}]")
+    print(
+        f"journey − shortcut {summary['journey_minus_shortcut']:+.3f} {ci['journey_minus_shortcut']}, "
+        f"GRPO gain {summary['grpo_gain']:+.3f}, STaR gain {summary['star_gain']:+.3f}"
+    )
+    print(f"→ {config.root / config.name}/summary.{{json,md,png}}" + (f", {config.out}.*" if config.out else ""))
