@@ -167,10 +167,12 @@ class GRPOTrainer:
             seed=c.seed * 100_003 + step,
         )
         rollouts, advantages = [], []
-        bad = flat = 0
+        bad = flat = untrainable = 0
         rewards_seen = []
         for group in groups:
-            scored = [(r, self.reward(r)) for r in group]
+            faithful = [r for r in group if self.faithful(r)]
+            untrainable += len(group) - len(faithful)
+            scored = [(r, self.reward(r)) for r in faithful]
             if c.reward == "outcome":
                 kept = [(r, x) for r, x in scored if valid(x)]
                 adv = group_advantages([x for _, x in kept]) if len(kept) > 1 else [0.0] * len(kept)
@@ -180,14 +182,23 @@ class GRPOTrainer:
                 kept = [(r, x) for r, x in scored if x is not None and len(x) == len(r.steps) and all(map(valid, x))]
                 per_token = process_advantages([x for _, x in kept], [r.step_ends for r, _ in kept])
                 rewards_seen += [sum(x) / max(1, len(x)) for _, x in kept]
-            bad += len(group) - len(kept)
+            bad += len(faithful) - len(kept)
             flat += all(a == 0 for row in per_token for a in row)
             rollouts += [r for r, _ in kept]
             advantages += per_token
         correct = sum(r.correct(self.task) for g in groups for r in g) / sum(len(g) for g in groups)
-        counts = {"bad_rewards": bad, "flat_groups": flat, "train_accuracy": correct}
+        counts = {"bad_rewards": bad, "flat_groups": flat, "untrainable": untrainable, "train_accuracy": correct}
         counts["reward"] = sum(rewards_seen) / max(1, len(rewards_seen))
         return rollouts, advantages, counts
+
+    def faithful(self, rollout: Rollout) -> bool:
+        """Whether the text the backend was prompted with re-encodes to the sampled tokens: a step
+        holding tokens that do not survive decoding (special tokens) would make π_old and the
+        training forward see different contexts; such rollouts are dropped and counted."""
+        context = self.tokenizer(render(rollout.problem, tuple(rollout.steps[:-1])))["input_ids"]
+        prompt = self.tokenizer(render(rollout.problem))["input_ids"]
+        cut = rollout.step_ends[-2] if len(rollout.step_ends) > 1 else 0
+        return context == prompt + rollout.token_ids[:cut]
 
     def tensors(self, rollouts: list[Rollout], advantages: list[list[float]]):
         """Right-padded prompt + completion ids, labels, π_old log-probs and advantages.  # (b, s) each"""
