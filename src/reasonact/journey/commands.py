@@ -28,11 +28,15 @@ STUDY_PRESETS: dict[str, tuple[str, JourneyStudyConfig]] = {
         ),
     ),
     "default": (
-        "The study: 3 seeds, 120 tree problems, 100 test problems (tiny base policy); writes docs/results/.",
+        "The study (~1 h on 2 busy cores): 3 seeds, 80 tree problems, 80 test problems; writes docs/results/.",
         JourneyStudyConfig(
-            grpo=GRPOConfig(
-                questions=8, group=8, optim=OptimConfig(steps=30, lr=2e-4, warmup=0.0, checkpoint_every=10)
-            ),
+            problems=80,
+            test=80,
+            construct=ConstructConfig(width=4, attempts=3, max_rounds=24),
+            sft=OptimConfig(steps=100, lr=5e-4),
+            dpo=OptimConfig(steps=30, lr=1e-4),
+            grpo=GRPOConfig(reward="process", optim=OptimConfig(steps=20, lr=1e-4, warmup=0.0, checkpoint_every=5)),
+            star=STaRConfig(rounds=1, problems=80, sft=OptimConfig(steps=100, lr=5e-4)),
             out=Path("docs/results/journey_study"),
         ),
     ),
