@@ -89,3 +89,35 @@ def test_step_dpo_prefers_the_accepted_step_after_training(tmp_path: Path) -> No
     from reasonact.training.sequences import resolve_policy
 
     assert (margin(out) > margin(resolve_policy("tiny", "arithmetic")) + 0.1).all()
+
+
+def test_loss_equals_trl_dpo_trainer_on_the_same_pairs(tmp_path: Path) -> None:
+    trl = pytest.importorskip("trl")
+    from datasets import Dataset
+
+    from reasonact.training.sequences import resolve_policy
+
+    model, tokenizer = load_policy(resolve_policy("tiny", "arithmetic"))
+    reference, _ = load_policy(resolve_policy("tiny", "arithmetic"))
+    with torch.no_grad():
+        for p in reference.parameters():
+            p.mul_(0.97)  # π_ref ≠ π, or every loss is log 2
+    pairs = sequence_pairs([arithmetic_tree(), arithmetic_tree()], make_task("arithmetic"))
+    args = trl.DPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, beta=0.1, use_cpu=True, report_to=[])
+    dataset = Dataset.from_list([{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs])
+    trainer = trl.DPOTrainer(
+        model=model, ref_model=reference, args=args, train_dataset=dataset, processing_class=tokenizer
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    w = encode(tokenizer, [Example(p.prompt, p.chosen) for p in pairs])
+    lose = encode(tokenizer, [Example(p.prompt, p.rejected) for p in pairs])
+    with torch.no_grad():
+        theirs = trainer.compute_loss(model, batch)
+        ours, _ = dpo_loss(
+            completion_logprobs(model, *w),
+            completion_logprobs(model, *lose),
+            completion_logprobs(reference, *w),
+            completion_logprobs(reference, *lose),
+            beta=0.1,
+        )
+    assert ours.item() == pytest.approx(theirs.item(), abs=1e-5)

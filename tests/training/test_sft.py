@@ -111,3 +111,21 @@ def test_optim_config_rejects_bad_values() -> None:
         OptimConfig(lr=0.0)
     with pytest.raises(ValueError, match="warmup"):
         OptimConfig(warmup=1.0)
+
+
+def test_loss_equals_trl_sft_trainer_on_the_same_pairs(tmp_path: Path) -> None:
+    trl = pytest.importorskip("trl")
+    from datasets import Dataset
+
+    model, tokenizer = load_policy(resolve_policy("tiny", "arithmetic"))
+    data = examples(2)
+    args = trl.SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, use_cpu=True, report_to=[])
+    dataset = Dataset.from_list([{"prompt": e.prompt, "completion": e.completion} for e in data])
+    trainer = trl.SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    batch = next(iter(trainer.get_train_dataloader()))
+    ids, labels = encode(tokenizer, data)
+    assert batch["labels"][:, : ids.shape[1]].tolist() == labels.tolist()  # same tokens, same completion mask
+    with torch.no_grad():
+        ours = model(input_ids=ids, labels=labels).loss
+        theirs = trainer.compute_loss(model, batch)
+    assert ours.item() == pytest.approx(theirs.item(), abs=1e-5)
