@@ -19,8 +19,7 @@ from pathlib import Path
 
 import torch
 
-from reasonact.runs import Run
-from reasonact.training.run_loop import OptimConfig, fit, pin_data
+from reasonact.training.run_loop import OptimConfig, fit, open_training_run
 from reasonact.training.sequences import (
     Example,
     completion_logprobs,
@@ -78,11 +77,9 @@ def train_dpo(config: DPOConfig, pairs: Sequence[Preference], progress: bool = F
     pairs, dropped = clean_pairs(pairs)
     if not pairs:
         raise ValueError(f"pairs: no usable preference pair ({dropped} dropped as empty or identical)")
-    run = Run.open(config.root, config.name, config, resume=config.resume)
-    pin_data(run, [dataclasses.asdict(p) for p in pairs])
-    out = run.path / "policy"
-    if (out / "config.json").exists():
-        return out
+    run, finished = open_training_run(config, [dataclasses.asdict(p) for p in pairs])
+    if finished is not None:
+        return finished
     model, tokenizer = load_policy(resolve_policy(config.init, config.family))
     ids_w, labels_w = encode(tokenizer, [Example(p.prompt, p.chosen, p.eos) for p in pairs])  # (N, s)
     ids_l, labels_l = encode(tokenizer, [Example(p.prompt, p.rejected, p.eos) for p in pairs])  # (N, s)
@@ -97,7 +94,7 @@ def train_dpo(config: DPOConfig, pairs: Sequence[Preference], progress: bool = F
         return loss, metrics | {"dropped_pairs": dropped}
 
     fit(run, model, config.optim, loss_fn, progress=progress, plot=("loss", "reward_margin", "pair_accuracy"))
-    return save_policy(model, tokenizer, out)
+    return save_policy(model, tokenizer, run.path / "policy")
 
 
 @torch.no_grad()

@@ -33,9 +33,8 @@ from reasonact.reasoning.mdp import render
 from reasonact.reasoning.scorers import OracleScorer
 from reasonact.reasoning.tasks import make_task
 from reasonact.reasoning.tasks.base import Task
-from reasonact.runs import Run
 from reasonact.training.rollouts import Rollout, sample_rollouts
-from reasonact.training.run_loop import OptimConfig, fit
+from reasonact.training.run_loop import OptimConfig, fit, open_training_run
 from reasonact.training.sequences import IGNORE, load_policy, resolve_policy, save_policy, token_logprobs
 from reasonact.training.sft import batch_indices
 
@@ -235,13 +234,12 @@ class GRPOTrainer:
         return loss, metrics | extra
 
     def train(self, progress: bool = False) -> Path:
-        run = Run.open(self.config.root, self.config.name, self.config, resume=self.config.resume)
-        out = run.path / "policy"
-        if (out / "config.json").exists():
-            return out
+        run, finished = open_training_run(self.config)
+        if finished is not None:
+            return finished
         plot = ("loss", "reward", "train_accuracy", "kl")
         fit(run, self.model, self.config.optim, self.loss_fn, self.backend.weights_changed, progress, plot)
-        return save_policy(self.model, self.tokenizer, out)
+        return save_policy(self.model, self.tokenizer, run.path / "policy")
 
 
 def train_grpo(config: GRPOConfig, progress: bool = False) -> Path:

@@ -13,6 +13,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -95,6 +97,16 @@ def fit(
     if keys:
         run.plot_metrics(keys)
     return optim.steps
+
+
+def open_training_run(config: Any, records: list[dict] | None = None) -> tuple[Run, Path | None]:
+    """Open or resume the run of a trainer config (root, name, resume fields) and pin its data
+    → (run, the finished policy directory, or None while training is still to do)."""
+    run = Run.open(config.root, config.name, config, resume=config.resume)
+    if records is not None:
+        pin_data(run, records)
+    out = run.path / "policy"
+    return run, out if (out / "config.json").exists() else None
 
 
 def pin_data(run: Run, records: list[dict], filename: str = "data.jsonl") -> None:

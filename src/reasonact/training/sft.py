@@ -14,8 +14,7 @@ from pathlib import Path
 
 import torch
 
-from reasonact.runs import Run
-from reasonact.training.run_loop import OptimConfig, fit, pin_data
+from reasonact.training.run_loop import OptimConfig, fit, open_training_run
 from reasonact.training.sequences import Example, encode, load_policy, resolve_policy, save_policy, trim
 
 
@@ -39,11 +38,9 @@ def batch_indices(seed: int, step: int, n: int, batch: int) -> torch.Tensor:
 
 def train_sft(config: SFTConfig, examples: Sequence[Example], progress: bool = False) -> Path:
     """Fine-tune `config.init` on `examples` → the trained policy directory (`<run>/policy`)."""
-    run = Run.open(config.root, config.name, config, resume=config.resume)
-    pin_data(run, [dataclasses.asdict(e) for e in examples])
-    out = run.path / "policy"
-    if (out / "config.json").exists():
-        return out
+    run, finished = open_training_run(config, [dataclasses.asdict(e) for e in examples])
+    if finished is not None:
+        return finished
     model, tokenizer = load_policy(resolve_policy(config.init, config.family))
     ids, labels = encode(tokenizer, examples)  # (N, s)
 
@@ -53,4 +50,4 @@ def train_sft(config: SFTConfig, examples: Sequence[Example], progress: bool = F
         return model(input_ids=batch_ids, labels=batch_labels).loss, {}
 
     fit(run, model, config.optim, loss_fn, progress=progress)
-    return save_policy(model, tokenizer, out)
+    return save_policy(model, tokenizer, run.path / "policy")
