@@ -27,8 +27,8 @@ STUDY_PRESETS: dict[str, tuple[str, JourneyStudyConfig]] = {
             out=None,
         ),
     ),
-    "default": (
-        "The study as run here (~45 min on 2 busy cores): 3 seeds, 80 tree problems, 60 test problems.",
+    "quick": (
+        "Small budgets (~5 min with one thread here): 3 seeds, 80 tree problems, 30 SFT steps, 60 test problems.",
         JourneyStudyConfig(
             problems=80,
             test=60,
@@ -40,6 +40,24 @@ STUDY_PRESETS: dict[str, tuple[str, JourneyStudyConfig]] = {
                 reward="process", questions=4, optim=OptimConfig(steps=8, lr=1e-4, warmup=0.0, checkpoint_every=4)
             ),
             star=STaRConfig(rounds=1, problems=40, batch=16, sft=OptimConfig(steps=30, lr=1e-3)),
+            eval_max_steps=10,
+            name="journey_study_quick",
+            out=Path("docs/results/journey_study_quick"),
+        ),
+    ),
+    "default": (
+        "The study (~30 min here): 3 seeds, 300 tree problems, 200 SFT steps, GRPO 40 steps, 2 STaR rounds.",
+        JourneyStudyConfig(
+            problems=300,
+            test=100,
+            construct=ConstructConfig(width=4, attempts=3, max_rounds=24),
+            sft=OptimConfig(steps=200, lr=5e-4),
+            batch=32,
+            dpo=OptimConfig(steps=40, lr=5e-5),
+            grpo=GRPOConfig(
+                reward="process", questions=8, optim=OptimConfig(steps=40, lr=1e-4, warmup=0.0, checkpoint_every=10)
+            ),
+            star=STaRConfig(rounds=2, problems=200, batch=32, sft=OptimConfig(steps=100, lr=5e-4)),
             eval_max_steps=10,
             out=Path("docs/results/journey_study"),
         ),
@@ -53,7 +71,6 @@ def study(config: JourneyStudyConfig) -> None:
     from reasonact.journey.study import run_study
 
     torch.set_num_threads(1)  # tiny policies on a busy 2-core machine: one thread is several times faster
-
     summary = run_study(config, progress=True)
     ci = summary["ci"]
     for arm, row in summary["arms"].items():
