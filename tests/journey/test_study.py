@@ -35,6 +35,10 @@ def test_cli_lists_the_journey_commands() -> None:
     assert family.returncode == 0 and "study" in family.stdout and "bench" in family.stdout
     study = _cli("journey", "study", "tiny", "--help")
     assert study.returncode == 0 and "--detours" in study.stdout and "--grpo.beta" in study.stdout
+    train = _cli("train", "--help")
+    assert train.returncode == 0 and "grpo" in train.stdout and "star" in train.stdout
+    grpo = _cli("train", "grpo", "tiny", "--help")
+    assert grpo.returncode == 0 and "--epsilon" in grpo.stdout and "--reward" in grpo.stdout
 
 
 @pytest.mark.slow

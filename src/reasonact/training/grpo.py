@@ -245,3 +245,18 @@ class GRPOTrainer:
 def train_grpo(config: GRPOConfig, progress: bool = False) -> Path:
     """GRPO from `config.init` → the trained policy directory (`<run>/policy`)."""
     return GRPOTrainer(config).train(progress)
+
+
+GRPO_PRESETS: dict[str, tuple[str, GRPOConfig]] = {
+    "tiny": (
+        "Smoke: 2 steps of 2 questions × G = 4 from the tiny policy.",
+        GRPOConfig(questions=2, group=4, pool=20, optim=OptimConfig(steps=2, lr=1e-4, warmup=0.0), name="grpo_tiny"),
+    ),
+    "default": ("40 steps of 8 questions × G = 8, process rewards, tiny policy.", GRPOConfig(reward="process")),
+}
+
+
+def main(config: GRPOConfig) -> None:
+    """`reasonact train grpo`: one thread (fastest for the tiny policies here), progress lines."""
+    torch.set_num_threads(1)
+    print(f"policy → {train_grpo(config, progress=True)}")

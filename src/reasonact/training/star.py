@@ -122,3 +122,20 @@ def train_star(config: STaRConfig, progress: bool = False) -> Path:
         if progress:
             print(f"star round {r}/{config.rounds} → {policy}", flush=True)
     return policy
+
+
+STAR_PRESETS: dict[str, tuple[str, STaRConfig]] = {
+    "tiny": (
+        "Smoke: one round on 8 problems, 2 SFT steps.",
+        STaRConfig(rounds=1, problems=8, sft=OptimConfig(steps=2, lr=5e-4), name="star_tiny"),
+    ),
+    "default": ("Two rounds on 200 problems from the tiny policy.", STaRConfig()),
+}
+
+
+def main(config: STaRConfig) -> None:
+    """`reasonact train star`: one thread (fastest for the tiny policies here), progress lines."""
+    import torch
+
+    torch.set_num_threads(1)
+    print(f"policy → {train_star(config, progress=True)}")
