@@ -13,7 +13,7 @@ export PYTHONHASHSEED ?= 0
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP_INSTALL) "torch==2.13.0" -e ".[robot,llm,libero,agents,dev]" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(PIP_INSTALL) "torch==2.13.0" -e ".[robot,llm,libero,agents,train,dev]" 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -104,6 +104,30 @@ COMMANDS: dict[str, Command | Table] = {
             "benchmarks.search:PRESETS",
         ),
     },
+    "train": {
+        "grpo": Command(
+            "GRPO of a reasoning policy (group-normalised outcome/process rewards, clipped ratio, KL in the loss).",
+            "reasonact.training.grpo:main",
+            "reasonact.training.grpo:GRPO_PRESETS",
+        ),
+        "star": Command(
+            "STaR rounds: sample, keep correct rationales, rationalise failures with the answer, fine-tune.",
+            "reasonact.training.star:main",
+            "reasonact.training.star:STAR_PRESETS",
+        ),
+    },
+    "journey": {
+        "study": Command(
+            "Journey Learning study: SFT on shortcuts vs journeys, + DPO, GRPO and STaR; accuracy with CIs.",
+            "reasonact.journey.commands:study",
+            "reasonact.journey.commands:STUDY_PRESETS",
+        ),
+        "bench": Command(
+            "GRPO step time (generation vs training), ours vs TRL's GRPOTrainer on the same setup → JSON.",
+            "benchmarks.journey:run",
+            "benchmarks.journey:PRESETS",
+        ),
+    },
     "vla": {
         "params": Command(
             "Parameter counts of backbone and action expert (built on the meta device).",

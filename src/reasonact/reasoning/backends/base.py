@@ -113,6 +113,13 @@ class Backend(ABC):
     ) -> list[list[Generation]]:
         """n samples per prompt → [prompt][sample]; stop=None generates exactly max_new_tokens."""
 
+    def weights_changed(self) -> None:
+        """Call after the policy's weights were updated (a training step): anything computed
+        from the old weights, such as a prefix-KV store, is stale and must go."""
+        store = getattr(self, "store", None)
+        if store is not None:
+            store.clear()
+
     def generate_steps(
         self,
         states: Sequence[State],

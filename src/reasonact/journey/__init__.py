@@ -1,0 +1,27 @@
+"""Journey Learning (O1-Journey, Qin et al. 2024): trees built by a propose–critique loop, and
+the long thoughts derived from them (the shortcut vs the journey)."""
+
+from __future__ import annotations
+
+from reasonact.journey.construct import ConstructConfig, JourneyTree, construct_trees
+from reasonact.journey.critic import ACTIONS, CheckerCritic, Critic, LMCritic, ScorerCritic, Verdict
+from reasonact.journey.derive import REFLECT, Thought, journey, parse_thought, reflection, shortcut, to_example
+
+__all__ = [
+    "ACTIONS",
+    "REFLECT",
+    "CheckerCritic",
+    "ConstructConfig",
+    "Critic",
+    "JourneyTree",
+    "LMCritic",
+    "ScorerCritic",
+    "Thought",
+    "Verdict",
+    "construct_trees",
+    "journey",
+    "parse_thought",
+    "reflection",
+    "shortcut",
+    "to_example",
+]

@@ -1,0 +1,141 @@
+"""GRPO: group advantages, the clipped + KL loss by hand, bad rewards counted, KL guard, exact resume,
+and a backend whose weights change dropping its prefix-KV store."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from reasonact.reasoning.backends.hf import HFBackend
+from reasonact.reasoning.mdp import State
+from reasonact.reasoning.tasks import make_task
+from reasonact.runs import Run
+from reasonact.training.grpo import GRPOConfig, GRPOTrainer, group_advantages, grpo_loss, process_advantages
+from reasonact.training.run_loop import OptimConfig
+from reasonact.training.sequences import load_policy, resolve_policy
+
+
+def tiny(tmp_path: Path, **overrides) -> GRPOConfig:
+    base = dict(questions=2, group=4, pool=12, max_steps=4, optim=OptimConfig(steps=2, lr=1e-4, warmup=0.0))
+    return GRPOConfig(root=tmp_path, **(base | overrides))
+
+
+def test_group_advantages() -> None:
+    assert group_advantages([1.0, 0.0, 0.0, 1.0]) == [1.0, -1.0, -1.0, 1.0]
+    assert group_advantages([1.0, 1.0, 1.0]) == [0.0, 0.0, 0.0]  # no signal in a flat group
+    # process: rewards of all steps normalised together (mean 0.5, std 0.5), advantage = Σ of later steps
+    adv = process_advantages([[1.0, 0.0], [1.0, 1.0, 0.0, 0.0]], [[2, 3], [1, 2, 3, 4]])
+    assert adv == [[0.0, 0.0, -1.0], [0.0, -1.0, -2.0, -1.0]]
+
+
+def test_grpo_loss_clips_and_penalises_kl() -> None:
+    mask = torch.ones(1, 2)
+    logps = torch.log(torch.tensor([[0.5, 0.5]]))
+    old = torch.log(torch.tensor([[0.25, 0.5]]))  # ratios 2 and 1
+    adv = torch.tensor([[1.0, 1.0]])
+    loss, metrics = grpo_loss(logps, old, logps, adv, mask, epsilon=0.2, beta=0.1)
+    assert loss.item() == pytest.approx(-(1.2 + 1.0) / 2)  # ratio 2 clipped to 1.2; π = π_ref: KL 0
+    assert metrics["clip_fraction"] == 0.5 and metrics["kl"] == pytest.approx(0.0)
+    ref = torch.log(torch.tensor([[0.25, 0.5]]))
+    loss_kl, metrics = grpo_loss(logps, logps, ref, torch.zeros(1, 2), mask, epsilon=0.2, beta=1.0)
+    k3 = 0.5 - math.log(0.5) - 1  # π_ref/π − log(π_ref/π) − 1 on the first token
+    assert metrics["kl"] == pytest.approx(k3 / 2) and loss_kl.item() == pytest.approx(k3 / 2)
+
+
+def test_config_refuses_bad_values() -> None:
+    with pytest.raises(ValueError, match="group"):
+        GRPOConfig(group=1)
+    with pytest.raises(ValueError, match="epsilon"):
+        GRPOConfig(epsilon=1.5)
+
+
+def test_bad_rewards_are_counted_and_flat_steps_skipped(tmp_path: Path) -> None:
+    calls = []
+
+    def flaky(rollout) -> float | None:
+        calls.append(rollout)
+        return [None, float("nan"), 1.0, 0.0][len(calls) % 4]
+
+    trainer = GRPOTrainer(tiny(tmp_path), reward=flaky)
+    rollouts, advantages, counts = trainer.step_batch(0)
+    assert counts["bad_rewards"] == 4 and len(rollouts) == 4  # 2 questions × 4 samples, half unusable
+    assert sorted({a for row in advantages for a in row}) == [-1.0, 1.0]
+    silent = GRPOTrainer(tiny(tmp_path, beta=0.0, name="flat"), reward=lambda r: None)
+    loss, metrics = silent.loss_fn(0)
+    assert loss is None and metrics["bad_rewards"] == 8
+
+
+def test_kl_blow_up_stops_before_the_update(tmp_path: Path) -> None:
+    config = tiny(tmp_path, max_kl=1e-12, optim=OptimConfig(steps=3, lr=5e-2, warmup=0.0, checkpoint_every=1))
+    with pytest.raises(FloatingPointError, match="kl: mean KL"):
+        GRPOTrainer(config).train()
+    assert Run(tmp_path / "grpo").latest() is not None  # the first step's checkpoint survives
+
+
+class Crash(Exception):
+    """Stands for a killed process."""
+
+
+def test_grpo_resumes_exactly(tmp_path: Path) -> None:
+    config = tiny(tmp_path, optim=OptimConfig(steps=3, lr=1e-3, warmup=0.0, checkpoint_every=1))
+    straight = GRPOTrainer(config)
+    straight.train()
+    crashing = GRPOTrainer(tiny(tmp_path / "b", optim=config.optim))
+    original = crashing.loss_fn
+
+    def loss_fn(step: int):
+        if step == 2:
+            raise Crash
+        return original(step)
+
+    crashing.loss_fn = loss_fn
+    with pytest.raises(Crash):
+        crashing.train()
+    resumed = GRPOTrainer(tiny(tmp_path / "b", optim=config.optim)).train()
+    a, _ = load_policy(tmp_path / "grpo" / "policy")
+    b, _ = load_policy(resumed)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    drop = {"step_s", "generate_s"}
+    clean = [{k: v for k, v in m.items() if k not in drop} for m in Run(tmp_path / "grpo").metrics()]
+    assert clean == [{k: v for k, v in m.items() if k not in drop} for m in Run(tmp_path / "b" / "grpo").metrics()]
+
+
+def test_changed_weights_drop_the_prefix_kv_store() -> None:
+    path = resolve_policy("tiny", "arithmetic")
+    model, tokenizer = load_policy(path)
+    backend = HFBackend(model, tokenizer, threads=1)
+    states = [State(p) for p in make_task("arithmetic").generate("val", 2)]
+    backend.generate_steps(states, 2, 8, seed=1)
+    assert backend.store.entries
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1.05)  # a training step
+    stale = backend.generate_steps(states, 2, 8, seed=1)
+    backend.weights_changed()
+    assert not backend.store.entries and backend.store.tokens == 0
+    fresh_model, _ = load_policy(path)
+    with torch.no_grad():
+        for p in fresh_model.parameters():
+            p.mul_(1.05)
+    reference = HFBackend(fresh_model, tokenizer, kv_store_tokens=0, threads=1).generate_steps(states, 2, 8, seed=1)
+    dropped = backend.generate_steps(states, 2, 8, seed=1)
+    assert tokens(dropped) == tokens(reference) and gap(dropped, reference) < 1e-4
+    assert gap(stale, reference) > 1e-3  # without dropping it, the old weights' KV leaks into generation
+
+
+def tokens(generations) -> list:
+    return [[g.token_ids for g in row] for row in generations]
+
+
+def gap(a, b) -> float:
+    """Largest log-prob difference over tokens both generations share."""
+    pairs = [
+        (x, y)
+        for ra, rb in zip(a, b, strict=True)
+        for ga, gb in zip(ra, rb, strict=True)
+        for x, y in zip(ga.logprobs, gb.logprobs, strict=False)
+    ]
+    return max(abs(x - y) for x, y in pairs)
