@@ -94,6 +94,11 @@ COMMANDS: dict[str, Command | Table] = {
             "reasonact.vla.commands:params",
             "reasonact.vla.commands:PARAMS_PRESETS",
         ),
+        "train": Command(
+            "Train a VLA variant on LeRobot datasets (+ VLM records): AdamW, cosine, EMA, resume, DDP.",
+            "reasonact.training.vla_trainer:train",
+            "reasonact.training.vla_config:PRESETS",
+        ),
         "bench": Command(
             "KI-VLA inference: flow vs π0-FAST AR decoding, prefix cache, LeRobot pi05 peer → JSON.",
             "benchmarks.vla_inference:run",

@@ -74,8 +74,16 @@ def test_state_representations() -> None:
     continuous_cfg = dataclasses.replace(TINY, state_mode="continuous")
     tokens, mask = PromptTokenizer(continuous_cfg)(["go"], state)
     assert tokens[0][mask[0]].tolist() == [ord("g"), ord("o")]
-    model = build_model(continuous_cfg.with_variant("pi0"))
+    model = build_model(continuous_cfg.with_variant("pi05"))
     assert model.state_proj is not None and continuous_cfg.prefix_len == TINY.prefix_len + 1
+    # π0 keeps the state out of the prefix whatever state_mode says: it is the first token of the suffix
+    pi0 = special_cfg.with_variant("pi0")
+    tokens, mask = PromptTokenizer(pi0)(["go"], state)
+    assert tokens[0][mask[0]].tolist() == [ord("g"), ord("o")] and pi0.prefix_len == TINY.prefix_len
+    assert build_model(pi0).state_proj is None and pi0.fast_offset == pi0.lm.vocab_size
+    # a sample without a state (a VLM record) gets no state tokens
+    tokens, mask = PromptTokenizer(special_cfg)(["go", "go"], np.zeros((2, 8)), has_state=[True, False])
+    assert mask.sum(1).tolist() == [10, 2]
 
 
 def test_config_rejects_unknown_variant_and_bad_dims() -> None:

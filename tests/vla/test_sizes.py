@@ -26,7 +26,7 @@ def test_paper_expert_is_the_300m_gemma_with_adaptive_norms() -> None:
     attention = w * heads * hd * 2 + w * hd * 2  # q, o; one k/v head
     adaptive = 2 * (w * 3 * w + 3 * w)  # two adaptive RMSNorms (scale, shift, gate)
     per_layer = attention + 3 * w * mlp + adaptive
-    time_mlp, io, final_norm = 2 * (w * w + w), (d * w + w) + (w * d + d), w
+    time_mlp, io, final_norm = 2 * (w * w + w), (d * w + w) + (w * d + d), w * 3 * w + 3 * w  # final norm adaptive
     assert parameter_counts(PAPER)["expert"] == depth * per_layer + time_mlp + io + final_norm
     # the Gemma-300M part alone (openpi gemma_300m without embedding) is ~311 M
     assert abs(depth * (attention + 3 * w * mlp + 2 * w) - 311e6) < 1e6
@@ -58,4 +58,4 @@ def test_every_size_builds_on_meta_and_sizes_grow() -> None:
 def test_cli_prints_backbone_and_expert_counts(capsys) -> None:
     main(["vla", "params", "paper"])
     out = capsys.readouterr().out
-    assert "backbone" in out and "2,927,533,808" in out and "expert" in out and "426,950,688" in out
+    assert "backbone" in out and "2,927,533,808" in out and "expert" in out and "430,098,464" in out

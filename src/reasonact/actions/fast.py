@@ -71,11 +71,18 @@ class FastTokenizer:
     """DCT + BPE action tokenizer. Build with `fit` or `load`; see the module docstring."""
 
     def __init__(
-        self, config: FastConfig, normalizer: QuantileNormalizer, bpe: Tokenizer, q_min: int, q_max: int
+        self,
+        config: FastConfig,
+        normalizer: QuantileNormalizer,
+        bpe: Tokenizer,
+        q_min: int,
+        q_max: int,
+        horizon: int | None = None,
     ) -> None:
         self.config = config
         self.normalizer = normalizer
         self.q_min, self.q_max = q_min, q_max
+        self.horizon = horizon  # H of the chunks it was fitted on (None: saved before it was recorded)
         self._bpe = bpe
 
     @property
@@ -107,7 +114,7 @@ class FastTokenizer:
             initial_alphabet=[chr(_BASE + i) for i in range(n_symbols)],
             show_progress=False,
         )
-        tokenizer = cls(config, normalizer, bpe, q_min, q_max)
+        tokenizer = cls(config, normalizer, bpe, q_min, q_max, horizon=chunks.shape[1])
         bpe.train_from_iterator(tokenizer._to_strings(q), trainer=trainer)
         return tokenizer
 
@@ -169,6 +176,8 @@ class FastTokenizer:
                 "normalizer": self.normalizer.to_json(),
                 "q_min": self.q_min,
                 "q_max": self.q_max,
+                "horizon": self.horizon,
+                "dim": self.dim,
             }
             (tmp / "fast.json").write_text(json.dumps(meta, indent=2) + "\n")
             self._bpe.save(str(tmp / "bpe.json"))
@@ -184,4 +193,6 @@ class FastTokenizer:
             raise ValueError(f"{meta_path}: expected format {_FORMAT!r}, received {meta.get('format')!r}")
         bpe = Tokenizer.from_file(str(path / "bpe.json"))
         normalizer = QuantileNormalizer.from_json(meta["normalizer"])
-        return cls(FastConfig(**meta["config"]), normalizer, bpe, meta["q_min"], meta["q_max"])
+        if meta.get("dim", normalizer.dim) != normalizer.dim:
+            raise ValueError(f"{meta_path}: dim {meta['dim']} does not match its normaliser's {normalizer.dim} dims")
+        return cls(FastConfig(**meta["config"]), normalizer, bpe, meta["q_min"], meta["q_max"], meta.get("horizon"))

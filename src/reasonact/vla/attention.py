@@ -5,9 +5,11 @@ Every token carries a block id:
 * ``0``  — prefix (images, prompt, text/special/continuous state): bidirectional among themselves;
 * ``k > 0`` — the k-th autoregressive token (text targets, then FAST action tokens): sees the prefix and
   the autoregressive tokens ``1..k``;
-* ``-1`` — action-expert token: sees the prefix and every expert token, never an autoregressive token.
+* ``-1`` — action-expert token: sees the prefix and every suffix token, never an autoregressive token;
+* ``-2`` — π0's continuous state token, first in the expert's suffix: sees the prefix and itself (the action
+  tokens see it, it does not see them; openpi's `pi0.py` mask).
 
-Nobody but expert tokens sees expert tokens, so information flows prefix → FAST and prefix → expert only.
+Nobody but suffix tokens sees suffix tokens, so information flows prefix → FAST and prefix → expert only.
 Because the backbone (prefix + FAST) never reads the expert, the backbone can run first and the expert
 afterwards over the backbone's per-layer keys/values — the same computation as one shared attention over
 the concatenated sequence in every layer, and exactly what inference caches.
@@ -21,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-PREFIX, EXPERT = 0, -1
+PREFIX, EXPERT, SUFFIX_STATE = 0, -1, -2
 
 
 def attention_mask(q_blocks: Tensor, k_blocks: Tensor, k_valid: Tensor) -> Tensor:
@@ -38,7 +40,9 @@ def attention_mask(q_blocks: Tensor, k_blocks: Tensor, k_valid: Tensor) -> Tenso
             e   1 1 0  0  1 1      expert: prefix + all expert, never FAST
             e   1 1 0  0  1 1
 
-        π0 (no FAST):                         blocks = [0, 0, -1, -1]  → [[1,1,0,0]]*2 + [[1,1,1,1]]*2
+        π0.5 (no FAST):                       blocks = [0, 0, -1, -1]  → [[1,1,0,0]]*2 + [[1,1,1,1]]*2
+        π0, state token s before the actions: blocks = [0, 0, -2, -1, -1]
+            → p: [1,1,0,0,0]; s: [1,1,1,0,0]; e: [1,1,1,1,1]
         π0-FAST decoding, one new token f3 over a cache [p p f1 f2]: q_blocks = [3],
         k_blocks = [0, 0, 1, 2, 3] → [[1, 1, 1, 1, 1]]
         padding: k_valid = [1, 0, 1] removes column 1 from every row.
@@ -47,8 +51,8 @@ def attention_mask(q_blocks: Tensor, k_blocks: Tensor, k_valid: Tensor) -> Tenso
     k = k_blocks[:, None, :]  # (b, 1, sk)
     sees_prefix = k == PREFIX
     causal_ar = (q > 0) & (k > 0) & (k <= q)
-    among_expert = (q == EXPERT) & (k == EXPERT)
-    return (sees_prefix | causal_ar | among_expert) & k_valid[:, None, :].bool()
+    within_suffix = (q < 0) & (k < 0) & (k <= q)  # actions see state + actions; the state sees itself
+    return (sees_prefix | causal_ar | within_suffix) & k_valid[:, None, :].bool()
 
 
 def sliding_window_mask(mask: Tensor, q_positions: Tensor, k_positions: Tensor, window: int) -> Tensor:
@@ -97,6 +101,13 @@ class KVCache:
         return KVCache(
             [k.detach() for k in self.keys], [v.detach() for v in self.values], self.blocks, self.positions, self.valid
         )
+
+    def select(self, rows: Tensor) -> KVCache:
+        """The cache of the batch rows `rows` (n,) only."""
+        return KVCache(
+            [k[rows] for k in self.keys], [v[rows] for v in self.values], self.blocks[rows], self.positions[rows],
+            self.valid[rows],
+        )  # fmt: skip
 
     @property
     def length(self) -> int:

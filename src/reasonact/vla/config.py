@@ -1,18 +1,23 @@
-"""KI-VLA configuration: sizes (tiny / small / gemma270m / paper) × variants (pi0, pi0_fast, frozen, ki, ablations).
+"""KI-VLA configuration: sizes (tiny / small / gemma270m / paper) × variants (pi0, pi05, pi0_fast, frozen, ki, …).
 
 A config is `VLAConfig(vision, lm, expert, ..., variant)`. Sizes fix the dimensions; the variant fixes the
 training recipe of the knowledge-insulation paper (Driess et al. 2025, Sec. 5) and its baselines:
 
 | variant          | action expert | FAST tokens (CE) | stop-gradient K/V | backbone trained |
 |------------------|---------------|------------------|-------------------|------------------|
-| `pi0`            | yes           | no               | no                | by L_flow        |
+| `pi0`            | π0 style      | no               | no                | by L_flow        |
+| `pi05`           | yes           | no               | no                | by L_flow        |
 | `pi0_fast`       | no            | yes (AR decode)  | —                 | by CE            |
 | `frozen`         | yes           | no               | —                 | no               |
 | `ki`             | yes           | yes              | yes               | by CE only       |
 | `ki_no_stopgrad` | yes           | yes              | no                | by CE and L_flow |
 | `ki_no_fast`     | yes           | no               | yes               | by text CE only  |
 
-The third KI ablation of the paper, "no VLM data", is a data-mixture choice, not a model one.
+Two expert styles. π0.5 / KI ("yes"): flow time enters every expert layer through adaptive RMSNorm (and the
+final norm), the state is in the prefix (`state_mode`). Original π0 (arXiv 2410.24164, Sec. 3 and App. B;
+openpi `pi0.py`): an action-time MLP fuses τ into each action token, W3·swish(W2·[W1·a^τ ; φ(τ)]), the expert
+layers use plain RMSNorm, and the state is one continuous token at the start of the expert's suffix
+(`state_mode` is not used). The third KI ablation, "no VLM data", is a data-mixture choice, not a model one.
 
 Which LM weights each size uses: `tiny`, `small` and `paper` are randomly initialised (`paper` is built on
 the `meta` device only); `gemma270m` loads the real pretrained Gemma 3 270M LM (see `pretrained.py`); its
@@ -23,21 +28,32 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from reasonact.checks import check_range
 
-Variant = Literal["pi0", "pi0_fast", "frozen", "ki", "ki_no_stopgrad", "ki_no_fast"]
+Variant = Literal["pi0", "pi05", "pi0_fast", "frozen", "ki", "ki_no_stopgrad", "ki_no_fast"]
 StateMode = Literal["text", "special", "continuous"]
 
-# variant → (has expert, FAST co-training, stop-gradient on backbone K/V, backbone frozen)
-VARIANTS: dict[str, tuple[bool, bool, bool, bool]] = {
-    "pi0": (True, False, False, False),
-    "pi0_fast": (False, True, False, False),
-    "frozen": (True, False, True, True),
-    "ki": (True, True, True, False),
-    "ki_no_stopgrad": (True, True, False, False),
-    "ki_no_fast": (True, False, True, False),
+
+class Recipe(NamedTuple):
+    """What a variant changes (the module table)."""
+
+    expert: bool  # has a flow-matching action expert
+    fast: bool  # FAST tokens are CE targets (co-training)
+    stop_gradient: bool  # the expert reads the backbone's keys/values detached
+    frozen: bool  # backbone parameters are not trained
+    pi0_expert: bool = False  # original π0 expert: time fused into action tokens, state token in the suffix
+
+
+VARIANTS: dict[str, Recipe] = {
+    "pi0": Recipe(True, False, False, False, pi0_expert=True),
+    "pi05": Recipe(True, False, False, False),
+    "pi0_fast": Recipe(False, True, False, False),
+    "frozen": Recipe(True, False, True, True),
+    "ki": Recipe(True, True, True, False),
+    "ki_no_stopgrad": Recipe(True, True, False, False),
+    "ki_no_fast": Recipe(True, False, True, False),
 }
 
 
@@ -101,7 +117,7 @@ class VLAConfig:
     action_dim: int = 7  # d: action dimension
     horizon: int = 10  # H: action chunk length (paper: 50)
     state_dim: int = 8  # proprioceptive state dimension
-    state_mode: StateMode = "special"  # text bins / one special token per dim / continuous projection
+    state_mode: StateMode = "special"  # prefix state: text bins / special token per dim / continuous (not π0)
     state_bins: int = 32  # bins per state dim for the text and special-token modes (state in [-1, 1])
     max_prompt_tokens: int = 48  # prompt length (incl. text/special state); longer prompts are refused
     fast_vocab: int = 256  # FAST BPE vocabulary appended to the LM vocabulary (variants with FAST)
@@ -129,24 +145,34 @@ class VLAConfig:
 
     @property
     def has_expert(self) -> bool:
-        return VARIANTS[self.variant][0]
+        return VARIANTS[self.variant].expert
 
     @property
     def uses_fast(self) -> bool:
-        return VARIANTS[self.variant][1]
+        return VARIANTS[self.variant].fast
 
     @property
     def stop_gradient(self) -> bool:
-        return VARIANTS[self.variant][2]
+        return VARIANTS[self.variant].stop_gradient
 
     @property
     def freeze_backbone(self) -> bool:
-        return VARIANTS[self.variant][3]
+        return VARIANTS[self.variant].frozen
+
+    @property
+    def pi0_expert(self) -> bool:
+        """Original π0 expert (time fused into action tokens, continuous state token in the suffix)."""
+        return VARIANTS[self.variant].pi0_expert
+
+    @property
+    def prefix_state(self) -> StateMode | None:
+        """How the state enters the prefix; None for π0, whose state token is in the expert's suffix."""
+        return None if self.pi0_expert else self.state_mode
 
     @property
     def prefix_len(self) -> int:
         """Prefix tokens: image tokens of every camera, the prompt, and one continuous-state token."""
-        return len(self.cameras) * self.vision.tokens + self.max_prompt_tokens + (self.state_mode == "continuous")
+        return len(self.cameras) * self.vision.tokens + self.max_prompt_tokens + (self.prefix_state == "continuous")
 
     @property
     def special_state_offset(self) -> int:
@@ -156,7 +182,7 @@ class VLAConfig:
     @property
     def fast_offset(self) -> int:
         """First id of the FAST tokens in the embedding; then BOA (begin action) and EOA (end action)."""
-        return self.lm.vocab_size + (self.state_dim * self.state_bins if self.state_mode == "special" else 0)
+        return self.lm.vocab_size + (self.state_dim * self.state_bins if self.prefix_state == "special" else 0)
 
     @property
     def boa(self) -> int:
@@ -169,6 +195,13 @@ class VLAConfig:
     @property
     def embed_vocab(self) -> int:
         return self.eoa + 1
+
+    @classmethod
+    def from_json(cls, data: dict) -> VLAConfig:
+        """Inverse of `runs.to_jsonable` (a run's model.json): nested dicts → sub-configs, lists → tuples."""
+        subs = {"vision": VisionConfig, "lm": LMConfig, "expert": ExpertConfig}
+        rest = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k not in subs}
+        return cls(**{k: sub(**data[k]) for k, sub in subs.items()}, **rest)
 
     def with_variant(self, variant: Variant) -> VLAConfig:
         return dataclasses.replace(self, variant=variant)

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
 
-def sample_time(batch: int, beta: tuple[float, float] = (1.5, 1.0), s: float = 0.999) -> Tensor:
-    """τ (batch,) = s·(1 − x), x ~ Beta(beta); uses torch's global RNG."""
+def sample_time(
+    batch: int, beta: tuple[float, float] = (1.5, 1.0), s: float = 0.999, rng: np.random.Generator | None = None
+) -> Tensor:
+    """τ (batch,) = s·(1 − x), x ~ Beta(beta); from `rng`, else torch's global RNG."""
+    if rng is not None:
+        return torch.from_numpy(s * (1.0 - rng.beta(beta[0], beta[1], batch))).float()
     x = torch.distributions.Beta(torch.tensor(beta[0]), torch.tensor(beta[1])).sample((batch,))
     return s * (1.0 - x)
 

@@ -1,15 +1,18 @@
 """KI-VLA: the VLM backbone + flow-matching action expert of "Knowledge Insulating VLA Models" (Driess et al.
-2025), and with other variants (`config.py`) its baselines π0, π0-FAST and frozen backbone.
+2025), and with other variants (`config.py`) its baselines π0, π0.5, π0-FAST and frozen backbone.
 
 Training sequence and loss (SPEC §2.3–2.4):
 
     [prefix: images, prompt, state (block 0)] [targets, BOA, FAST…, EOA (blocks 1, 2, …)] [expert (block −1)]
-    L = CE(targets[1:] + FAST + EOA | causal) + α · ‖v_θ(a^τ, τ) − (a − ω)‖²
+    L = 1/b Σ_i [ CE_i(targets + BOA + FAST + EOA | causal) + α · m_i · ‖v_θ(a^τ, τ) − (a − ω)‖²_i ]
 
-The backbone runs over prefix + autoregressive tokens, then the expert over its cache (see `attention.py`
-for why that equals one shared attention per layer). Knowledge insulation detaches that cache for the
-expert. Inference: the prefix is encoded once; the N Euler steps reuse its keys/values
-(`sample_actions`); π0-FAST decodes FAST tokens autoregressively over the same cache (`sample_fast`).
+CE_i is sample i's mean over its autoregressive tokens (openpi's per-sample averaging), the first of them
+predicted from the last valid prefix position; m_i says whether sample i carries actions (a mixed batch
+holds robot samples and VLM samples with text targets only). The backbone runs over prefix +
+autoregressive tokens, then the expert over its cache (see `attention.py` for why that equals one shared
+attention per layer). Knowledge insulation detaches that cache for the expert. Inference: the prefix is
+encoded once; the N Euler steps reuse its keys/values (`sample_actions`); π0-FAST decodes FAST tokens
+autoregressively over the same cache (`sample_fast`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reasonact.actions import Decoded, FastTokenizer
+from reasonact.checks import check_shape
 from reasonact.vla.attention import PREFIX, KVCache
 from reasonact.vla.backbone import GemmaLM, VisionEncoder
 from reasonact.vla.config import VLAConfig
 from reasonact.vla.contract import BasePolicy, Observation, check_actions, check_observation, images_to_float
-from reasonact.vla.expert import ActionExpert
+from reasonact.vla.expert import ActionExpert, ExpertContext
 from reasonact.vla.flow import euler_integrate, euler_times, noisy_actions, sample_time, target_velocity
 
 
@@ -35,13 +39,19 @@ class KIVLA(BasePolicy):
 
     def __init__(self, config: VLAConfig, fast: FastTokenizer | None = None) -> None:
         super().__init__()
+        check_fast_tokenizer(fast, config)
         self.config = config
         self.fast = fast
         self.vision = VisionEncoder(config.vision)
         self.projector = nn.Linear(config.vision.width, config.lm.width)
         self.lm = GemmaLM(config.lm, config.embed_vocab)
-        self.state_proj = nn.Linear(config.state_dim, config.lm.width) if config.state_mode == "continuous" else None
-        self.expert = ActionExpert(config.expert, config.lm, config.action_dim) if config.has_expert else None
+        continuous = config.prefix_state == "continuous"
+        self.state_proj = nn.Linear(config.state_dim, config.lm.width) if continuous else None
+        self.expert = (
+            ActionExpert(config.expert, config.lm, config.action_dim, config.state_dim, config.pi0_expert)
+            if config.has_expert
+            else None
+        )
         self.compiled_velocity: Callable[..., Tensor] | None = None  # set by compile_expert
         if config.freeze_backbone:
             for p in self.backbone_parameters():
@@ -90,16 +100,21 @@ class KIVLA(BasePolicy):
         ids = self.fast.encode(actions.detach().double().cpu().numpy())
         return [[self.config.fast_offset + t for t in seq[: self.config.max_fast_tokens]] for seq in ids]
 
-    def ar_sequences(self, obs: Observation, actions: Tensor | None) -> tuple[Tensor, Tensor] | None:
-        """The autoregressive segment per sample: targets, then BOA FAST… EOA → ids, valid (b, T), or None."""
+    def ar_sequences(
+        self, obs: Observation, actions: Tensor | None, action_mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor] | None:
+        """The autoregressive segment per sample: targets, then (samples with actions) BOA FAST… EOA
+        → ids, valid (b, T), or None when no sample has any autoregressive token."""
         cfg = self.config
         rows: list[list[int]] = [[] for _ in range(obs.batch_size)]
         if obs.targets is not None and obs.target_mask is not None and not cfg.freeze_backbone:
             rows = [t[m].tolist() for t, m in zip(obs.targets, obs.target_mask, strict=True)]
         if cfg.uses_fast and actions is not None:
-            rows = [[*r, cfg.boa, *f, cfg.eoa] for r, f in zip(rows, self.fast_ids(actions), strict=True)]
+            has = _rows(action_mask, obs.batch_size, actions.device)
+            for i, f in zip(has.tolist(), self.fast_ids(actions[has]), strict=True):
+                rows[i] = [*rows[i], cfg.boa, *f, cfg.eoa]
         length = max(len(r) for r in rows)
-        if length < 2:
+        if length == 0:
             return None
         ids = torch.zeros(len(rows), length, dtype=torch.int64, device=obs.tokens.device)
         valid = torch.zeros_like(ids, dtype=torch.bool)
@@ -108,16 +123,40 @@ class KIVLA(BasePolicy):
             valid[i, : len(r)] = True
         return ids, valid
 
-    def compute_loss(self, obs: Observation, actions: Tensor | None) -> dict[str, Tensor]:
-        """{"loss", "ce" (if any AR tokens), "flow" (if an expert and actions)}: L = CE + α·L_flow."""
-        check_observation(obs, self.config)
+    def forward(self, obs: Observation, actions: Tensor | None = None, **kwargs: Tensor | None) -> dict[str, Tensor]:
+        """`compute_loss` (so that DistributedDataParallel, which hooks `forward`, can wrap the model)."""
+        return self.compute_loss(obs, actions, **kwargs)
+
+    def compute_loss(
+        self,
+        obs: Observation,
+        actions: Tensor | None,
+        action_mask: Tensor | None = None,
+        noise: Tensor | None = None,
+        tau: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """L = 1/b Σ_i [CE_i + α·m_i·L_flow,i] (module docstring) → {"loss", "ce", "flow"}.
+
+        actions (b, H, d): chunks; rows where `action_mask` (b,) bool is False are ignored (text-only samples;
+        None: every row has actions). noise ω (b, H, d) and τ (b,): drawn from torch's global RNG if None (the
+        trainer passes them so a sample's draw does not depend on which process trains it). "ce" and "flow"
+        are means over the samples that carry each term (present only if some do); "loss" is the objective.
+        """
+        cfg = self.config
+        check_observation(obs, cfg)
         if actions is not None:
-            check_actions(actions, self.config, obs.batch_size)
+            check_actions(actions, cfg, obs.batch_size)
+        if noise is not None:
+            check_shape(noise, "noise", (obs.batch_size, cfg.horizon, cfg.action_dim))
+        if tau is not None:
+            check_shape(tau, "tau", (obs.batch_size,))
+        has_action = _rows(action_mask, obs.batch_size, obs.tokens.device) if actions is not None else None
         h, valid = self.embed_prefix(obs)
         positions = (valid.cumsum(dim=1) - 1).clamp(min=0)
         blocks = torch.full_like(positions, PREFIX)
-        prefix_len = h.shape[1]
-        ar = self.ar_sequences(obs, actions)
+        prefix_len, b = h.shape[1], obs.batch_size
+        last_prefix = valid.long().cumsum(dim=1).argmax(dim=1)  # (b,): the last valid prefix position
+        ar = self.ar_sequences(obs, actions, action_mask)
         if ar is not None:
             ids, ar_valid = ar
             start = valid.sum(dim=1, keepdim=True)  # (b, 1)
@@ -128,20 +167,49 @@ class KIVLA(BasePolicy):
             valid = torch.cat([valid, ar_valid], dim=1)
         hidden, cache = self.lm(h, blocks, positions, valid)
         losses: dict[str, Tensor] = {}
+        total = hidden.new_zeros((), dtype=torch.float32)
         if ar is not None:
-            logits = self.lm.logits(hidden[:, prefix_len:-1])  # (b, T-1, vocab): position j predicts j+1
-            target = ids[:, 1:].masked_fill(~ar_valid[:, 1:], -100)
-            losses["ce"] = F.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), ignore_index=-100)
-        if self.expert is not None and actions is not None:
-            actions = actions.to(h.dtype)
-            noise = torch.randn_like(actions)
-            tau = sample_time(actions.shape[0], self.config.time_beta, self.config.time_s).to(actions)
-            v_t = self.expert(noisy_actions(actions, noise, tau), tau, cache, self.config.stop_gradient)
-            losses["flow"] = F.mse_loss(v_t.float(), target_velocity(actions, noise).float())
+            ce, has_ce = self._per_sample_ce(hidden, last_prefix, prefix_len, ids, ar_valid)  # (b,), (b,)
+            total = total + ce.sum()
+            losses["ce"] = ce.sum() / has_ce.sum()
+        if self.expert is not None and has_action is not None and has_action.numel():
+            rows = has_action
+            some = rows.numel() < b  # a mixed batch: the expert runs on the rows with actions only
+            cache = cache.select(rows) if some else cache
+            flow = self._per_sample_flow(cache, obs.state[rows], actions[rows], _pick(noise, rows), _pick(tau, rows))
+            total = total + cfg.flow_weight * flow.sum()
+            losses["flow"] = flow.mean()
         if not losses:
-            raise ValueError(f"actions: variant {self.config.variant!r} has nothing to learn without actions/targets")
-        losses["loss"] = losses.get("ce", 0.0) + self.config.flow_weight * losses.get("flow", 0.0)
+            raise ValueError(f"actions: variant {cfg.variant!r} has nothing to learn without actions/targets")
+        losses["loss"] = total / b
         return losses
+
+    def _per_sample_ce(
+        self, hidden: Tensor, last_prefix: Tensor, prefix_len: int, ids: Tensor, ar_valid: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """hidden (b, P + T, w) → CE per sample (b,) averaged over its T_i tokens, and whether it has any (b,).
+
+        Token j is predicted from position j − 1; the first from the last valid prefix position (as openpi)."""
+        b, t = ids.shape
+        source = torch.cat([last_prefix[:, None], prefix_len + torch.arange(t - 1, device=ids.device).expand(b, -1)], 1)
+        picked = hidden.gather(1, source[..., None].expand(-1, -1, hidden.shape[-1]))  # (b, T, w)
+        logits = self.lm.logits(picked).float()  # (b, T, vocab)
+        token_ce = F.cross_entropy(logits.flatten(0, 1), ids.flatten(), reduction="none").view(b, t)
+        count = ar_valid.sum(dim=1)  # (b,)
+        return (token_ce * ar_valid).sum(dim=1) / count.clamp(min=1), count > 0
+
+    def _per_sample_flow(
+        self, cache: KVCache, state: Tensor, actions: Tensor, noise: Tensor | None, tau: Tensor | None
+    ) -> Tensor:
+        """Flow-matching MSE per sample (n,) for the n samples with actions (n, H, d)."""
+        assert self.expert is not None
+        actions = actions.to(cache.keys[0].dtype)
+        noise = torch.randn_like(actions) if noise is None else noise.to(actions)
+        if tau is None:
+            tau = sample_time(actions.shape[0], self.config.time_beta, self.config.time_s)
+        tau = tau.to(actions)
+        v_t = self.expert(noisy_actions(actions, noise, tau), tau, cache, self.config.stop_gradient, state)
+        return (v_t.float() - target_velocity(actions, noise).float()).pow(2).mean(dim=(1, 2))
 
     # ---- inference ----------------------------------------------------------------------------------------
 
@@ -167,12 +235,15 @@ class KIVLA(BasePolicy):
         b = obs.batch_size
         velocity_fn = self.compiled_velocity or self.expert.velocity
         taus = euler_times(steps).to(weight.device, torch.float32).repeat_interleave(b)  # (N·b,): step-major
-        conditions = self.expert.conditions(taus).unflatten(2, (steps, b))  # (depth, 2, N, b, 3·w_e)
-        context = self.expert.context(self.encode_prefix(obs), cfg.horizon, False) if cache_prefix else None
+        conditions = self.expert.conditions(taus).unflatten(0, (steps, b))  # (N, b, …)
+
+        def context() -> ExpertContext:
+            return self.expert.context(self.encode_prefix(obs), cfg.horizon, False, obs.state)  # type: ignore[union-attr]
+
+        cached = context() if cache_prefix else None
 
         def velocity(x_t: Tensor, tau: Tensor, i: int) -> Tensor:
-            ctx = context if context is not None else self.expert.context(self.encode_prefix(obs), cfg.horizon, False)
-            return velocity_fn(x_t.to(weight.dtype), conditions[:, :, i], ctx).to(x_t.dtype)
+            return velocity_fn(x_t.to(weight.dtype), conditions[i], cached or context()).to(x_t.dtype)
 
         return euler_integrate(velocity, noise, steps)
 
@@ -212,6 +283,38 @@ class KIVLA(BasePolicy):
             stop = np.flatnonzero(row == self.config.eoa)
             out.append((row[: stop[0] if stop.size else len(row)] - self.config.fast_offset).tolist())
         return out
+
+
+def check_fast_tokenizer(fast: FastTokenizer | None, config: VLAConfig) -> None:
+    """A FAST tokenizer must fit the model: its vocabulary within `fast_vocab` (larger ids would alias BOA/EOA
+    and the rows after them), fitted on chunks of this action dim and horizon."""
+    if fast is None:
+        return
+    if fast.vocab_size > config.fast_vocab:
+        raise ValueError(
+            f"fast: tokenizer vocabulary {fast.vocab_size} exceeds fast_vocab={config.fast_vocab} of the model; "
+            f"refit it with vocab_size <= {config.fast_vocab} or raise fast_vocab"
+        )
+    if fast.dim != config.action_dim:
+        raise ValueError(
+            f"fast: tokenizer fitted on action dim {fast.dim}, the model has action_dim={config.action_dim}"
+        )
+    if fast.horizon is not None and fast.horizon != config.horizon:
+        raise ValueError(f"fast: tokenizer fitted on horizon {fast.horizon}, the model has horizon={config.horizon}")
+
+
+def _rows(mask: Tensor | None, b: int, device: torch.device) -> Tensor:
+    """Indices (n,) of the samples a (b,) bool mask selects; every sample for None."""
+    if mask is None:
+        return torch.arange(b, device=device)
+    check_shape(mask, "action_mask", (b,))
+    if mask.dtype != torch.bool:
+        raise ValueError(f"action_mask: expected dtype bool, received {mask.dtype}")
+    return mask.nonzero()[:, 0]
+
+
+def _pick(x: Tensor | None, rows: Tensor) -> Tensor | None:
+    return None if x is None else x[rows]
 
 
 def build_model(config: VLAConfig, fast: FastTokenizer | None = None, device: str | torch.device = "cpu") -> KIVLA:

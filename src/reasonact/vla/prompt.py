@@ -5,6 +5,9 @@
 * ``special``: one new token per (dim, bin), ids after the text vocabulary (`VLAConfig.special_state_offset`);
 * ``continuous``: the state is not tokenised; the model projects it to one prefix token (`state_proj`).
 
+π0 (`VLAConfig.prefix_state` None) keeps its state out of the prompt: it is a token of the expert's suffix.
+Samples without a state (VLM co-training records: `has_state` False) get no state text or tokens.
+
 Text tokenizers: `ByteTokenizer` (UTF-8 bytes, vocab 256) for the from-scratch sizes; the real Gemma 3
 tokenizer (`pretrained.load_gemma_tokenizer`) for `gemma270m`.
 """
@@ -51,8 +54,11 @@ class PromptTokenizer:
         self.config = config
         self.text = text or ByteTokenizer()
 
-    def __call__(self, prompts: Sequence[str], state: object) -> tuple[Tensor, Tensor]:
-        """b prompts, state (b, state_dim) → tokens (b, L) int64, mask (b, L) bool."""
+    def __call__(
+        self, prompts: Sequence[str], state: object, has_state: Sequence[bool] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """b prompts, state (b, state_dim), optionally which samples have a state (b,) → tokens (b, L) int64,
+        mask (b, L) bool."""
         cfg = self.config
         if isinstance(prompts, str):
             raise ValueError("prompts: expected a sequence of strings (one per batch item), received one str")
@@ -61,7 +67,7 @@ class PromptTokenizer:
         tokens = torch.zeros(len(prompts), cfg.max_prompt_tokens, dtype=torch.int64)
         mask = torch.zeros(len(prompts), cfg.max_prompt_tokens, dtype=torch.bool)
         for i, prompt in enumerate(prompts):
-            ids = self._ids(prompt, bins[i])
+            ids = self._ids(prompt, bins[i] if has_state is None or has_state[i] else None)
             if len(ids) > cfg.max_prompt_tokens:
                 raise ValueError(
                     f"prompts[{i}]: prompt too long: expected at most max_prompt_tokens={cfg.max_prompt_tokens} "
@@ -71,11 +77,11 @@ class PromptTokenizer:
             mask[i, : len(ids)] = True
         return tokens, mask
 
-    def _ids(self, prompt: str, bins: np.ndarray) -> list[int]:
+    def _ids(self, prompt: str, bins: np.ndarray | None) -> list[int]:
         cfg = self.config
-        if cfg.state_mode == "text":
+        if bins is not None and cfg.prefix_state == "text":
             return self.text.encode(f"{prompt}\nState: {' '.join(str(int(b)) for b in bins)};\n")
         ids = self.text.encode(prompt)
-        if cfg.state_mode == "special":
+        if bins is not None and cfg.prefix_state == "special":
             ids = ids + [cfg.special_state_offset + d * cfg.state_bins + int(b) for d, b in enumerate(bins)]
         return ids

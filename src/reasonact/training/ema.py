@@ -1,0 +1,34 @@
+"""Exponential moving average of model weights, the weights evaluated and shipped (π0 / openpi: decay 0.99).
+
+    θ_ema ← decay · θ_ema + (1 − decay) · θ
+
+The average lives in a full copy of the model (`EMA.model`), so it is saved, loaded and run like the model
+itself; buffers are copied, not averaged.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from reasonact.checks import check_range
+
+
+class EMA:
+    """Keeps `model`'s moving average; call `update(model)` after every optimizer step."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        check_range(decay, "ema_decay", 0.0, 1.0)
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for average, p in zip(self.model.parameters(), model.parameters(), strict=True):
+            average.lerp_(p.detach(), 1.0 - self.decay)
+        for average, b in zip(self.model.buffers(), model.buffers(), strict=True):
+            average.copy_(b)

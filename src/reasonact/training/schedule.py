@@ -1,0 +1,30 @@
+"""Learning-rate schedule shared by every trainer: linear warmup, then cosine decay to a floor.
+
+    lr(s) = peak · (s + 1) / warmup                                        s < warmup
+    lr(s) = final + (peak − final) · ½ (1 + cos(π · (s − warmup) / (total − warmup)))   otherwise
+
+(openpi's `CosineDecaySchedule`, the schedule of π0 / KI training.) A pure function of the step, so a
+resumed run needs no scheduler state.
+"""
+
+from __future__ import annotations
+
+import math
+
+from reasonact.checks import check_range
+
+
+def warmup_cosine(step: int, total: int, warmup: int, peak: float, final: float) -> float:
+    """The learning rate at 0-based `step` of a `total`-step run."""
+    check_range(total, "total steps", low=1)
+    check_range(warmup, "warmup steps", low=0)
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return final + (peak - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def set_lr(optimizer, lr: float) -> None:
+    """Write `lr` into every parameter group of a torch optimizer."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr

@@ -1,0 +1,78 @@
+"""Configuration of `reasonact vla train`: the model, the data mixture and the optimisation (π0 / KI recipe).
+
+Defaults follow openpi's training config where it applies: AdamW (β = 0.9, 0.95, weight decay 1e-10), peak
+lr 2.5e-5 after 1k warmup steps, cosine decay to 2.5e-6, gradient clipping at 1, EMA 0.99. The presets shrink
+the step counts and raise the learning rate for models trained from scratch here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from reasonact.vla.config import SMALL, TINY, VLAConfig
+
+PROMPT_TOKENS = 80  # bytes: MetaWorld instructions + state tokens, and the longest VLM question (66 bytes)
+TINY_VLM = dataclasses.replace(TINY, max_prompt_tokens=PROMPT_TOKENS)
+
+
+@dataclass(frozen=True)
+class VLATrainConfig:
+    """One VLA training run; every field is a `--flag` (e.g. `--model.variant pi0 --steps 2000`)."""
+
+    model: VLAConfig = field(default_factory=lambda: TINY_VLM)  # architecture + variant (dims set from the data)
+    datasets: tuple[Path, ...] = (Path("runs/datasets/tiny"),)  # LeRobot v3 roots (`reasonact data collect`)
+    dataset_weights: tuple[float, ...] = ()  # sampling weight per dataset; () = proportional to frames
+    vlm: tuple[Path, ...] = ()  # VLM co-training record files (`reasonact data vlm` → vlm.parquet)
+    vlm_fraction: float = 0.0  # share of every batch drawn from the VLM records (their "train" split)
+    subtask_targets: bool = False  # robot samples also predict their subtask text before acting (CE)
+    heldout_per_task: int = 1  # last episodes of every task kept out of training, for the open-loop eval
+    norm: Literal["quantile", "mean_std"] = "quantile"  # state/action normalisation from meta/stats.json
+    image_camera: str = ""  # dataset camera fed to the model's first camera ("" = the first in the dataset)
+    steps: int = 200  # optimizer steps
+    batch_size: int = 8  # global batch (split evenly across torchrun processes)
+    lr: float = 1e-3  # peak learning rate
+    final_lr: float = 1e-4  # learning rate at the end of the cosine decay
+    warmup: int = 20  # linear warmup steps
+    weight_decay: float = 1e-10  # AdamW decoupled weight decay (openpi: 1e-10)
+    betas: tuple[float, float] = (0.9, 0.95)  # AdamW (β1, β2)
+    grad_clip: float = 1.0  # max global gradient norm
+    ema_decay: float = 0.99  # EMA of the weights, evaluated and saved beside them
+    bf16: bool = False  # bfloat16 autocast for forward + backward (weights and optimizer stay float32)
+    seed: int = 0  # model init; batches, noise and τ of step s derive from (seed, s)
+    log_every: int = 10  # steps between metrics.jsonl records
+    save_every: int = 100  # steps between checkpoints (and one at the end)
+    eval_every: int = 0  # steps between held-out open-loop evaluations (0: only at the end)
+    eval_samples: int = 256  # held-out frames in each open-loop evaluation
+    threads: int = 1  # torch intra-op threads per process
+    out: Path = Path("runs/vla")  # runs root
+    name: str = "tiny"  # run directory name under `out`
+    resume: bool = False  # continue `out/name` from its latest checkpoint
+    overwrite: bool = False  # replace an existing `out/name`
+
+
+SMALL_MT10 = VLATrainConfig(
+    model=dataclasses.replace(SMALL, horizon=16, max_fast_tokens=64, fast_vocab=512, max_prompt_tokens=PROMPT_TOKENS),
+    datasets=(Path("runs/datasets/mt10_64"),),
+    steps=4000,
+    batch_size=32,
+    lr=3e-4,
+    final_lr=3e-5,
+    warmup=200,
+    log_every=20,
+    save_every=250,
+    eval_every=1000,
+    threads=2,
+    name="small_mt10",
+)
+
+PRESETS: dict[str, tuple[str, VLATrainConfig]] = {
+    "tiny": ("Seconds: the tiny model on `runs/datasets/tiny` (`reasonact data collect tiny`).", VLATrainConfig()),
+    "small": (
+        "The small KI model on MT10 (`reasonact data collect mt10 --out runs/datasets/mt10_64 --env.image-size 64`):"
+        " 64 px camera + state + instruction, 16-step chunks.",
+        SMALL_MT10,
+    ),
+}
