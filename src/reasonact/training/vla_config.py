@@ -51,6 +51,7 @@ class VLATrainConfig:
     name: str = "tiny"  # run directory name under `out`
     resume: bool = False  # continue `out/name` from its latest checkpoint
     overwrite: bool = False  # replace an existing `out/name`
+    init_backbone: Path | None = None  # start vision + projector + LM from a `reasonact vla pretrain` run (dir)
 
 
 SMALL_MT10 = VLATrainConfig(
