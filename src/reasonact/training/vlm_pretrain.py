@@ -102,7 +102,7 @@ class Pretrainer:
         save_backbone(self.ema.model, self.run.path)
         report = {
             "model": evaluate_vqa(self.ema.model, self.records, self.text, max_per_split=cfg.eval_samples),
-            "majority": baselines(self.records),
+            "majority": baselines(self.records, max_per_split=cfg.eval_samples),
         }
         atomic_write_json(self.run.path / "eval.json", report)
         self.run.log(self.step, **self.heldout_metrics(report["model"]))

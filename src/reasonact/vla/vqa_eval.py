@@ -235,6 +235,15 @@ def majority_accuracy(majority: dict[str, str], records: VlmRecords) -> dict[str
     return _per_kind(records.kinds, right)
 
 
+def split_records(records: VlmRecords, split: str, max_per_split: int = 0, seed: int = 0) -> VlmRecords:
+    """The records of `split`; with `max_per_split` > 0 a fixed random subset of that many (the same subset for
+    every model and baseline evaluated with the same seed)."""
+    part = records.where(split=split)
+    if 0 < max_per_split < len(part):
+        part = part.subset(np.sort(np.random.default_rng(seed).choice(len(part), max_per_split, replace=False)))
+    return part
+
+
 def evaluate_vqa(
     model: KIVLA,
     records: VlmRecords,
@@ -243,31 +252,28 @@ def evaluate_vqa(
     max_per_split: int = 0,
     seed: int = 0,
 ) -> dict[str, dict[str, float]]:
-    """Per split: VQA accuracy (+ per kind) and caption perplexity of `model` → {split: metrics}.
-
-    `max_per_split` > 0 evaluates a fixed random subset of that many records per split (same subset for every
-    model with the same seed), for quick evaluations during training."""
+    """Per split: VQA accuracy (+ per kind) and caption perplexity of `model` → {split: metrics}."""
     text = text or text_tokenizer(model.config)
     was_training = model.training
     model.eval()
     out: dict[str, dict[str, float]] = {}
     for split in splits:
-        part = records.where(split=split)
+        part = split_records(records, split, max_per_split, seed)
         if not len(part):
             continue
-        if 0 < max_per_split < len(part):
-            part = part.subset(np.sort(np.random.default_rng(seed).choice(len(part), max_per_split, replace=False)))
         out[split] = vqa_accuracy(model, part.where(not_kind="caption"), text)
         out[split]["caption_perplexity"] = caption_perplexity(model, part.where(kind="caption"), text)
     model.train(was_training)
     return out
 
 
-def baselines(records: VlmRecords, splits: Sequence[str] = EVAL_SPLITS) -> dict[str, dict[str, float]]:
-    """The majority answer per kind (from the "train" split) on every split."""
+def baselines(
+    records: VlmRecords, splits: Sequence[str] = EVAL_SPLITS, max_per_split: int = 0, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """The majority answer per kind (from all "train" records) on the records `evaluate_vqa` scores."""
     majority = majority_answers(records.where(split="train"))
-    return {s: majority_accuracy(majority, records.where(split=s, not_kind="caption")) for s in splits
-            if len(records.where(split=s))}  # fmt: skip
+    parts = {s: split_records(records, s, max_per_split, seed) for s in splits}
+    return {s: majority_accuracy(majority, p.where(not_kind="caption")) for s, p in parts.items() if len(p)}
 
 
 @dataclass(frozen=True)
@@ -295,7 +301,8 @@ def vqa_eval(config: VqaEvalConfig) -> dict:
     if not paths:
         raise ValueError(f"records: {config.run} records no VLM record files; pass --records PATH")
     records = load_records(paths, model.config.vision.image_size)
-    report = {"model": evaluate_vqa(model, records, max_per_split=config.max_per_split), "majority": baselines(records)}
+    n = config.max_per_split
+    report = {"model": evaluate_vqa(model, records, max_per_split=n), "majority": baselines(records, max_per_split=n)}
     if config.untrained:
         report["untrained"] = evaluate_vqa(untrained_model(model.config), records, max_per_split=config.max_per_split)
     report["records"] = [str(p) for p in paths]
