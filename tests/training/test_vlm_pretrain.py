@@ -4,7 +4,9 @@ action trainer starts from, and refuses bad records with clear errors."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -16,7 +18,8 @@ from safetensors.torch import load_file
 
 from reasonact.data.vlm import PRESETS as VLM_PRESETS
 from reasonact.data.vlm import generate
-from reasonact.training.vla_config import TINY_VLM
+from reasonact.training.vla_config import TINY_VLM, VLATrainConfig
+from reasonact.training.vla_trainer import Trainer
 from reasonact.training.vlm_pretrain import Pretrainer, load_backbone, load_pretrained, save_backbone
 from reasonact.training.vlm_pretrain_config import PRESETS
 from reasonact.vla.model import build_model
@@ -92,6 +95,30 @@ def test_backbone_starts_another_variant_and_refuses_other_dims(tmp_path):
         load_backbone(build_model(wider), tmp_path)
     with pytest.raises(FileNotFoundError, match=r"init_backbone: .*vla pretrain"):
         load_backbone(target, tmp_path / "nothing")
+
+
+def test_vla_train_starts_the_frozen_variant_from_the_backbone(tmp_path):
+    """`vla train --init-backbone`: the action trainer's model (and its EMA) start from the pre-stage weights;
+    the frozen variant keeps them."""
+    spec = importlib.util.spec_from_file_location("vla_trainer_tests", Path(__file__).with_name("test_vla_trainer.py"))
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)  # its synthetic LeRobot dataset writer
+    for key in ("observation.state", "action"):  # the LeRobot writer now asks for entry names
+        helpers.FEATURES[key]["names"] = [f"{key}_{i}" for i in range(helpers.FEATURES[key]["shape"][0])]
+    torch.manual_seed(3)
+    pre = build_model(TINY_VLM)
+    save_backbone(pre, tmp_path / "pre")
+    cfg = VLATrainConfig(
+        model=dataclasses.replace(TINY_VLM, variant="frozen"), datasets=(helpers.write_dataset(tmp_path / "ds"),),
+        out=tmp_path, name="run", steps=2, batch_size=4, warmup=1, save_every=2, eval_samples=4,
+        init_backbone=tmp_path / "pre",
+    )  # fmt: skip
+    trainer = Trainer(cfg)
+    assert torch.equal(trainer.ema.model.vision.patch.weight, pre.vision.patch.weight)
+    trainer.fit()
+    for name, p in trainer.model.named_parameters():
+        if name.split(".")[0] in ("vision", "projector") or (name.startswith("lm.") and name != "lm.embed.weight"):
+            assert torch.equal(p, pre.get_parameter(name)), name
 
 
 def _write(path, images, answers, kinds=None):
