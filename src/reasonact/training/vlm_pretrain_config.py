@@ -83,7 +83,7 @@ PRESETS: dict[str, tuple[str, VLMPretrainConfig]] = {
     ),
     "small": (
         "The small VLA's backbone (from scratch, 64 px) on `reasonact data vlm small --episodes-per-task 15 "
-        "--out runs/vlm/mt15` records; ~4 s/step on this loaded 2-core CPU.",
+        "--out runs/vlm/mt15` records; 4–12 s/step on this loaded 2-core CPU.",
         SMALL,
     ),
     "gemma270m": (
