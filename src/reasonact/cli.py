@@ -144,6 +144,15 @@ COMMANDS: dict[str, Command | Table] = {
             "reasonact.vla.evaluate:run",
             "reasonact.vla.evaluate:PRESETS",
         ),
+        "pretrain": Command(
+            "VLM pre-stage: train the backbone on captions / VQA / boxes of the scenes → backbone checkpoint.",
+            "reasonact.training.vlm_pretrain:pretrain",
+            "reasonact.training.vlm_pretrain_config:PRESETS",
+        ),
+        "vqa-eval": Command(
+            "VQA accuracy + caption perplexity of a run per held-out split, vs majority and untrained baselines.",
+            "reasonact.vla.vqa_eval:vqa_eval",
+        ),
         "bench": Command(
             "KI-VLA inference: flow vs π0-FAST AR decoding, prefix cache, LeRobot pi05 peer → JSON.",
             "benchmarks.vla_inference:run",

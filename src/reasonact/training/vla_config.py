@@ -51,6 +51,7 @@ class VLATrainConfig:
     name: str = "tiny"  # run directory name under `out`
     resume: bool = False  # continue `out/name` from its latest checkpoint
     overwrite: bool = False  # replace an existing `out/name`
+    init_backbone: Path | None = None  # start vision + projector + LM from a `reasonact vla pretrain` run (dir)
 
 
 # What trains here in ≤ 30 min on two shared CPU cores: `small`'s 64 px / patch-8 camera (64 image tokens, so

@@ -24,6 +24,7 @@ from reasonact.data.lerobot import LeRobotReader
 from reasonact.vla.contract import Observation
 from reasonact.vla.flow import sample_time
 from reasonact.vla.transforms import VLATransforms, resize_images
+from reasonact.vla.vqa_eval import answer_text
 
 IMAGE_PREFIX = "observation.images."
 
@@ -123,7 +124,7 @@ def load_vlm(paths: tuple[Path, ...], image_size: int) -> VlmRecords | None:
             if row["split"] == "train":
                 images.append(iio.imread(row["image"]["bytes"], extension=".png")[..., :3])
                 questions.append(row["question"])
-                answers.append(row["answer"])
+                answers.append(answer_text(row["answer"]))  # the form `vqa_eval` decodes and scores
     if not images:
         raise ValueError(f"vlm: no 'train' records in {[str(p) for p in paths]}")
     resized = torch.cat([resize_images(np.asarray(im)[None], image_size, "vlm image") for im in images])

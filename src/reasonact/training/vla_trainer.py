@@ -95,6 +95,10 @@ class Trainer:
         fast = self._fast_tokenizer()
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.model_cfg, fast)
+        if cfg.init_backbone is not None:
+            from reasonact.training.vlm_pretrain import load_backbone
+
+            load_backbone(self.model, cfg.init_backbone)
         self.ema = EMA(self.model, cfg.ema_decay)
         self.state = nn.ModuleDict({"model": self.model, "ema": self.ema.model})  # what a checkpoint holds
         params = [p for p in self.model.parameters() if p.requires_grad]
