@@ -166,7 +166,7 @@ def _latencies(model: KIVLA, obs: Observation, fast_tokens: int, cfg: BenchConfi
             "flow_recompute_prefix": _timed(
                 lambda: model.sample_actions(obs, cache_prefix=False), cfg.baseline_iters, 0
             ),
-            "fast_ar": _timed(lambda: model.sample_fast(obs, fast_tokens, stop_at_eoa=False), cfg.baseline_iters, 0),
+            "fast_ar": _timed(lambda: model.sample_fast(obs, fast_tokens), cfg.baseline_iters, 0),
             "sample_actions_flops": _flops(lambda: model.sample_actions(obs)),
             "params": sum(p.numel() for p in model.parameters()),
             "loadavg_end": os.getloadavg(),
