@@ -360,3 +360,28 @@ def run(config: BenchConfig) -> dict:
             lines.append(f"peer bf16 {peer16:.3f} s → ours/peer (both bf16) {ratio16:.2f}")
     print("\n".join(lines) + f"\n→ {config.out}")
     return report
+
+
+def device_summary(reports: dict[str, Path], out: Path, tiny: bool, peer_note: str | None = None) -> dict:
+    """The reports of `vla bench` per dims name ("paper", "pi05_300m") → one JSON of the headline numbers
+    (`benchmarks/device.sh`): device, dtype, and per dims sample_actions_ms, flow_vs_fast_ar_speedup,
+    vs_peer_latency_ratio (None where the peer did not run: `peer_error`, and `peer_note` says why)."""
+    loaded = {name: json.loads(path.read_text()) for name, path in reports.items()}
+    first = next(iter(loaded.values()))
+    summary: dict = {
+        "device": first["device"], "dtype": first["dtype"], "torch": first["torch"], "tiny": tiny,
+        "peer_note": peer_note,
+    }  # fmt: skip
+    for name, report in loaded.items():
+        summary[name] = {
+            "sample_actions_ms": 1e3 * report["latency_s"]["ours_flow_cached"],
+            "fast_ar_ms": 1e3 * report["latency_s"]["ours_fast_ar"],
+            "flow_vs_fast_ar_speedup": report["flow_vs_fast_ar_speedup"],
+            "prefix_cache_speedup": report["prefix_cache_speedup"],
+            "vs_peer_latency_ratio": report["vs_peer_latency_ratio"],
+            "peer_error": report.get("peer_error"),
+            "fast_tokens_per_chunk": report["ours"]["fast_tokens_per_chunk"],
+            "mfu": report["mfu"],
+        }
+    atomic_write_json(out, summary)
+    return summary
