@@ -222,13 +222,16 @@ class KIVLA(BasePolicy):
         The prefix K/V, the expert's masks/RoPE and the adaptive-norm modulations of all N steps are computed
         once; each step runs only the expert layers. `cache_prefix=False` recomputes the prefix at every Euler
         step (the baseline the cache is measured against; identical result). Input checks run here, at the
-        public boundary; past them nothing is read back to the host, so on a GPU the prefix pass and the N
-        steps queue without one synchronisation (issue 15; `tests/vla/test_sync_free.py`)."""
+        public boundary, where the inputs are (host inputs are checked on the host, then moved to the model's
+        device; the chunk comes back on the observation's device); past them nothing is read back to the
+        host, so on a GPU the prefix pass and the N steps queue without one synchronisation (issue 15;
+        `tests/vla/test_sync_free.py`)."""
         check_observation(obs, self.config)
         cfg = self.config
         if self.expert is None:
             return torch.as_tensor(self.sample_fast(obs).actions, dtype=torch.float32)
         weight = self.projector.weight
+        home, obs = obs.state.device, obs.to(weight.device)
         if noise is None:
             noise = torch.randn(obs.batch_size, cfg.horizon, cfg.action_dim, device=weight.device)
         check_actions(noise, cfg, obs.batch_size)
@@ -247,7 +250,7 @@ class KIVLA(BasePolicy):
         def velocity(x_t: Tensor, tau: Tensor, i: int) -> Tensor:
             return velocity_fn(x_t.to(weight.dtype), conditions[i], cached or context()).to(x_t.dtype)
 
-        return euler_integrate(velocity, noise, steps)
+        return euler_integrate(velocity, noise, steps).to(home)
 
     @torch.no_grad()
     def sample_fast(self, obs: Observation, max_tokens: int | None = None, check_every: int | None = None) -> Decoded:
@@ -266,6 +269,7 @@ class KIVLA(BasePolicy):
         check_observation(obs, cfg)
         if check_every is not None and check_every < 1:
             raise ValueError(f"check_every: expected a positive number of tokens or None, received {check_every}")
+        obs = obs.to(self.projector.weight.device)
         ids = self._decode_fast(obs, max_tokens or cfg.max_fast_tokens, check_every)  # (b, n)
         return self.fast.decode(self._strip(ids), cfg.horizon)
 
