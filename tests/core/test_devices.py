@@ -60,10 +60,11 @@ def test_bfloat16_on_a_gpu_without_bfloat16_kernels_is_refused(monkeypatch: pyte
         (["serve", "no-such-policy", "--dtype", "fp8"], "--dtype: expected one of float32, bfloat16, float16"),
         (["vla", "eval", "no/such/run", "--dtype", "double"], "--dtype: expected one of float32, bfloat16, float16"),
         (["vla", "bench", "tiny", "--device", "tpu"], "--device: expected cpu, cuda, cuda:N or mps, received 'tpu'"),
+        (["vla", "train", "tiny", "--device", "gpu", "--out", "no/such/dir"], "--device: expected cpu, cuda, cuda:N"),
     ],
 )
 def test_commands_refuse_a_bad_placement_before_loading_anything(argv: list[str], message: str, capsys) -> None:
-    # the policy / checkpoint named do not exist: the placement error has to come first
+    # the policy / checkpoint / run directory named do not exist: the placement error has to come first
     from reasonact.cli import main
 
     with pytest.raises(SystemExit):
