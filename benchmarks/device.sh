@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The prepared device check of issue 15: the VLA bench at pi05_300m and paper dims on one accelerator,
-# summarised in one JSON (device, dtype, per dims sample_actions_ms, flow_vs_fast_ar_speedup,
-# vs_peer_latency_ratio). Meant to finish within 7 minutes on one GPU.
+# summarised in one JSON (device, dtype, per dims sample_actions_ms, graph_captured_ms (the expert step
+# under torch.compile mode="reduce-overhead": CUDA graphs; null with the error if it does not compile),
+# flow_vs_fast_ar_speedup (eager arms), vs_peer_latency_ratio). Meant to finish within 7 minutes on one GPU.
 #
 #   benchmarks/device.sh                 # cuda, bfloat16 → benchmarks/results/vla_device.json
 #   DEVICE=cuda:1 DTYPE=float16 benchmarks/device.sh
@@ -22,11 +23,11 @@ if [[ $# -gt 0 ]]; then echo "device.sh: unknown argument '$1' (expected --tiny 
 if [[ $tiny == 1 ]]; then
   DEVICE=${DEVICE:-cpu} DTYPE=${DTYPE:-float32} OUT=${OUT:-runs/device/vla_device_tiny.json}
   declare -A PRESET=([pi05_300m]=tiny [paper]=tiny)
-  timing=(--iters 1 --warmup 1 --baseline-iters 1)
+  timing=(--iters 1 --warmup 1 --baseline-iters 1 --graph-capture)
 else
   DEVICE=${DEVICE:-cuda} DTYPE=${DTYPE:-bfloat16} OUT=${OUT:-benchmarks/results/vla_device.json}
   declare -A PRESET=([pi05_300m]=default [paper]=paper)
-  timing=(--iters 5 --warmup 2 --baseline-iters 2 --roof-size 8192)
+  timing=(--iters 5 --warmup 2 --baseline-iters 2 --roof-size 8192 --graph-capture)
 fi
 
 peer=(--peer.no-enabled)

@@ -73,6 +73,7 @@ class BenchConfig:
     bf16: bool = False  # also time our sample_actions with bfloat16 weights (extra arm, not the headline)
     device: str = "cpu"  # where our model runs: cpu, cuda, cuda:N or mps
     dtype: str = "float32"  # our weights in the headline arms (float32, bfloat16, float16); the peer's too
+    graph_capture: bool = False  # also time sample_actions with the expert step compiled, mode "reduce-overhead"
     peer: PeerConfig = field(default_factory=PeerConfig)
     out: Path = Path("benchmarks/results/vla_inference.json")
 
@@ -205,6 +206,7 @@ def measure_ours(cfg: BenchConfig, where: Placement) -> dict:
     build_s = time.perf_counter() - build_start
     obs = _observation(model_cfg, where.device)
     result = _latencies(model, obs, fast_tokens, cfg)
+    captured = _captured_latencies(model, obs, cfg) if cfg.graph_capture else None
     bf16 = _flow_latencies(model.to(torch.bfloat16), obs, cfg) if cfg.bf16 else None  # after the fp32 arms
     del model
     return {
@@ -213,8 +215,22 @@ def measure_ours(cfg: BenchConfig, where: Placement) -> dict:
         "fast_tokens_per_chunk": fast_tokens,
         **result,
         "bf16": bf16,
+        "graph_capture": captured,
         "rss_gb_after_free": _release_memory(),
     }
+
+
+def _captured_latencies(model: KIVLA, obs: Observation, cfg: BenchConfig) -> dict:
+    """sample_actions with `compile_expert(mode="reduce-overhead")` (CUDA graphs of the Euler step on a GPU,
+    inductor kernels on a CPU), after 3 warmup calls that compile and record; {"error": …} when it fails to
+    compile (no C++ compiler or Triton), the eager arms standing. The model is eager again afterwards."""
+    try:
+        model.compile_expert(mode="reduce-overhead")
+        return _flow_latencies(model, obs, dataclasses.replace(cfg, warmup=max(cfg.warmup, 3)))
+    except Exception as err:  # any compiler failure: report it, keep the eager numbers
+        return {"error": f"{type(err).__name__}: {err}"[:800]}
+    finally:
+        model.compiled_velocity = None
 
 
 def remeasure_flow(cfg: BenchConfig, where: Placement) -> dict:
@@ -284,6 +300,7 @@ def run(config: BenchConfig) -> dict:
     peer_s = peer_record["latency_s"]["min"] if peer_record else None
     flow_ab = min(flow_s, again["flow_cached"]["min_s"]) if again else flow_s  # (c): before/after the peer
     bf16 = ours["bf16"]
+    captured = ours["graph_capture"]
     bf16_s = bf16["flow_cached"]["min_s"] if bf16 else None
     bf16_ab = min(bf16_s, again_bf16["flow_cached"]["min_s"]) if again_bf16 else bf16_s
     report = {
@@ -298,6 +315,8 @@ def run(config: BenchConfig) -> dict:
             else None
         ),
         "mfu": ours["sample_actions_flops"] / flow_s / roof,
+        "graph_captured_ms": 1e3 * captured["flow_cached"]["min_s"] if captured and "error" not in captured else None,
+        "vs_peer_latency_ratio_bf16": bf16_ab / peer_bf16["latency_s"]["min"] if peer_bf16 else None,  # --bf16 arm
         "matmul_roof_gflops": roof / 1e9,
         "latency_s": {
             "ours_flow_cached": flow_s,
@@ -364,7 +383,8 @@ def run(config: BenchConfig) -> dict:
 
 def device_summary(reports: dict[str, Path], out: Path, tiny: bool, peer_note: str | None = None) -> dict:
     """The reports of `vla bench` per dims name ("paper", "pi05_300m") → one JSON of the headline numbers
-    (`benchmarks/device.sh`): device, dtype, and per dims sample_actions_ms, flow_vs_fast_ar_speedup,
+    (`benchmarks/device.sh`): device, dtype, and per dims sample_actions_ms (eager), graph_captured_ms,
+    flow_vs_fast_ar_speedup (eager arms),
     vs_peer_latency_ratio (None where the peer did not run: `peer_error`, and `peer_note` says why)."""
     loaded = {name: json.loads(path.read_text()) for name, path in reports.items()}
     first = next(iter(loaded.values()))
@@ -376,6 +396,7 @@ def device_summary(reports: dict[str, Path], out: Path, tiny: bool, peer_note: s
         summary[name] = {
             "sample_actions_ms": 1e3 * report["latency_s"]["ours_flow_cached"],
             "fast_ar_ms": 1e3 * report["latency_s"]["ours_fast_ar"],
+            "graph_captured_ms": report["graph_captured_ms"],  # the expert step compiled, "reduce-overhead"
             "flow_vs_fast_ar_speedup": report["flow_vs_fast_ar_speedup"],
             "prefix_cache_speedup": report["prefix_cache_speedup"],
             "vs_peer_latency_ratio": report["vs_peer_latency_ratio"],
