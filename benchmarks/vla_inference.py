@@ -8,7 +8,9 @@
 and MFU: model FLOPs (torch's FlopCounterMode) / latency / a matmul roof measured in the same run.
 The headline ratios compare float32 with float32 (the peer's default). With `--bf16` our sample_actions and
 the peer are also timed with bfloat16 weights (ours before and after the peer again), and our MFU against a
-bfloat16 matmul roof (`bf16`; this CPU has AMX-BF16).
+bfloat16 matmul roof (`bf16`; this CPU has AMX-BF16). `--device` (cpu, cuda, cuda:N, mps) and `--dtype`
+(float32, bfloat16, float16) place our headline arms, validated before any model is built; on a GPU each
+timed call ends with a device synchronisation. The peer runs on the CPU in `--dtype` (float32 or bfloat16).
 
 Latencies are the minimum over `iters` timed calls after `warmup` (the machine is shared: `min` is the
 least contended figure; all values and the load averages are recorded). Our headline sample_actions is
@@ -36,11 +38,13 @@ import torch
 from reasonact.actions import FastConfig, FastTokenizer
 from reasonact.atomic import atomic_write_json
 from reasonact.data.trajectories import chunk_trajectories, smooth_trajectories
+from reasonact.devices import Placement, placement
 from reasonact.vla.config import PAPER, PI05_300M, TINY, VLAConfig
 from reasonact.vla.contract import Observation
 from reasonact.vla.model import KIVLA, build_model
 
 CHECKOUT = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class BenchConfig:
     threads: int = 2  # torch.set_num_threads, same for the peer
     roof_size: int = 2048  # n of the n×n matmul that defines the roof (fp32; bf16 for the bf16 arm)
     bf16: bool = False  # also time our sample_actions with bfloat16 weights (extra arm, not the headline)
+    device: str = "cpu"  # where our model runs: cpu, cuda, cuda:N or mps
+    dtype: str = "float32"  # our weights in the headline arms (float32, bfloat16, float16); the peer's too
+    graph_capture: bool = False  # also time sample_actions with the expert step compiled, mode "reduce-overhead"
     peer: PeerConfig = field(default_factory=PeerConfig)
     out: Path = Path("benchmarks/results/vla_inference.json")
 
@@ -97,22 +104,34 @@ PRESETS: dict[str, tuple[str, BenchConfig]] = {
 }
 
 
-def _timed(fn, iters: int, warmup: int) -> dict:
+def _synchronize(device: torch.device) -> None:
+    """Wait for the device's queued kernels (a timed call ends when its result exists, not when it is queued)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _timed(fn, iters: int, warmup: int, device: torch.device = CPU) -> dict:
     for _ in range(warmup):
         fn()
+    _synchronize(device)
     times = []
     for _ in range(iters):
         start = time.perf_counter()
         fn()
+        _synchronize(device)
         times.append(time.perf_counter() - start)
     return {"min_s": min(times), "median_s": float(np.median(times)), "all_s": [round(t, 4) for t in times]}
 
 
-def matmul_roof_flops(n: int, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
-    """Best n×n matmul throughput (FLOP/s) in `dtype` with the current thread count."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def matmul_roof_flops(
+    n: int, repeats: int = 5, dtype: torch.dtype = torch.float32, device: torch.device = CPU
+) -> float:
+    """Best n×n matmul throughput (FLOP/s) in `dtype` on `device` (CPU: with the current thread count)."""
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     a @ b
-    best = min(_timed(lambda: a @ b, repeats, 0)["all_s"])
+    best = min(_timed(lambda: a @ b, repeats, 1, device)["all_s"])
     return 2 * n**3 / best
 
 
@@ -122,13 +141,14 @@ def _fit_fast(cfg: BenchConfig, horizon: int) -> FastTokenizer:
     return FastTokenizer.fit(chunks, FastConfig(vocab_size=cfg.model.fast_vocab)), chunks
 
 
-def _observation(cfg: VLAConfig) -> Observation:
+def _observation(cfg: VLAConfig, device: torch.device) -> Observation:
     g = torch.Generator().manual_seed(0)
     s = cfg.vision.image_size
     images = {c: torch.randint(0, 256, (1, s, s, 3), dtype=torch.uint8, generator=g) for c in cfg.cameras}
     tokens = torch.randint(0, cfg.lm.vocab_size, (1, cfg.max_prompt_tokens), generator=g)
     mask = torch.ones(1, cfg.max_prompt_tokens, dtype=torch.bool)  # every prompt token valid, as the peer
-    return Observation(images, torch.zeros(1, cfg.state_dim), tokens, mask)
+    images = {c: image.to(device) for c, image in images.items()}
+    return Observation(images, torch.zeros(1, cfg.state_dim, device=device), tokens.to(device), mask.to(device))
 
 
 def _release_memory() -> float:
@@ -150,40 +170,43 @@ def _flops(fn) -> int:
 
 def _flow_latencies(model: KIVLA, obs: Observation, cfg: BenchConfig) -> dict:
     """The headline arm alone: sample_actions (cached prefix) and the prefix encoding."""
+    device = model.projector.weight.device
     with torch.no_grad():
         return {
-            "flow_cached": _timed(lambda: model.sample_actions(obs), cfg.iters, cfg.warmup),
-            "prefix_only": _timed(lambda: model.encode_prefix(obs), cfg.iters, 0),
+            "flow_cached": _timed(lambda: model.sample_actions(obs), cfg.iters, cfg.warmup, device),
+            "prefix_only": _timed(lambda: model.encode_prefix(obs), cfg.iters, 0, device),
             "loadavg_end": os.getloadavg(),
         }
 
 
 def _latencies(model: KIVLA, obs: Observation, fast_tokens: int, cfg: BenchConfig) -> dict:
     """Every arm of (a) and (b), back to back, and the FLOPs of one sample_actions."""
+    device = model.projector.weight.device
     with torch.no_grad():
         return {
             **_flow_latencies(model, obs, cfg),
             "flow_recompute_prefix": _timed(
-                lambda: model.sample_actions(obs, cache_prefix=False), cfg.baseline_iters, 0
+                lambda: model.sample_actions(obs, cache_prefix=False), cfg.baseline_iters, 0, device
             ),
-            "fast_ar": _timed(lambda: model.sample_fast(obs, fast_tokens, stop_at_eoa=False), cfg.baseline_iters, 0),
+            "fast_ar": _timed(lambda: model.sample_fast(obs, fast_tokens), cfg.baseline_iters, 0, device),
             "sample_actions_flops": _flops(lambda: model.sample_actions(obs)),
             "params": sum(p.numel() for p in model.parameters()),
             "loadavg_end": os.getloadavg(),
         }
 
 
-def measure_ours(cfg: BenchConfig) -> dict:
-    """(a), (b) and MFU for our model (freed before the peer runs)."""
+def measure_ours(cfg: BenchConfig, where: Placement) -> dict:
+    """(a), (b) and MFU for our model on `where` (freed before the peer runs)."""
     model_cfg = dataclasses.replace(cfg.model, variant="ki")  # expert + FAST head on one backbone
     fast, chunks = _fit_fast(cfg, model_cfg.horizon)
     fast_tokens = round(np.mean([len(ids) for ids in fast.encode(chunks)])) + 1  # + EOA
     torch.manual_seed(0)
     build_start = time.perf_counter()
-    model = build_model(model_cfg, fast).eval()
+    model = build_model(model_cfg, fast, where.device).eval().to(where.dtype)
     build_s = time.perf_counter() - build_start
-    obs = _observation(model_cfg)
+    obs = _observation(model_cfg, where.device)
     result = _latencies(model, obs, fast_tokens, cfg)
+    captured = _captured_latencies(model, obs, cfg) if cfg.graph_capture else None
     bf16 = _flow_latencies(model.to(torch.bfloat16), obs, cfg) if cfg.bf16 else None  # after the fp32 arms
     del model
     return {
@@ -192,15 +215,30 @@ def measure_ours(cfg: BenchConfig) -> dict:
         "fast_tokens_per_chunk": fast_tokens,
         **result,
         "bf16": bf16,
+        "graph_capture": captured,
         "rss_gb_after_free": _release_memory(),
     }
 
 
-def remeasure_flow(cfg: BenchConfig, dtype: torch.dtype = torch.float32) -> dict:
-    """After the peer: rebuild our model (same seed) and time sample_actions and the prefix again."""
+def _captured_latencies(model: KIVLA, obs: Observation, cfg: BenchConfig) -> dict:
+    """sample_actions with `compile_expert(mode="reduce-overhead")` (CUDA graphs of the Euler step on a GPU,
+    inductor kernels on a CPU), after 3 warmup calls that compile and record; {"error": …} when it fails to
+    compile (no C++ compiler or Triton), the eager arms standing. The model is eager again afterwards."""
+    try:
+        model.compile_expert(mode="reduce-overhead")
+        return _flow_latencies(model, obs, dataclasses.replace(cfg, warmup=max(cfg.warmup, 3)))
+    except Exception as err:  # any compiler failure: report it, keep the eager numbers
+        return {"error": f"{type(err).__name__}: {err}"[:800]}
+    finally:
+        model.compiled_velocity = None
+
+
+def remeasure_flow(cfg: BenchConfig, where: Placement) -> dict:
+    """After the peer: rebuild our model (same seed) on `where` and time sample_actions and the prefix again."""
     model_cfg = dataclasses.replace(cfg.model, variant="ki")
     torch.manual_seed(0)
-    result = _flow_latencies(build_model(model_cfg).eval().to(dtype), _observation(model_cfg), cfg)
+    model = build_model(model_cfg, device=where.device).eval().to(where.dtype)
+    result = _flow_latencies(model, _observation(model_cfg, where.device), cfg)
     _release_memory()
     return result
 
@@ -238,23 +276,31 @@ def _peer_name(python: Path) -> str:
         return "lerobot PI05Policy.predict_action_chunk (version unknown)"
 
 
+def _device_name(device: torch.device) -> str:
+    """ "cpu", or the device with its GPU named ("cuda:0 (NVIDIA H200)")."""
+    return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+
+
 def run(config: BenchConfig) -> dict:
     """Measure, print the side-by-side ratios, write JSON to `config.out`."""
+    where = placement(config.device, config.dtype)  # a bad --device/--dtype fails before anything is built
     torch.set_num_threads(config.threads)
     load_start = os.getloadavg()
-    roof = matmul_roof_flops(config.roof_size)
-    roof_bf16 = matmul_roof_flops(config.roof_size, dtype=torch.bfloat16) if config.bf16 else None
-    ours = measure_ours(config)
+    roof = matmul_roof_flops(config.roof_size, dtype=where.dtype, device=where.device)
+    bf16_where = Placement(where.device, torch.bfloat16)
+    roof_bf16 = matmul_roof_flops(config.roof_size, dtype=torch.bfloat16, device=where.device) if config.bf16 else None
+    ours = measure_ours(config, where)
     load_ours = os.getloadavg()
-    peer_record, peer_error = measure_peer(config)
-    again = remeasure_flow(config) if peer_record else None
+    peer_record, peer_error = measure_peer(config, "bfloat16" if where.dtype == torch.bfloat16 else "float32")
+    again = remeasure_flow(config, where) if peer_record else None
     peer_bf16, peer_bf16_error = measure_peer(config, "bfloat16") if config.bf16 else (None, None)
-    again_bf16 = remeasure_flow(config, torch.bfloat16) if peer_bf16 else None  # A-B-A in bf16 too
+    again_bf16 = remeasure_flow(config, bf16_where) if peer_bf16 else None  # A-B-A in bf16 too
     flow_s = ours["flow_cached"]["min_s"]  # (a), (b): beside the baselines it is compared with
     expert_s = flow_s - ours["prefix_only"]["min_s"]
     peer_s = peer_record["latency_s"]["min"] if peer_record else None
     flow_ab = min(flow_s, again["flow_cached"]["min_s"]) if again else flow_s  # (c): before/after the peer
     bf16 = ours["bf16"]
+    captured = ours["graph_capture"]
     bf16_s = bf16["flow_cached"]["min_s"] if bf16 else None
     bf16_ab = min(bf16_s, again_bf16["flow_cached"]["min_s"]) if again_bf16 else bf16_s
     report = {
@@ -269,6 +315,8 @@ def run(config: BenchConfig) -> dict:
             else None
         ),
         "mfu": ours["sample_actions_flops"] / flow_s / roof,
+        "graph_captured_ms": 1e3 * captured["flow_cached"]["min_s"] if captured and "error" not in captured else None,
+        "vs_peer_latency_ratio_bf16": bf16_ab / peer_bf16["latency_s"]["min"] if peer_bf16 else None,  # --bf16 arm
         "matmul_roof_gflops": roof / 1e9,
         "latency_s": {
             "ours_flow_cached": flow_s,
@@ -299,6 +347,8 @@ def run(config: BenchConfig) -> dict:
         "ours_after_peer": again,
         "peer_record": peer_record,
         "threads": config.threads,
+        "device": _device_name(where.device),
+        "dtype": config.dtype,
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
         "loadavg_start": load_start,
@@ -319,7 +369,7 @@ def run(config: BenchConfig) -> dict:
         + (
             f"{peer_s:.3f} s; ours {flow_ab:.3f} s → ours/peer {ratio:.2f}" if ratio else f"not measured ({peer_error})"
         ),
-        f"MFU {report['mfu']:.1%} of a {roof / 1e9:.0f} GFLOP/s fp32 matmul roof",
+        f"MFU {report['mfu']:.1%} of a {roof / 1e9:.0f} GFLOP/s {config.dtype} matmul roof on {report['device']}",
     ]
     if b16:
         roof16 = b16["matmul_roof_gflops"]
@@ -329,3 +379,30 @@ def run(config: BenchConfig) -> dict:
             lines.append(f"peer bf16 {peer16:.3f} s → ours/peer (both bf16) {ratio16:.2f}")
     print("\n".join(lines) + f"\n→ {config.out}")
     return report
+
+
+def device_summary(reports: dict[str, Path], out: Path, tiny: bool, peer_note: str | None = None) -> dict:
+    """The reports of `vla bench` per dims name ("paper", "pi05_300m") → one JSON of the headline numbers
+    (`benchmarks/device.sh`): device, dtype, and per dims sample_actions_ms (eager), graph_captured_ms,
+    flow_vs_fast_ar_speedup (eager arms),
+    vs_peer_latency_ratio (None where the peer did not run: `peer_error`, and `peer_note` says why)."""
+    loaded = {name: json.loads(path.read_text()) for name, path in reports.items()}
+    first = next(iter(loaded.values()))
+    summary: dict = {
+        "device": first["device"], "dtype": first["dtype"], "torch": first["torch"], "tiny": tiny,
+        "peer_note": peer_note,
+    }  # fmt: skip
+    for name, report in loaded.items():
+        summary[name] = {
+            "sample_actions_ms": 1e3 * report["latency_s"]["ours_flow_cached"],
+            "fast_ar_ms": 1e3 * report["latency_s"]["ours_fast_ar"],
+            "graph_captured_ms": report["graph_captured_ms"],  # the expert step compiled, "reduce-overhead"
+            "flow_vs_fast_ar_speedup": report["flow_vs_fast_ar_speedup"],
+            "prefix_cache_speedup": report["prefix_cache_speedup"],
+            "vs_peer_latency_ratio": report["vs_peer_latency_ratio"],
+            "peer_error": report.get("peer_error"),
+            "fast_tokens_per_chunk": report["ours"]["fast_tokens_per_chunk"],
+            "mfu": report["mfu"],
+        }
+    atomic_write_json(out, summary)
+    return summary

@@ -125,7 +125,7 @@ def test_a_mask_that_allows_everything_is_skipped_with_identical_output() -> Non
     lm = dataclasses.replace(TINY.lm, depth=4, sliding_window=3, global_every=2)
     positions = torch.arange(7)[None].expand(2, 7)
     masks = layer_masks(lm, torch.ones(2, 7, 7, dtype=torch.bool), positions, positions)
-    assert masks[1] is None and masks[3] is None  # global layers: every pair allowed
+    assert masks[1].all() and masks[3].all()  # global layers: every pair allowed (never inspected on the host)
     assert masks[0] is not None and not masks[0][0, 0, 3] and masks[0][0, 0, 2]  # local: window of 3
     padded = full.clone()
     padded[:, :, 0] = False

@@ -97,7 +97,7 @@ def test_fast_decoding_with_kv_cache_matches_recomputation(make_obs, fast, monke
     generated = []
     real_strip = model._strip
     monkeypatch.setattr(model, "_strip", lambda ids: generated.append(ids.tolist()) or real_strip(ids))
-    decoded = model.sample_fast(obs, max_tokens=12, stop_at_eoa=False)
+    decoded = model.sample_fast(obs, max_tokens=12)
     with torch.no_grad():
         assert generated[0] == _greedy_without_cache(model, obs, 12)
     assert decoded.actions.shape == (2, cfg.horizon, cfg.action_dim)

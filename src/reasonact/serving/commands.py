@@ -16,6 +16,7 @@ from typing import Annotated
 import torch
 import tyro
 
+from reasonact.devices import placement
 from reasonact.serving.bench import BenchConfig, run_bench
 from reasonact.serving.policy import load_policy
 from reasonact.serving.server import PolicyServer, ServerConfig
@@ -34,6 +35,8 @@ class ServeConfig:
     seed: int = 0  # torch seed of the random weights
     threads: int = 1  # torch intra-op threads of the inference thread (1: tiny models on a shared CPU)
     echo_delay_s: float = 0.0  # "echo" only: seconds each batch takes (simulated model time)
+    device: str = "cpu"  # VLA policies: where the model runs (cpu, cuda, cuda:N, mps)
+    dtype: str = "float32"  # VLA policies: weight dtype (float32, bfloat16, float16)
 
 
 PRESETS: dict[str, tuple[str, ServeConfig | BenchConfig]] = {
@@ -54,9 +57,10 @@ def serve(config: ServeConfig | BenchConfig) -> None:
     if isinstance(config, BenchConfig):
         run_bench(config)
         return
+    where = placement(config.device, config.dtype)  # a bad --device/--dtype fails before the model is built
     torch.set_num_threads(config.threads)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    policy = load_policy(config.policy, config.seed, config.echo_delay_s)
+    policy = load_policy(config.policy, config.seed, config.echo_delay_s, where)
 
     def ready(server: object) -> None:
         port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from reasonact.devices import Placement
 from reasonact.serving.protocol import PolicySpec
 from reasonact.serving.requests import ObsBatch
 from reasonact.vla import KIVLA, SIZES, Observation, PromptTokenizer, build_model
@@ -92,16 +93,18 @@ class VLAPolicy:
         return self.model.sample_actions(batch).float().numpy()  # (b, H, d)
 
 
-def load_policy(name: str, seed: int = 0, echo_delay_s: float = 0.0) -> ServedPolicy:
+def load_policy(name: str, seed: int = 0, echo_delay_s: float = 0.0, where: Placement | None = None) -> ServedPolicy:
     """The policy loader: "echo" (the test policy), a VLA size from `reasonact.vla.SIZES` with random weights
     (seeded), a trained checkpoint (a `reasonact vla train` run directory or one of its checkpoints/step_<n>,
     EMA weights, robot-unit actions: `reasonact.vla.policy`), or "package.module:factory" (a zero-argument
-    callable returning a ServedPolicy)."""
+    callable returning a ServedPolicy). VLA models are moved to `where` (device and dtype; default CPU float32)."""
+    where = where or Placement(torch.device("cpu"), torch.float32)
     if name == "echo":
         return EchoPolicy(delay_s=echo_delay_s)
     if name in SIZES:
         torch.manual_seed(seed)
-        return VLAPolicy(build_model(SIZES[name][1]), f"{name} (random weights, seed {seed})")
+        model = build_model(SIZES[name][1]).to(where.device, where.dtype)  # seeded on the CPU: same weights anywhere
+        return VLAPolicy(model, f"{name} (random weights, seed {seed})")
     if ":" in name and not Path(name).exists():
         module, attr = name.split(":", 1)
         try:
@@ -115,6 +118,8 @@ def load_policy(name: str, seed: int = 0, echo_delay_s: float = 0.0) -> ServedPo
     if Path(name).exists():
         from reasonact.vla.policy import load_checkpoint
 
-        return load_checkpoint(name)
+        policy = load_checkpoint(name)
+        policy.model.to(where.device, where.dtype)
+        return policy
     raise ValueError(f"policy: expected 'echo', a VLA size {sorted(SIZES)}, a checkpoint directory or "
                      f"'module:factory', received {name!r}")  # fmt: skip

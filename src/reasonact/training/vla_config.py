@@ -41,6 +41,7 @@ class VLATrainConfig:
     grad_clip: float = 1.0  # max global gradient norm
     ema_decay: float = 0.99  # EMA of the weights, evaluated and saved beside them
     bf16: bool = False  # bfloat16 autocast for forward + backward (weights and optimizer stay float32)
+    device: str = "cpu"  # where the model trains: cpu, cuda, cuda:N or mps (the precision is --bf16)
     seed: int = 0  # model init; batches, noise and τ of step s derive from (seed, s)
     log_every: int = 10  # steps between metrics.jsonl records
     save_every: int = 100  # steps between checkpoints (and one at the end)

@@ -26,6 +26,7 @@ from reasonact.actions import FastConfig, FastTokenizer
 from reasonact.atomic import atomic_write_json
 from reasonact.checkpoints import load_checkpoint
 from reasonact.checks import check_range
+from reasonact.devices import placement
 from reasonact.runs import Run, to_jsonable
 from reasonact.training.distributed import Distributed
 from reasonact.training.ema import EMA
@@ -65,6 +66,8 @@ class Trainer:
     def __init__(self, cfg: VLATrainConfig) -> None:
         check_range(cfg.vlm_fraction, "vlm_fraction", 0.0, 1.0)
         check_range(cfg.steps, "steps", low=1)
+        precision = "bfloat16" if cfg.bf16 else "float32"
+        self.device = placement(cfg.device, precision, dtype_flag="--bf16").device  # before any data or model
         torch.set_num_threads(cfg.threads)
         self.cfg, self.dist = cfg, Distributed.from_env()
         self.shard = self.dist.shard(cfg.batch_size)
@@ -99,6 +102,7 @@ class Trainer:
             from reasonact.training.vlm_pretrain import load_backbone
 
             load_backbone(self.model, cfg.init_backbone)
+        self.model = self.model.to(self.device)  # built and seeded on the CPU: the same init on any device
         self.ema = EMA(self.model, cfg.ema_decay)
         self.state = nn.ModuleDict({"model": self.model, "ema": self.ema.model})  # what a checkpoint holds
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -152,9 +156,11 @@ class Trainer:
         batch = self.sampler.batch(step, cfg.batch_size, self.shard)
         lr = warmup_cosine(step, cfg.steps, cfg.warmup, cfg.lr, cfg.final_lr)
         set_lr(self.optimizer, lr)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.bf16 else contextlib.nullcontext()
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.bf16 else contextlib.nullcontext()
+        on = self.device
         with autocast:
-            losses = self.ddp(batch.obs, batch.actions, action_mask=batch.action_mask, noise=batch.noise, tau=batch.tau)
+            losses = self.ddp(batch.obs.to(on), batch.actions.to(on), action_mask=batch.action_mask.to(on),
+                              noise=batch.noise.to(on), tau=batch.tau.to(on))  # fmt: skip
         if not torch.isfinite(losses["loss"]):
             raise FloatingPointError(f"loss: non-finite ({float(losses['loss'])}) at step {step}; lower --lr")
         self.optimizer.zero_grad(set_to_none=True)

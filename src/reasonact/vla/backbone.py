@@ -28,16 +28,15 @@ def layer_theta(cfg: LMConfig, layer: int) -> float:
     return cfg.local_rope_theta if cfg.is_local(layer) else cfg.rope_theta
 
 
-def layer_masks(cfg: LMConfig, mask: Tensor, q_positions: Tensor, k_positions: Tensor) -> list[Tensor | None]:
+def layer_masks(cfg: LMConfig, mask: Tensor, q_positions: Tensor, k_positions: Tensor) -> list[Tensor]:
     """The (b, sq, sk) mask of every layer: local (sliding-window) layers also get the window.
 
-    A mask that allows every pair is None, so attention skips masking (the prefix pass over valid tokens,
-    and the expert over a cache without autoregressive tokens)."""
+    Computed once per forward, never inspected on the host: whether a mask allows every pair depends on
+    the data (padding), and asking would synchronise with the device (issue 15), so every layer is masked."""
     local = mask
     if cfg.sliding_window is not None:
         local = sliding_window_mask(mask, q_positions, k_positions, cfg.sliding_window)
-    full, local_full = (False, False) if mask.is_meta else (bool(mask.all()), bool(local.all()))
-    return [(None if local_full else local) if cfg.is_local(i) else (None if full else mask) for i in range(cfg.depth)]
+    return [local if cfg.is_local(i) else mask for i in range(cfg.depth)]
 
 
 class VisionBlock(nn.Module):

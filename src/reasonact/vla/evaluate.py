@@ -24,6 +24,7 @@ import numpy as np
 import tyro
 
 from reasonact.atomic import atomic_write_json, read_json
+from reasonact.devices import placement
 from reasonact.envs import EnvConfig, expand_tasks, simulator_of
 from reasonact.evaluation.baselines import BASELINES
 from reasonact.evaluation.controllers import ControllerFactory
@@ -52,6 +53,8 @@ class VLAEvalConfig:
     expert_cache: Path = Path("runs/eval/expert_cache")  # per-task expert results, reused by later evaluations
     baselines: tuple[str, ...] = ()  # also evaluate "mean-chunk", "nearest-state", "random" on the same seeds
     out: Path = Path("runs/vla_eval/mt10.json")  # the report; GIFs and raw results in out without its suffix
+    device: str = "cpu"  # where the policy's model runs (cpu, cuda, cuda:N, mps)
+    dtype: str = "float32"  # the model's weight dtype (float32, bfloat16, float16)
 
 
 PRESETS: dict[str, tuple[str, VLAEvalConfig]] = {
@@ -134,8 +137,10 @@ def run(config: VLAEvalConfig) -> dict:
     """Evaluate a trained VLA closed loop beside the expert (and baselines); prints a table, writes `out`."""
     from reasonact.vla.policy import load_checkpoint
 
+    where = placement(config.device, config.dtype)  # a bad --device/--dtype fails before the model is built
     tasks = select_tasks(config.suite, config.tasks)
     policy = load_checkpoint(config.checkpoint, config.ema, config.n_action_steps)
+    policy.model.to(where.device, where.dtype)
     check_compatible(policy.spec, tasks)
     artefacts = config.out.with_suffix("")
     env = EnvConfig(image_size=config.image_size or policy.spec.image_size, cameras=policy.spec.cameras,

@@ -58,7 +58,7 @@ class ExpertContext:
 
     keys: list[Tensor]  # per layer (b, kv_heads, s, hd): the backbone cache (detached under KI)
     values: list[Tensor]  # per layer (b, kv_heads, s, hd)
-    masks: list[Tensor | None]  # per layer (b, n, s + n): suffix queries over [cache, suffix] keys; None: all
+    masks: list[Tensor]  # per layer (b, n, s + n): suffix queries over [cache, suffix] keys
     ropes: dict[float, tuple[Tensor, Tensor]]  # RoPE base → cos, sin (b, 1, n, hd) of the suffix positions
     state: Tensor | None  # π0: the state token (b, 1, w_e) that starts the suffix; None for π0.5 style
 

@@ -51,9 +51,10 @@ def euler_times(steps: int) -> Tensor:
 def euler_integrate(velocity: Callable[[Tensor, Tensor, int], Tensor], noise: Tensor, steps: int) -> Tensor:
     """Integrate da/dτ = velocity(a^τ, τ, i) from a^0 = noise (b, H, d) to τ = 1 in N = `steps` Euler steps.
 
-    τ (b,) is `euler_times(steps)[i]`; the step index i lets callers precompute per-step terms."""
+    τ (b,) is `euler_times(steps)[i]`; the step index i lets callers precompute per-step terms. The loop
+    reads nothing back from a tensor (τ is host arithmetic), so on a GPU it never synchronises."""
     x, dt = noise, 1.0 / steps
-    for i, t in enumerate(euler_times(steps).tolist()):
-        tau = torch.full((noise.shape[0],), t, dtype=noise.dtype, device=noise.device)
+    for i in range(steps):
+        tau = torch.full((noise.shape[0],), i / steps, dtype=noise.dtype, device=noise.device)
         x = x + dt * velocity(x, tau, i)
     return x

@@ -221,15 +221,20 @@ class KIVLA(BasePolicy):
 
         The prefix K/V, the expert's masks/RoPE and the adaptive-norm modulations of all N steps are computed
         once; each step runs only the expert layers. `cache_prefix=False` recomputes the prefix at every Euler
-        step (the baseline the cache is measured against; identical result)."""
+        step (the baseline the cache is measured against; identical result). Input checks run here, at the
+        public boundary, where the inputs are (host inputs are checked on the host, then moved to the model's
+        device; the chunk comes back on the observation's device); past them nothing is read back to the
+        host, so on a GPU the prefix pass and the N steps queue without one synchronisation (issue 15;
+        `tests/vla/test_sync_free.py`)."""
         check_observation(obs, self.config)
         cfg = self.config
         if self.expert is None:
             return torch.as_tensor(self.sample_fast(obs).actions, dtype=torch.float32)
-        if noise is None:
-            noise = torch.randn(obs.batch_size, cfg.horizon, cfg.action_dim)
-        check_actions(noise, cfg, obs.batch_size)
         weight = self.projector.weight
+        home, obs = obs.state.device, obs.to(weight.device)
+        if noise is None:
+            noise = torch.randn(obs.batch_size, cfg.horizon, cfg.action_dim, device=weight.device)
+        check_actions(noise, cfg, obs.batch_size)
         noise = noise.to(weight.device)  # the Euler state stays in the noise's dtype (float32 by default)
         steps = steps or cfg.flow_steps
         b = obs.batch_size
@@ -245,36 +250,50 @@ class KIVLA(BasePolicy):
         def velocity(x_t: Tensor, tau: Tensor, i: int) -> Tensor:
             return velocity_fn(x_t.to(weight.dtype), conditions[i], cached or context()).to(x_t.dtype)
 
-        return euler_integrate(velocity, noise, steps)
+        return euler_integrate(velocity, noise, steps).to(home)
 
     @torch.no_grad()
-    def sample_fast(self, obs: Observation, max_tokens: int | None = None, stop_at_eoa: bool = True) -> Decoded:
+    def sample_fast(self, obs: Observation, max_tokens: int | None = None, check_every: int | None = None) -> Decoded:
         """π0-FAST inference: greedy KV-cached decoding of FAST tokens after BOA, then the tokenizer's safe decode.
 
-        Decoding is constrained to FAST ids and EOA. `stop_at_eoa=False` always decodes `max_tokens` tokens
-        (benchmarks: a fixed-length chunk); tokens after the first EOA are ignored either way.
+        Decoding is constrained to FAST ids and EOA; a sample that has emitted EOA keeps emitting EOA (a
+        done-mask) and tokens after its first EOA are ignored. Stopping, the choice made for issue 15: by
+        default the loop runs exactly `max_tokens` (config `max_fast_tokens`) steps and reads nothing back to
+        the host, so a GPU is never synchronised per token and every call has the same sequence of shapes.
+        `check_every=k` asks the host once every k tokens whether every sample is done and stops early: one
+        synchronisation per k tokens, for eager decoding of chunks much shorter than `max_tokens`.
         """
         cfg = self.config
         if self.fast is None:
             raise ValueError(f"fast: sample_fast needs a fitted FastTokenizer, received None (variant {cfg.variant})")
         check_observation(obs, cfg)
+        if check_every is not None and check_every < 1:
+            raise ValueError(f"check_every: expected a positive number of tokens or None, received {check_every}")
+        obs = obs.to(self.projector.weight.device)
+        ids = self._decode_fast(obs, max_tokens or cfg.max_fast_tokens, check_every)  # (b, n)
+        return self.fast.decode(self._strip(ids), cfg.horizon)
+
+    def _decode_fast(self, obs: Observation, max_tokens: int, check_every: int | None) -> Tensor:
+        """The greedy decode loop of `sample_fast` over a checked observation → generated ids (b, n ≤ max_tokens)."""
+        cfg = self.config
         cache = self.encode_prefix(obs)
-        b = obs.batch_size
+        b, device = obs.batch_size, cache.blocks.device
         start = cache.valid.sum(dim=1, keepdim=True)  # (b, 1)
-        token = torch.full((b, 1), cfg.boa, dtype=torch.int64, device=start.device)
+        token = torch.full((b, 1), cfg.boa, dtype=torch.int64, device=device)
+        done = torch.zeros(b, 1, dtype=torch.bool, device=device)
+        valid = torch.ones_like(done)
         generated: list[Tensor] = []
-        done = torch.zeros(b, dtype=torch.bool, device=start.device)
-        for j in range(max_tokens or cfg.max_fast_tokens):
-            block = torch.full((b, 1), j + 1, dtype=torch.int64, device=start.device)
-            h, cache = self.lm(self.lm.embed_tokens(token), block, start + j, torch.ones_like(done)[:, None], cache)
+        for j in range(max_tokens):
+            block = torch.full((b, 1), j + 1, dtype=torch.int64, device=device)
+            h, cache = self.lm(self.lm.embed_tokens(token), block, start + j, valid, cache)
             logits = h[:, -1] @ self.lm.embed.weight[cfg.fast_offset : cfg.eoa + 1].T  # (b, fast_vocab + 2)
             logits[:, cfg.boa - cfg.fast_offset] = float("-inf")  # BOA is never generated
-            token = (logits.argmax(dim=-1, keepdim=True) + cfg.fast_offset).to(torch.int64)
+            token = (logits.argmax(dim=-1, keepdim=True) + cfg.fast_offset).masked_fill(done, cfg.eoa)  # (b, 1)
+            done = done | (token == cfg.eoa)
             generated.append(token[:, 0])
-            done |= token[:, 0] == cfg.eoa
-            if stop_at_eoa and bool(done.all()):
+            if check_every is not None and (j + 1) % check_every == 0 and bool(done.all()):
                 break
-        return self.fast.decode(self._strip(torch.stack(generated, dim=1)), cfg.horizon)
+        return torch.stack(generated, dim=1)
 
     def _strip(self, ids: Tensor) -> list[list[int]]:
         """(b, n) generated ids → FAST-vocabulary ids up to (excluding) the first EOA."""

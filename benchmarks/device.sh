@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The prepared device check of issue 15: the VLA bench at pi05_300m and paper dims on one accelerator,
+# summarised in one JSON (device, dtype, per dims sample_actions_ms, graph_captured_ms (the expert step
+# under torch.compile mode="reduce-overhead": CUDA graphs; null with the error if it does not compile),
+# flow_vs_fast_ar_speedup (eager arms), vs_peer_latency_ratio). Meant to finish within 7 minutes on one GPU.
+#
+#   benchmarks/device.sh                 # cuda, bfloat16 → benchmarks/results/vla_device.json
+#   DEVICE=cuda:1 DTYPE=float16 benchmarks/device.sh
+#   benchmarks/device.sh --tiny          # CPU, tiny dims, seconds → runs/device/vla_device_tiny.json
+#
+# Environment: PYTHON (default: python), DEVICE, DTYPE, OUT (the summary), BENCH_TIMEOUT (s per bench).
+# The LeRobot pi05 peer (its venv .peer-venv/lerobot) runs only on the CPU: its harness builds its policy
+# there, so on a GPU ours/peer would compare two devices; the summary says so instead of a ratio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python}
+export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}"
+
+tiny=0
+if [[ "${1:-}" == "--tiny" ]]; then tiny=1; shift; fi
+if [[ $# -gt 0 ]]; then echo "device.sh: unknown argument '$1' (expected --tiny or nothing)" >&2; exit 2; fi
+
+if [[ $tiny == 1 ]]; then
+  DEVICE=${DEVICE:-cpu} DTYPE=${DTYPE:-float32} OUT=${OUT:-runs/device/vla_device_tiny.json}
+  declare -A PRESET=([pi05_300m]=tiny [paper]=tiny)
+  timing=(--iters 1 --warmup 1 --baseline-iters 1 --graph-capture)
+else
+  DEVICE=${DEVICE:-cuda} DTYPE=${DTYPE:-bfloat16} OUT=${OUT:-benchmarks/results/vla_device.json}
+  declare -A PRESET=([pi05_300m]=default [paper]=paper)
+  timing=(--iters 5 --warmup 2 --baseline-iters 2 --roof-size 8192 --graph-capture)
+fi
+
+peer=(--peer.no-enabled)
+peer_note="the LeRobot pi05 peer runs on the CPU only; not compared on $DEVICE"
+if [[ $DEVICE == cpu && $tiny == 0 ]]; then
+  if [[ -x .peer-venv/lerobot/bin/python ]]; then peer=() peer_note=null
+  else peer_note="peer venv .peer-venv/lerobot missing"; fi
+fi
+[[ $tiny == 1 ]] && peer_note="tiny dims: no peer"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for name in pi05_300m paper; do
+  echo "== vla bench ${PRESET[$name]} ($name) on $DEVICE $DTYPE"
+  timeout "${BENCH_TIMEOUT:-400}" "$PYTHON" -m reasonact.cli vla bench "${PRESET[$name]}" --device "$DEVICE" \
+    --dtype "$DTYPE" "${timing[@]}" "${peer[@]}" --out "$work/$name.json"
+done
+
+"$PYTHON" - "$work" "$OUT" "$tiny" "$peer_note" <<'PY'
+import json, sys
+from pathlib import Path
+
+from benchmarks.vla_inference import device_summary
+
+work, out, tiny, note = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
+reports = {name: work / f"{name}.json" for name in ("pi05_300m", "paper")}
+print(json.dumps(device_summary(reports, out, tiny, None if note == "null" else note), indent=1))
+print(f"→ {out}")
+PY
