@@ -6,7 +6,7 @@
 * ``continuous``: the state is not tokenised; the model projects it to one prefix token (`state_proj`).
 
 Text tokenizers: `ByteTokenizer` (UTF-8 bytes, vocab 256) for the from-scratch sizes; the real Gemma 3
-tokenizer (`pretrained.load_gemma_tokenizer`) for `gemma270m`.
+tokenizer (`reasonact.weights.load_gemma_tokenizer`) for `gemma270m`.
 """
 
 from __future__ import annotations
