@@ -91,11 +91,11 @@ def _backend(config: SearchBenchConfig, header: str) -> HFBackend:
         return HFBackend.from_pretrained(
             gemma3_270m_dir(), header=header, dtype=getattr(torch, config.dtype), threads=config.threads
         )
-    from reasonact.reasoning.policy import PolicyConfig, build_model, char_tokenizer
+    from reasonact.reasoning.step_lm import build_step_lm, char_tokenizer
 
     torch.manual_seed(config.seed)
     tokenizer = char_tokenizer()
-    model = build_model(PolicyConfig(hidden=64, layers=2), len(tokenizer)).to(getattr(torch, config.dtype))
+    model = build_step_lm(hidden=64, layers=2, heads=4, vocab_size=len(tokenizer)).to(getattr(torch, config.dtype))
     return HFBackend(model, tokenizer, header, threads=config.threads)
 
 

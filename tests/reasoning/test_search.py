@@ -9,7 +9,7 @@ import json
 import pytest
 
 from reasonact.reasoning.scorers import OracleScorer
-from reasonact.reasoning.search import SEARCHES, SearchConfig, canonical
+from reasonact.reasoning.search import SEARCHES, SearchConfig
 from reasonact.reasoning.study import StudyConfig, run_study, unit_config, versus_majority
 from reasonact.reasoning.tasks import ArithmeticTask
 from reasonact.reasoning.tree import Tree
@@ -53,7 +53,6 @@ def test_budgets_and_bad_configs(problem, random_backend) -> None:
             SearchConfig(**{field: value})
     with pytest.raises(ValueError, match="scorer"):
         SEARCHES["beam"](problem, SMALL, random_backend, None)
-    assert canonical("6.0") == canonical("12/2") == "6" and canonical("x y") == "x y"
 
 
 def test_study_records_units_and_resumes(tmp_path, random_backend) -> None:

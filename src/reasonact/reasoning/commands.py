@@ -6,14 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reasonact.reasoning.policy import POLICY_PRESETS, PolicyConfig
+from reasonact.training.policy_sft import POLICY_PRESETS, PolicySFTConfig
 from reasonact.reasoning.search.common import SearchConfig
 from reasonact.reasoning.study import StudyConfig
 
 STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
     "tiny": (
-        "Seconds-to-minutes smoke: tiny SFT policy, 4 test problems, greedy/best-of-N/beam/MCTS.",
+        "Seconds-to-minutes smoke: tiny SFT policy, 4 easy test problems, greedy/best-of-N/beam/MCTS.",
         StudyConfig(
+            difficulty="easy",
             methods=("greedy", "best_of_n", "beam", "mcts"),
             budgets=(4,),
             problems=4,
@@ -76,7 +77,7 @@ def run(config: StudyConfig) -> None:
 
 @dataclass(frozen=True)
 class TrainPolicyConfig:
-    policy: PolicyConfig = field(default_factory=PolicyConfig)  # model size, data and optimiser
+    policy: PolicySFTConfig = field(default_factory=PolicySFTConfig)  # model size, data and optimiser
     out: Path | None = None  # model directory; None: the cache (~/.cache/reasonact/policies/…)
 
 
@@ -87,7 +88,7 @@ TRAIN_PRESETS: dict[str, tuple[str, TrainPolicyConfig]] = {
 
 
 def train_policy(config: TrainPolicyConfig) -> None:
-    from reasonact.reasoning.policy import cached_policy, train_policy
+    from reasonact.training.policy_sft import cached_policy, train_policy
 
     if config.out is None:
         print(f"policy → {cached_policy(config.policy, progress=True)}")

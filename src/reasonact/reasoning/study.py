@@ -29,6 +29,7 @@ from reasonact.runs import Run
 @dataclass(frozen=True)
 class StudyConfig:
     family: str = "arithmetic"  # task family (reasonact.reasoning.tasks.TASKS)
+    difficulty: str = "default"  # the family's named difficulty ("default" = reasoning-gym's defaults)
     policy: str = "tiny"  # "tiny" / "small" (SFT policies, trained and cached on first use), "gemma", or a model dir
     scorer: Literal["oracle", "outcome"] = "oracle"  # step scorer used by PRM-guided methods
     methods: tuple[str, ...] = ("greedy", "best_of_n", "beam", "dvts", "mcts", "tree_dfs")  # SEARCHES keys[:selection]
@@ -42,17 +43,19 @@ class StudyConfig:
     export: Path | None = None  # also write the summary as <export>.json and the plot as <export>.png
 
 
-def load_backend(policy: str, family: str) -> Backend:
+def load_backend(policy: str, family: str, difficulty: str = "default") -> Backend:
+    """The policy to search with: Gemma 3 270M (few-shot), an SFT preset trained at the study's
+    family and difficulty (shipped, cached, or trained on first use), or a model directory."""
     from reasonact.reasoning.backends.hf import HFBackend
 
     if policy == "gemma":
         from reasonact.reasoning.backends.gemma import gemma_backend
 
         return gemma_backend(family)
-    from reasonact.reasoning.policy import POLICY_PRESETS, cached_policy
+    from reasonact.training.policy_sft import POLICY_PRESETS, cached_policy
 
     if policy in POLICY_PRESETS:  # tiny models: one thread is faster (see HFBackend._threads)
-        path = cached_policy(dataclasses.replace(POLICY_PRESETS[policy], family=family))
+        path = cached_policy(dataclasses.replace(POLICY_PRESETS[policy], family=family, difficulty=difficulty))
         return HFBackend.from_pretrained(path, threads=1)
     if not Path(policy).is_dir():
         raise ValueError(
@@ -61,8 +64,8 @@ def load_backend(policy: str, family: str) -> Backend:
     return HFBackend.from_pretrained(policy)
 
 
-def make_scorer(kind: str, family: str) -> StepScorer:
-    task = make_task(family)
+def make_scorer(kind: str, family: str, difficulty: str = "default") -> StepScorer:
+    task = make_task(family, difficulty)
     return OracleScorer(task) if kind == "oracle" else OutcomeScorer(task)
 
 
@@ -93,11 +96,11 @@ def run_study(config: StudyConfig, backend: Backend | None = None, progress: boo
     for name in config.methods:
         parse_method(name)  # refuse unknown names before any work
     run = Run.open(config.root, config.name, config, resume=config.resume)
-    task = make_task(config.family)
+    task = make_task(config.family, config.difficulty)
     problems = task.generate("test", config.problems)
     done = {(m["method"], m["budget"], m["uid"]) for m in run.metrics()}
-    backend = backend or load_backend(config.policy, config.family)
-    scorer = make_scorer(config.scorer, config.family)
+    backend = backend or load_backend(config.policy, config.family, config.difficulty)
+    scorer = make_scorer(config.scorer, config.family, config.difficulty)
     units = [(m, b, i) for m in config.methods for b in config.budgets for i in range(len(problems))]
     for method, budget, i in units:
         problem = problems[i]

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from reasonact.reasoning.backends.base import Backend
 from reasonact.reasoning.scorers import Aggregation, StepScorer, aggregate
-from reasonact.reasoning.tasks.expressions import ExpressionError, evaluate, format_number
+from reasonact.reasoning.tasks import make_task
+from reasonact.reasoning.tasks.base import answer_of
 from reasonact.reasoning.tree import Node, Tree
 
 Selection = Literal["majority", "weighted", "argmax"]
@@ -85,7 +86,7 @@ class Expander:
             kids = []
             for g in samples:
                 failure = g.failure
-                if failure is None and depth >= self.config.max_steps and not g.text.strip().startswith("Answer:"):
+                if failure is None and depth >= self.config.max_steps and answer_of(g.text) is None:
                     failure = "max_steps"
                 kids.append(self.tree.add(node_id, g.text.strip(), list(g.token_ids), g.logprob, failure))
             children.append(kids)
@@ -120,24 +121,17 @@ class Expander:
         return SearchResult(self.tree, answer, node, self.tokens, self.calls, extra)
 
 
-def canonical(answer: str) -> str:
-    """Answers that are equal numbers vote together ("6", "6.0", "12/2")."""
-    try:
-        return format_number(evaluate(answer.replace(",", "")))
-    except ExpressionError:
-        return " ".join(answer.split())
-
-
 def select(expander: Expander, finished: Sequence[Node], how: Selection) -> Node | None:
     """Best-of-N selection (Snell et al. 2024 §5.1): majority vote, PRM-weighted vote, or PRM argmax."""
     if not finished:
         return None
     if how == "argmax":
         return max(finished, key=lambda n: expander.path_score(n.id))
+    task = make_task(expander.tree.problem.family)  # answers vote together by the task's answer key
     votes: dict[str, float] = defaultdict(float)
     first: dict[str, Node] = {}
     for node in finished:
-        key = canonical(node.answer or "")
+        key = task.answer_key(node.answer or "")
         votes[key] += 1.0 if how == "majority" else expander.path_score(node.id)
         first.setdefault(key, node)
     return first[max(votes, key=lambda k: votes[k])]

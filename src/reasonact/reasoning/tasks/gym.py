@@ -2,41 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reasonact.reasoning.tasks.base import Problem, Split, one_line, split_seed
 from reasonact.reasoning.tasks.expressions import ExpressionError
 
-Solver = Callable[[dict[str, Any]], tuple[str, tuple[str, ...]]]  # entry → (answer, steps)
+if TYPE_CHECKING:
+    from reasonact.reasoning.tasks.base import Task
 
 
-def gym_problems(
-    family: str, generator: str, options: dict[str, Any], solver: Solver, split: Split, n: int, seed: int
-) -> list[Problem]:
-    """Draw from reasoning-gym's `generator` until `n` entries have a step solution.
+def problem_of(task: Task, entry: dict[str, Any], uid: str) -> Problem:
+    """A reasoning-gym entry as a `Problem` with the task's reference steps (raises
+    `ExpressionError` when the task cannot split it into checkable steps)."""
+    steps = task.solve(entry)
+    metadata = {k: v for k, v in entry["metadata"].items() if k != "difficulty"}
+    return Problem(task.family, uid, one_line(entry["question"]), str(entry["answer"]), steps, metadata)
 
-    Entries the solver cannot split into checkable steps (e.g. a non-integer intermediate value)
-    are skipped, so the family stays exactly checkable."""
+
+def gym_problems(task: Task, split: Split, n: int, seed: int) -> list[Problem]:
+    """Draw from the task's reasoning-gym generator until `n` entries have a step solution.
+
+    Entries the solver cannot split into checkable steps (e.g. a non-integer intermediate value in
+    countdown) are skipped, so the family stays exactly checkable."""
     import reasoning_gym
 
     if n < 0:
         raise ValueError(f"n: expected a number of problems >= 0, received {n}")
     problems: list[Problem] = []
-    base = split_seed(split, seed)
     size = max(8, 2 * n)
-    dataset = reasoning_gym.create_dataset(generator, size=size, seed=base, **options)
+    dataset = reasoning_gym.create_dataset(task.generator, size=size, seed=split_seed(split, seed), **task.options())
     for index in range(size):
         if len(problems) == n:
             break
-        entry = dataset[index]
         try:
-            answer, steps = solver(entry)
+            problems.append(problem_of(task, dataset[index], f"{task.family}/{split}/{seed}/{index}"))
         except ExpressionError:
             continue
-        metadata = {k: v for k, v in entry["metadata"].items() if k != "difficulty"}
-        uid = f"{family}/{split}/{seed}/{index}"
-        problems.append(Problem(family, uid, one_line(entry["question"]), answer, steps, metadata))
     if len(problems) < n:
-        raise ValueError(f"n: {generator} yielded only {len(problems)} solvable problems of {size}, asked for {n}")
+        raise ValueError(f"n: {task.generator} yielded only {len(problems)} solvable problems of {size}, asked for {n}")
     return problems

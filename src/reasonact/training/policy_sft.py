@@ -1,0 +1,151 @@
+"""Supervised fine-tuning of the step-writing policy (`reasoning/step_lm.py`) from scratch on
+reference solutions: cross-entropy on the solution tokens only (the question is context):
+
+    Question: Calculate 3 + 4 * 2 - 5.\\n3 + 8 - 5\\n11 - 5\\n6\\nAnswer: 6\\n<eos>
+
+A few minutes of training gives a policy that is right often but not always: the regime where
+verifiers and search matter. Training runs in a run directory (`reasonact.runs`) next to the
+output: checkpoints every `checkpoint_every` steps, and a run interrupted and started again with
+the same config resumes from the newest checkpoint and ends with the same weights as an
+uninterrupted one (the batch of step t is drawn from a generator seeded by (seed, t), the learning
+rate is a function of t). The result is a normal HF model directory (`HFBackend.from_pretrained`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from reasonact.reasoning.mdp import render, solution_text
+from reasonact.reasoning.step_lm import build_step_lm, char_tokenizer
+from reasonact.reasoning.tasks import make_task
+from reasonact.runs import Run, to_jsonable
+from reasonact.weights import cache_root
+
+SHIPPED = Path(__file__).parents[1] / "reasoning" / "policies"  # trained policies shipped with the package
+
+
+@dataclass(frozen=True)
+class PolicySFTConfig:
+    family: str = "arithmetic"  # task family the policy is trained on
+    difficulty: str = "default"  # the family's named difficulty (reasonact.reasoning.tasks, Task.LEVELS)
+    problems: int = 4000  # training problems (train split)
+    hidden: int = 128  # model width
+    layers: int = 4  # transformer blocks
+    heads: int = 4  # attention heads
+    context: int = 512  # longest question + solution in characters (tokens) the model is built for
+    steps: int = 1500  # optimiser steps
+    batch: int = 32  # sequences per step
+    lr: float = 3e-3  # peak AdamW learning rate (cosine decay, 5% warm-up)
+    seed: int = 0  # initialisation, data order and problem generation
+    checkpoint_every: int = 200  # optimiser steps between checkpoints (resume point)
+
+    def __post_init__(self) -> None:
+        for name in ("problems", "hidden", "layers", "heads", "context", "steps", "batch", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected >= 1, received {getattr(self, name)}")
+
+
+POLICY_PRESETS: dict[str, PolicySFTConfig] = {
+    # ~5 min here; tests use it. Trained at the easy arithmetic level, shipped with the package.
+    "tiny": PolicySFTConfig(difficulty="easy", problems=3000, hidden=96, layers=3, steps=600, batch=64),
+    # ~30 min here at reasoning-gym's default difficulty
+    "small": PolicySFTConfig(problems=8000, hidden=128, layers=4, context=1024, steps=3000, batch=64),
+}
+
+
+def sft_batches(config: PolicySFTConfig, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """All training sequences → input ids (N, s) and labels (N, s) with the question masked (-100).
+    Refuses problems longer than `config.context`."""
+    problems = make_task(config.family, config.difficulty).generate("train", config.problems, seed=config.seed)
+    rows = []
+    for p in problems:
+        context = tokenizer(render(p))["input_ids"]
+        target = tokenizer(solution_text(p.steps), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        if len(context) + len(target) > config.context:
+            raise ValueError(
+                f"context: problem {p.uid} needs {len(context) + len(target)} tokens, the config allows "
+                f"{config.context}; raise --policy.context"
+            )
+        rows.append((context, target))
+    width = max(len(c) + len(t) for c, t in rows)
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+    labels = torch.full((len(rows), width), -100)
+    for i, (context, target) in enumerate(rows):
+        ids[i, : len(context) + len(target)] = torch.tensor(context + target)
+        labels[i, len(context) : len(context) + len(target)] = torch.tensor(target)
+    return ids, labels
+
+
+def learning_rate(config: PolicySFTConfig, step: int) -> float:
+    """Linear warm-up over the first 5% of steps, then cosine decay to 0."""
+    warmup = max(1, config.steps // 20)
+    return config.lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / config.steps)))
+
+
+def train_policy(config: PolicySFTConfig, out: Path, progress: bool = False, stop_after: int | None = None) -> Path:
+    """SFT from scratch in the run directory `<out>.run` (resumed if it exists); saves model +
+    tokenizer + `train.json` (config, final loss) to `out`. `stop_after` ends the call after that
+    many optimiser steps in total (an interruption, for tests), writing only the checkpoint."""
+    from reasonact.atomic import atomic_directory
+
+    run = Run.open(out.parent, f"{out.name}.run", config, resume=True)
+    tokenizer = char_tokenizer()
+    model = build_step_lm(config.hidden, config.layers, config.heads, len(tokenizer), config.seed, config.context)
+    ids, labels = sft_batches(config, tokenizer)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    start, _ = run.restore(model, optimizer)
+    model.train()
+    loss = torch.tensor(float("nan"))
+    end = config.steps if stop_after is None else min(config.steps, stop_after)
+    for step in range(start, end):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, step)
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        pick = torch.randint(0, len(ids), (config.batch,), generator=generator)
+        batch_ids, batch_labels = ids[pick], labels[pick]  # (b, s)
+        width = int((batch_ids != tokenizer.pad_token_id).sum(-1).max())
+        loss = model(input_ids=batch_ids[:, :width], labels=batch_labels[:, :width]).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        run.log(step + 1, loss=loss.item(), lr=learning_rate(config, step))
+        if progress and step % 100 == 0:
+            print(f"step {step} loss {loss.item():.4f}")
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == end:
+            run.save(step + 1, model, optimizer)
+    if end < config.steps:
+        return run.path
+    model.eval()
+    final = run.metrics()[-1]["loss"] if run.metrics() else loss.item()
+    with atomic_directory(out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "train.json").write_text(json.dumps({"config": to_jsonable(config), "final_loss": final}, indent=1))
+    return out
+
+
+def policy_key(config: PolicySFTConfig) -> str:
+    """`<family>-<hash of everything that determines the weights>` (not the checkpoint cadence)."""
+    fields = dataclasses.asdict(config)
+    fields.pop("checkpoint_every")
+    return f"{config.family}-{hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]}"
+
+
+def cached_policy(config: PolicySFTConfig, progress: bool = False) -> Path:
+    """The trained policy for `config`: shipped with the package, or trained once (resumably) into
+    ~/.cache/reasonact/policies."""
+    name = policy_key(config)
+    if (SHIPPED / name / "train.json").exists():
+        return SHIPPED / name
+    out = cache_root() / "policies" / name
+    if not (out / "train.json").exists():
+        train_policy(config, out, progress)
+    return out
