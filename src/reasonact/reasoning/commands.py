@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reasonact.training.policy_sft import POLICY_PRESETS, PolicySFTConfig
 from reasonact.reasoning.search.common import SearchConfig
 from reasonact.reasoning.study import StudyConfig
+from reasonact.training.policy_sft import POLICY_PRESETS, PolicySFTConfig
 
 STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
     "tiny": (
