@@ -59,7 +59,7 @@ def test_budgets_and_bad_configs(problem, random_backend) -> None:
 
 def test_study_records_units_and_resumes(tmp_path, random_backend) -> None:
     config = StudyConfig(
-        methods=("greedy", "beam"), budgets=(2,), problems=2, search=SMALL, root=tmp_path, export=tmp_path / "study"
+        methods=("greedy", "beam"), budgets=(2,), count=2, search=SMALL, root=tmp_path, out=tmp_path / "study"
     )
     summary = run_study(config, backend=random_backend)
     assert {(r["method"], r["problems"]) for r in summary["rows"]} == {("greedy", 2), ("beam", 2)}
@@ -136,3 +136,45 @@ def test_prm_guided_search_beats_majority_vote_at_equal_tokens(trained_backend) 
     for name in ("beam", "mcts"):
         accuracy, tokens = stats[name]
         assert accuracy > majority_accuracy and tokens <= majority_tokens * 1.05, stats
+
+
+def _entries(name: str, n: int, **options) -> list[dict]:
+    import reasoning_gym
+
+    return [dict(e) for e in reasoning_gym.create_dataset(name, size=n, seed=7, **options)]
+
+
+def test_study_runs_outside_problems_and_reports_unsupported_rows(tmp_path, random_backend) -> None:
+    rows = [*_entries("basic_arithmetic", 2), *_entries("gsm_symbolic", 1), *_entries("leg_counting", 2)]
+    path = tmp_path / "problems.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = StudyConfig(
+        methods=("greedy",), budgets=(1,), problems=path, search=SMALL, root=tmp_path, out=tmp_path / "report"
+    )
+    summary = run_study(config, backend=random_backend)
+    assert summary["unsupported"] == 2 and {u["source"] for u in summary["unsupported_rows"]} == {"leg_counting"}
+    records = [json.loads(line) for line in (tmp_path / "search_study" / "metrics.jsonl").read_text().splitlines()]
+    assert sorted(r["family"] for r in records) == ["arithmetic", "arithmetic", "gsm"]
+    assert {r["uid"] for r in records} == {"problems.jsonl:1", "problems.jsonl:2", "problems.jsonl:3"}
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["accuracy"]) == {"greedy"} and set(report["accuracy"]["greedy"]) == {"1"}
+    assert report["unsupported"] == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "match"),
+    [
+        ("not json", r"problems.jsonl:2 is not JSON"),
+        ('{"question": "q"}', r"problems.jsonl:2 expected a reasoning-gym"),
+    ],
+)
+def test_malformed_problem_files_name_the_line(tmp_path, line, match) -> None:
+    from reasonact.reasoning.tasks.gym import load_problems
+
+    path = tmp_path / "problems.jsonl"
+    path.write_text(json.dumps(_entries("basic_arithmetic", 1)[0]) + "\n" + line + "\n")
+    with pytest.raises(ValueError, match=match):
+        load_problems(path)
+    path.write_text("".join(json.dumps(r) + "\n" for r in _entries("leg_counting", 2)))
+    with pytest.raises(ValueError, match="no supported row"):
+        run_study(StudyConfig(problems=path, root=tmp_path))

@@ -40,7 +40,7 @@ class DemoConfig:
             difficulty="easy",  # the level the shipped policy was trained at
             methods=("greedy", "best_of_n:majority", "beam", "tree_dfs"),
             budgets=(8,),
-            problems=30,
+            count=30,
             search=SearchConfig(max_steps=6, max_step_tokens=24),
             name="search",
             resume=False,

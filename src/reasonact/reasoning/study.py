@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -22,7 +23,8 @@ from reasonact.reasoning.backends.base import Backend
 from reasonact.reasoning.scorers import OracleScorer, OutcomeScorer, StepScorer
 from reasonact.reasoning.search import SEARCHES, SearchConfig
 from reasonact.reasoning.search.common import Selection
-from reasonact.reasoning.tasks import make_task
+from reasonact.reasoning.tasks import Problem, make_task
+from reasonact.reasoning.tasks.gym import Unsupported, load_problems
 from reasonact.runs import Run
 
 
@@ -34,13 +36,14 @@ class StudyConfig:
     scorer: Literal["oracle", "outcome"] = "oracle"  # step scorer used by PRM-guided methods
     methods: tuple[str, ...] = ("greedy", "best_of_n", "beam", "dvts", "mcts", "tree_dfs")  # SEARCHES keys[:selection]
     budgets: tuple[int, ...] = (4, 8)  # N per method (MCTS: simulations = N, tree+DFS: level width = N)
-    problems: int = 20  # test problems (the test split: never the policy's training seeds)
+    count: int = 20  # generated test problems (the test split: never the policy's training seeds)
+    problems: Path | None = None  # outside problems instead: a JSONL file of reasoning-gym entries (any families)
     search: SearchConfig = field(default_factory=SearchConfig)  # everything else about the search
     root: Path = Path("runs")  # parent of the run directory
     name: str = "search_study"  # run directory name
     resume: bool = True  # continue a matching interrupted study instead of refusing to overwrite it
     save_trees: bool = True  # write every search tree as JSON under the run's trees/
-    export: Path | None = None  # also write the summary as <export>.json and the plot as <export>.png
+    out: Path | None = None  # also write the report as <out>.json and the plot as <out>.png
 
 
 def load_backend(policy: str, family: str, difficulty: str = "default") -> Backend:
@@ -92,24 +95,44 @@ def unit_config(name: str, budget: int, base: SearchConfig) -> SearchConfig:
     return dataclasses.replace(base, n=budget)
 
 
+def study_problems(config: StudyConfig) -> tuple[list[Problem], list[Unsupported]]:
+    """The study's problems: `count` generated test problems of `family`, or the outside problems
+    of `config.problems` (with the rows no family of ours takes)."""
+    if config.problems is not None:
+        problems, unsupported = load_problems(config.problems, config.difficulty)
+        if not problems:
+            reasons = "; ".join(f"line {u.line}: {u.reason}" for u in unsupported[:3])
+            raise ValueError(
+                f"problems: no supported row in {config.problems} ({len(unsupported)} unsupported: {reasons})"
+            )
+        return problems, unsupported
+    return make_task(config.family, config.difficulty).generate("test", config.count), []
+
+
 def run_study(config: StudyConfig, backend: Backend | None = None, progress: bool = False) -> dict[str, Any]:
+    """Run every (method, N, problem) unit not yet recorded; `backend` (one for all families)
+    replaces the policy named in the config, e.g. in tests."""
     for name in config.methods:
         parse_method(name)  # refuse unknown names before any work
+    problems, unsupported = study_problems(config)
     run = Run.open(config.root, config.name, config, resume=config.resume)
-    task = make_task(config.family, config.difficulty)
-    problems = task.generate("test", config.problems)
     done = {(m["method"], m["budget"], m["uid"]) for m in run.metrics()}
-    backend = backend or load_backend(config.policy, config.family, config.difficulty)
-    scorer = make_scorer(config.scorer, config.family, config.difficulty)
+    backends: dict[str, Backend] = {}
+    scorers: dict[str, StepScorer] = {}
     units = [(m, b, i) for m in config.methods for b in config.budgets for i in range(len(problems))]
     for method, budget, i in units:
         problem = problems[i]
         if (method, budget, problem.uid) in done:
             continue
-        record: dict[str, Any] = {"method": method, "budget": budget, "uid": problem.uid}
+        family = problem.family
+        if family not in backends:
+            backends[family] = backend or load_backend(config.policy, family, config.difficulty)
+            scorers[family] = make_scorer(config.scorer, family, config.difficulty)
+        task = make_task(family, config.difficulty)
+        record: dict[str, Any] = {"method": method, "budget": budget, "uid": problem.uid, "family": family}
         try:
             result = SEARCHES[parse_method(method)[0]](
-                problem, unit_config(method, budget, config.search), backend, scorer
+                problem, unit_config(method, budget, config.search), backends[family], scorers[family]
             )
         except (ValueError, RuntimeError) as err:  # recorded, the study goes on
             record |= {"error": f"{type(err).__name__}: {err}", "correct": False, "tokens": 0}
@@ -122,12 +145,13 @@ def run_study(config: StudyConfig, backend: Backend | None = None, progress: boo
         done.add((method, budget, problem.uid))
         if progress:
             print(f"{method} N={budget} {problem.uid}: {'✓' if record['correct'] else '✗'} {record['tokens']} tokens")
-    return summarise(run, config.export)
+    return summarise(run, config.out, unsupported)
 
 
-def summarise(run: Run, export: Path | None = None) -> dict[str, Any]:
+def summarise(run: Run, out: Path | None = None, unsupported: Sequence[Unsupported] = ()) -> dict[str, Any]:
     """Accuracy and mean generated tokens per (method, N) → summary.json + accuracy-vs-tokens plot
-    (and their copies at `export`, with the study's config and the machine's load average)."""
+    (and their copies at `out`, with the study's config, `accuracy[method][N]`, the unsupported
+    rows of a problems file and the machine's load average)."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for m in run.metrics():
         groups[(m["method"], m["budget"])].append(m)
@@ -142,13 +166,22 @@ def summarise(run: Run, export: Path | None = None) -> dict[str, Any]:
         }
         for (method, budget), records in sorted(groups.items())
     ]
-    summary = {"rows": rows, "vs_majority": versus_majority(rows)}
+    summary = {
+        "rows": rows,
+        "vs_majority": versus_majority(rows),
+        "unsupported": len(unsupported),
+        "unsupported_rows": [dataclasses.asdict(u) for u in unsupported],
+    }
     atomic_write_json(run.path / "summary.json", summary)
     plot_curves(rows, run.plots / "accuracy_vs_tokens.png")
-    if export is not None:
+    if out is not None:
         config = json.loads((run.path / "config.json").read_text())
-        atomic_write_json(export.with_suffix(".json"), {"config": config, "loadavg": os.getloadavg()} | summary)
-        plot_curves(rows, export.with_suffix(".png"))
+        accuracy: dict[str, dict[str, float]] = defaultdict(dict)
+        for r in rows:
+            accuracy[r["method"]][str(r["budget"])] = r["accuracy"]
+        report = {"config": config, "loadavg": os.getloadavg(), "accuracy": dict(accuracy)} | summary
+        atomic_write_json(out.with_suffix(".json"), report)
+        plot_curves(rows, out.with_suffix(".png"))
     return summary
 
 
