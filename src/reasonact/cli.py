@@ -88,6 +88,23 @@ COMMANDS: dict[str, Command | Table] = {
             "benchmarks.search:PRESETS",
         ),
     },
+    "prm": {
+        "label": Command(
+            "Sample solutions from a policy; label steps by the checker and Math-Shepherd rollouts (resumable).",
+            "reasonact.reasoning.prm.commands:label",
+            "reasonact.reasoning.prm.commands:LABEL_PRESETS",
+        ),
+        "train": Command(
+            "Train a PRM (step classifier, TD value or ORM) on labelled steps (resumable).",
+            "reasonact.reasoning.prm.commands:train",
+            "reasonact.reasoning.prm.commands:TRAIN_PRESETS",
+        ),
+        "eval": Command(
+            "Step F1, earliest-error F1 and calibration of PRMs vs the checker on held-out rows.",
+            "reasonact.reasoning.prm.commands:evaluate",
+            "reasonact.reasoning.prm.commands:EVAL_PRESETS",
+        ),
+    },
     "vla": {
         "params": Command(
             "Parameter counts of backbone and action expert (built on the meta device).",

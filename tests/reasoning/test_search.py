@@ -11,7 +11,7 @@ import pytest
 from reasonact.reasoning.scorers import OracleScorer
 from reasonact.reasoning.search import SEARCHES, SearchConfig
 from reasonact.reasoning.study import StudyConfig, run_study, unit_config, versus_majority
-from reasonact.reasoning.tasks import ArithmeticTask
+from reasonact.reasoning.tasks import ArithmeticTask, make_task
 from reasonact.reasoning.tree import Tree
 
 TASK = ArithmeticTask()
@@ -47,9 +47,12 @@ def test_level_searches_sample_n_at_the_root_then_m_per_node(method, problem, ra
 
 
 def test_budgets_and_bad_configs(problem, random_backend) -> None:
-    capped = dataclasses.replace(SMALL, token_budget=5)
-    result = SEARCHES["best_of_n"](problem, capped, random_backend, OracleScorer(TASK))
-    assert result.calls == 1  # the first expansion already spent the budget
+    for budget in (5, 30):  # 5 < max_step_tokens: not even one step fits
+        capped = dataclasses.replace(SMALL, token_budget=budget, n=8, simulations=8)
+        for method in sorted(SEARCHES):
+            result = SEARCHES[method](problem, capped, random_backend, OracleScorer(TASK))
+            assert result.tokens <= budget, (method, budget, result.tokens)
+            assert (result.calls == 0) == (budget < SMALL.max_step_tokens), (method, budget)
     for field, value in [("n", 0), ("token_budget", 0), ("max_steps", 0), ("threshold", 2.0)]:
         with pytest.raises(ValueError, match=field):
             SearchConfig(**{field: value})
@@ -104,11 +107,27 @@ def test_mcts_rollouts_stop_at_dead_ends_and_widen_only_dead_nodes(problem, rand
             assert not node.children, "a rollout continued past a dead end"
         assert node.visits == sum(tree.nodes[c].visits for c in node.children) + (not node.children)
     widened = 0
-    for node_id, first_new in result.extra["branched"]:  # every earlier child was dead when more were sampled
-        earlier = [c for c in tree.nodes[node_id].children if c < first_new]
-        assert all(dead(tree.nodes[c]) for c in earlier)
+    for node_id, first_new, why in result.extra["branched"]:
+        earlier = [tree.nodes[c] for c in tree.nodes[node_id].children if c < first_new]
+        assert why == ("leaf" if not earlier else "dead" if all(dead(c) for c in earlier) else "low_value")
         widened += bool(earlier)
     assert widened  # the random policy's steps die fast: some node must have been widened
+
+
+class StepsPassAnswersFail(OracleScorer):
+    """A PRM with false positives: every step passes, every answer fails."""
+
+    def score(self, states):
+        return [[0.0 if s.startswith("Answer:") else 1.0 for s in state.steps] for state in states]
+
+
+def test_mcts_widens_a_node_whose_live_children_have_low_value(trained_backend) -> None:
+    easy = make_task("arithmetic", "easy")
+    config = SearchConfig(width=2, max_steps=5, max_step_tokens=24, simulations=12, max_children=4)
+    result = SEARCHES["mcts"](easy.generate("test", 1)[0], config, trained_backend, StepsPassAnswersFail(easy))
+    whys = [why for _, _, why in result.extra["branched"]]
+    assert "low_value" in whys, whys
+    assert all(len(n.children) <= config.max_children for n in result.tree.nodes)
 
 
 @pytest.mark.slow
@@ -117,7 +136,7 @@ def test_prm_guided_search_beats_majority_vote_at_equal_tokens(trained_backend) 
     """With the oracle PRM, beam search and MCTS must out-score majority-vote best-of-N while
     generating no more tokens (a correctness check of the search code, not of the policy).
     The shipped tiny policy gets ~25% of these right greedily: wrong steps are common."""
-    task = ArithmeticTask(min_terms=3, max_terms=3, operators=("+", "-"))
+    task = ArithmeticTask(min_terms=3, max_terms=3, max_digits=1, operators=("+", "-"), parentheses=False)
     problems = task.generate("test", 16)
     scorer = OracleScorer(task)
     base = SearchConfig(n=8, width=4, max_steps=6, max_step_tokens=24, simulations=6, selection="argmax")

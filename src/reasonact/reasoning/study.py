@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from reasonact.atomic import atomic_write_json
 from reasonact.reasoning.backends.base import Backend
@@ -33,7 +33,7 @@ class StudyConfig:
     family: str = "arithmetic"  # task family (reasonact.reasoning.tasks.TASKS)
     difficulty: str = "default"  # the family's named difficulty ("default" = reasoning-gym's defaults)
     policy: str = "tiny"  # "tiny" / "small" (SFT policies, trained and cached on first use), "gemma", or a model dir
-    scorer: Literal["oracle", "outcome"] = "oracle"  # step scorer used by PRM-guided methods
+    scorer: str = "oracle"  # step scorer of PRM-guided methods: "oracle", "outcome", or a PRM directory
     methods: tuple[str, ...] = ("greedy", "best_of_n", "beam", "dvts", "mcts", "tree_dfs")  # SEARCHES keys[:selection]
     budgets: tuple[int, ...] = (4, 8)  # N per method (MCTS: simulations = N, tree+DFS: level width = N)
     count: int = 20  # generated test problems (the test split: never the policy's training seeds)
@@ -68,8 +68,16 @@ def load_backend(policy: str, family: str, difficulty: str = "default") -> Backe
 
 
 def make_scorer(kind: str, family: str, difficulty: str = "default") -> StepScorer:
-    task = make_task(family, difficulty)
-    return OracleScorer(task) if kind == "oracle" else OutcomeScorer(task)
+    """ "oracle" (the task's step checker), "outcome" (final answers only) or a trained PRM directory."""
+    if kind == "oracle":
+        return OracleScorer(make_task(family, difficulty))
+    if kind == "outcome":
+        return OutcomeScorer(make_task(family, difficulty))
+    from reasonact.reasoning.prm.model import LearnedScorer
+
+    if not Path(kind).is_dir():
+        raise ValueError(f"scorer: expected 'oracle', 'outcome' or a PRM directory, received {kind!r}")
+    return LearnedScorer(kind)
 
 
 def parse_method(name: str) -> tuple[str, str | None]:

@@ -26,6 +26,7 @@ from reasonact.reasoning.mdp import render, solution_text
 from reasonact.reasoning.step_lm import build_step_lm, char_tokenizer
 from reasonact.reasoning.tasks import make_task
 from reasonact.runs import Run, to_jsonable
+from reasonact.threads import torch_threads
 from reasonact.weights import cache_root
 
 SHIPPED = Path(__file__).parents[1] / "reasoning" / "policies"  # trained policies shipped with the package
@@ -45,6 +46,7 @@ class PolicySFTConfig:
     lr: float = 3e-3  # peak AdamW learning rate (cosine decay, 5% warm-up)
     seed: int = 0  # initialisation, data order and problem generation
     checkpoint_every: int = 200  # optimiser steps between checkpoints (resume point)
+    threads: int | None = 1  # torch threads while training (1: fastest for these small models on a busy CPU)
 
     def __post_init__(self) -> None:
         for name in ("problems", "hidden", "layers", "heads", "context", "steps", "batch", "checkpoint_every"):
@@ -93,6 +95,11 @@ def train_policy(config: PolicySFTConfig, out: Path, progress: bool = False, sto
     """SFT from scratch in the run directory `<out>.run` (resumed if it exists); saves model +
     tokenizer + `train.json` (config, final loss) to `out`. `stop_after` ends the call after that
     many optimiser steps in total (an interruption, for tests), writing only the checkpoint."""
+    with torch_threads(config.threads):
+        return _train_policy(config, out, progress, stop_after)
+
+
+def _train_policy(config: PolicySFTConfig, out: Path, progress: bool, stop_after: int | None) -> Path:
     from reasonact.atomic import atomic_directory
 
     run = Run.open(out.parent, f"{out.name}.run", config, resume=True)
@@ -133,9 +140,10 @@ def train_policy(config: PolicySFTConfig, out: Path, progress: bool = False, sto
 
 
 def policy_key(config: PolicySFTConfig) -> str:
-    """`<family>-<hash of everything that determines the weights>` (not the checkpoint cadence)."""
+    """`<family>-<hash of everything that determines the weights>` (not checkpoint cadence or threads)."""
     fields = dataclasses.asdict(config)
     fields.pop("checkpoint_every")
+    fields.pop("threads")
     return f"{config.family}-{hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]}"
 
 

@@ -33,18 +33,21 @@ class SearchConfig:
     selection: Selection = "weighted"  # final answer among finished paths
     simulations: int = 16  # MCTS simulations (rollouts from the root to a final answer)
     c_puct: float = 1.5  # MCTS exploration constant c in PUCT
-    threshold: float = 0.5  # tree+DFS: a step scoring below this is a dead end
-    token_budget: int | None = None  # stop expanding once this many tokens were generated (None: no cap)
+    threshold: float = 0.5  # tree+DFS and MCTS: a step scoring below this is a dead end
+    widen_below: float = 0.25  # MCTS: widen a node whose best live child's mean value Q is below this
+    max_children: int = 16  # MCTS: children per node at most (widening stops there)
+    token_budget: int | None = None  # generated tokens a search may spend, never exceeded (None: no cap)
     seed: int = 0  # sampling seed
 
     def __post_init__(self) -> None:
-        for name in ("n", "width", "max_steps", "max_step_tokens", "simulations"):
+        for name in ("n", "width", "max_steps", "max_step_tokens", "simulations", "max_children"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected >= 1, received {getattr(self, name)}")
         if self.token_budget is not None and self.token_budget < 1:
             raise ValueError(f"token_budget: expected >= 1 tokens or None, received {self.token_budget}")
-        if not 0 <= self.threshold <= 1:
-            raise ValueError(f"threshold: expected a score in [0, 1], received {self.threshold}")
+        for name in ("threshold", "widen_below"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name}: expected a score in [0, 1], received {getattr(self, name)}")
 
 
 @dataclass
@@ -68,11 +71,26 @@ class Expander:
     def tokens(self) -> int:
         return self.tree.generated_tokens()
 
+    def affordable_steps(self) -> int | None:
+        """Steps that can still be sampled without any chance of passing the token budget (each may
+        take `max_step_tokens`); None without a budget."""
+        if self.config.token_budget is None:
+            return None
+        return max(0, self.config.token_budget - self.tokens) // self.config.max_step_tokens
+
     def over_budget(self) -> bool:
-        return self.config.token_budget is not None and self.tokens >= self.config.token_budget
+        return self.affordable_steps() == 0
 
     def expand(self, node_ids: Sequence[int], n: int, temperature: float | None = None) -> list[list[Node]]:
-        """Sample n children for each node → [node][child]; failures become terminal failure nodes."""
+        """Sample n children for each node → [node][child]; failures become terminal failure nodes.
+
+        Under a token budget the call is trimmed so that it cannot pass it: fewer samples per node,
+        then fewer nodes (their lists come back empty), so a search stops at its budget."""
+        affordable = self.affordable_steps()
+        if affordable is not None and len(node_ids) * n > affordable:
+            n = max(1, min(n, affordable // max(1, len(node_ids))))
+            kept = affordable // n
+            return [*self.expand(node_ids[:kept], n, temperature), *([] for _ in node_ids[kept:])]
         if not node_ids:
             return []
         states = [self.tree.state(i) for i in node_ids]
