@@ -77,6 +77,11 @@ COMMANDS: dict[str, Command | Table] = {
             "reasonact.reasoning.commands:run",
             "reasonact.reasoning.commands:STUDY_PRESETS",
         ),
+        "study": Command(
+            "Accuracy vs tokens with learned PRMs and the oracle bound, CIs, plots → docs/results/search_study.*",
+            "reasonact.reasoning.verifier_study:run",
+            "reasonact.reasoning.verifier_study:STUDY_PRESETS",
+        ),
         "train-policy": Command(
             "SFT a tiny/small step-writing policy from scratch on reference solutions.",
             "reasonact.reasoning.commands:train_policy",

@@ -91,6 +91,7 @@ def test_prm_training_resumes_exactly(tmp_path, rows_file) -> None:
     assert (tmp_path / "a" / "metrics.jsonl").read_text() == (tmp_path / "b" / "metrics.jsonl").read_text()
 
 
+@pytest.mark.slow
 def test_every_prm_kind_learns_its_target(tmp_path, rows_file) -> None:
     """A few steps on reference vs corrupted solutions: the classifier scores the reference
     solution's steps above the wrong step, the ORM and the value function the correct answer above
@@ -122,3 +123,30 @@ def test_prm_training_refuses_missing_mc_labels_and_bad_gamma(tmp_path, rows_fil
         train_prm(PRMTrainConfig(data=rows_file, labels="mc_hard", steps=1, root=tmp_path))
     with pytest.raises(ValueError, match="gamma"):
         PRMTrainConfig(gamma=1.5)
+
+
+@pytest.mark.slow
+@pytest.mark.smoke
+def test_verifier_study_writes_the_report_keys(tmp_path, rows_file) -> None:
+    from reasonact.reasoning.verifier_study import VerifierStudyConfig, run
+
+    prm = train_prm(PRMTrainConfig(data=rows_file, steps=2, batch=4, root=tmp_path, name="p"))
+    config = VerifierStudyConfig(
+        prm=str(prm),
+        methods=("best_of_n:majority", "beam"),
+        budgets=(1, 2),
+        count=2,
+        search=SearchConfig(max_steps=5, max_step_tokens=24),
+        labels=tmp_path / "none.json",
+        root=tmp_path,
+        out=tmp_path / "report",
+    )
+    report = run(config)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    for key in ("curves", "beam_minus_majority_at_equal_budget", "mc_label_agreement", "prm_earliest_error_f1",
+                "oracle_upper_bound", "gemma270m"):  # fmt: skip
+        assert key in saved, key
+    points = saved["curves"]["arithmetic"]["beam"]
+    assert [p["budget"] for p in points] == [1, 2] and all(p["ci"][0] <= p["accuracy"] <= p["ci"][1] for p in points)
+    assert report["oracle_upper_bound"]["arithmetic"] >= 0 and (tmp_path / "report.md").read_text().startswith("# ")
+    assert (tmp_path / "report.png").exists()

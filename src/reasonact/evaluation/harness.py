@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from reasonact.atomic import atomic_write_json
 from reasonact.checks import check_range
 from reasonact.envs import SUITES, EnvConfig, list_tasks, make_vector_env, simulator_of
 from reasonact.evaluation.policy import Policy, PolicyFactory, resolve_policy
+from reasonact.stats import wilson_interval
 
 CRASH_RETRIES = 1  # re-runs of an episode whose simulator crashed before it is recorded as failed
 log = logging.getLogger(__name__)
@@ -88,16 +88,6 @@ PRESETS: dict[str, tuple[str, EvalConfig]] = {
 
 class SimulatorCrash(RuntimeError):
     """A sub-env raised, or its worker process died, during reset or step."""
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95 % Wilson score interval for a binomial proportion (Wilson 1927); (0, 1) when n = 0."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _unbatch(obs: dict, i: int) -> dict:
