@@ -84,8 +84,8 @@ COMMANDS: dict[str, Command | Table] = {
         ),
         "train-policy": Command(
             "SFT a tiny/small step-writing policy from scratch on reference solutions.",
-            "reasonact.reasoning.commands:train_policy",
-            "reasonact.reasoning.commands:TRAIN_PRESETS",
+            "reasonact.training.policy_sft:train_policy_command",
+            "reasonact.training.policy_sft:TRAIN_PRESETS",
         ),
         "bench": Command(
             "Tree expansion tokens/s: prefix-KV reuse + batching vs per-path generate vs vLLM → JSON.",
@@ -101,8 +101,8 @@ COMMANDS: dict[str, Command | Table] = {
         ),
         "train": Command(
             "Train a PRM (step classifier, TD value or ORM) on labelled steps (resumable).",
-            "reasonact.reasoning.prm.commands:train",
-            "reasonact.reasoning.prm.commands:TRAIN_PRESETS",
+            "reasonact.training.prm:train_command",
+            "reasonact.training.prm:TRAIN_PRESETS",
         ),
         "eval": Command(
             "Step F1, earliest-error F1 and calibration of PRMs vs the checker on held-out rows.",

@@ -20,6 +20,7 @@ def random_backend() -> HFBackend:
 
 @pytest.fixture(scope="session")
 def trained_backend() -> HFBackend:
-    from reasonact.training.policy_sft import POLICY_PRESETS, cached_policy
+    from reasonact.reasoning.step_lm import POLICY_PRESETS
+    from reasonact.training.policy_sft import cached_policy
 
     return HFBackend.from_pretrained(cached_policy(POLICY_PRESETS["tiny"]), threads=1)

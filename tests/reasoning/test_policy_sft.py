@@ -7,7 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from reasonact.training.policy_sft import PolicySFTConfig, policy_key, train_policy
+from reasonact.reasoning.step_lm import PolicySFTConfig, policy_key
+from reasonact.training.policy_sft import train_policy
 
 TINY = PolicySFTConfig(
     difficulty="easy", problems=40, hidden=32, layers=1, heads=2, steps=6, batch=4, checkpoint_every=2

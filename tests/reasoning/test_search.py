@@ -188,7 +188,7 @@ def test_study_runs_outside_problems_and_reports_unsupported_rows(tmp_path, rand
     ],
 )
 def test_malformed_problem_files_name_the_line(tmp_path, line, match) -> None:
-    from reasonact.reasoning.tasks.gym import load_problems
+    from reasonact.reasoning.tasks.problem_files import load_problems
 
     path = tmp_path / "problems.jsonl"
     path.write_text(json.dumps(_entries("basic_arithmetic", 1)[0]) + "\n" + line + "\n")

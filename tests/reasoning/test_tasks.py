@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from reasonact.reasoning.tasks import TASKS, ArithmeticTask, CountdownTask, EquationsTask, make_task, split_seed
+from reasonact.reasoning.tasks.base import problem_of
 from reasonact.reasoning.tasks.countdown import reachable
 from reasonact.reasoning.tasks.expressions import ExpressionError, count_operations, evaluate, reduce_once
-from reasonact.reasoning.tasks.gym import problem_of
 
 
 @pytest.mark.parametrize("family", sorted(TASKS))

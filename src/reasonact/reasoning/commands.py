@@ -1,14 +1,12 @@
-"""CLI verbs of `reasonact search`: run (a search study), train-policy (SFT tiny/small policies);
-`bench` lives in benchmarks/search.py."""
+"""CLI verb `reasonact search run` (a search study); `train-policy` lives with its trainer
+(training/policy_sft.py), `study` in verifier_study.py, `bench` in benchmarks/search.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from reasonact.reasoning.search.common import SearchConfig
 from reasonact.reasoning.study import StudyConfig
-from reasonact.training.policy_sft import POLICY_PRESETS, PolicySFTConfig
 
 STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
     "tiny": (
@@ -73,24 +71,3 @@ def run(config: StudyConfig) -> None:
         wins = ", ".join(f"{m} {sum(w)}/{len(w)}" for m, w in sorted(comparable.items()))
         print(f"beats majority voting at ≤ its token cost (budgets where comparable): {wins}")
     print(f"→ {config.root / config.name}/summary.json, plots/accuracy_vs_tokens.png")
-
-
-@dataclass(frozen=True)
-class TrainPolicyConfig:
-    policy: PolicySFTConfig = field(default_factory=PolicySFTConfig)  # model size, data and optimiser
-    out: Path | None = None  # model directory; None: the cache (~/.cache/reasonact/policies/…)
-
-
-TRAIN_PRESETS: dict[str, tuple[str, TrainPolicyConfig]] = {
-    name: (f"SFT the {name} step-writing policy from scratch.", TrainPolicyConfig(policy=config))
-    for name, config in POLICY_PRESETS.items()
-}
-
-
-def train_policy(config: TrainPolicyConfig) -> None:
-    from reasonact.training.policy_sft import cached_policy, train_policy
-
-    if config.out is None:
-        print(f"policy → {cached_policy(config.policy, progress=True)}")
-    else:
-        print(f"policy → {train_policy(config.policy, config.out, progress=True)}")

@@ -24,7 +24,7 @@ from reasonact.reasoning.scorers import OracleScorer, OutcomeScorer, StepScorer
 from reasonact.reasoning.search import SEARCHES, SearchConfig
 from reasonact.reasoning.search.common import Selection
 from reasonact.reasoning.tasks import Problem, make_task
-from reasonact.reasoning.tasks.gym import Unsupported, load_problems
+from reasonact.reasoning.tasks.problem_files import Unsupported, load_problems
 from reasonact.runs import Run
 
 
@@ -48,17 +48,22 @@ class StudyConfig:
 
 def load_backend(policy: str, family: str, difficulty: str = "default") -> Backend:
     """The policy to search with: Gemma 3 270M (few-shot), an SFT preset trained at the study's
-    family and difficulty (shipped, cached, or trained on first use), or a model directory."""
+    family and difficulty (shipped or cached: `reasonact search train-policy`), or a model directory."""
     from reasonact.reasoning.backends.hf import HFBackend
 
     if policy == "gemma":
         from reasonact.reasoning.backends.gemma import gemma_backend
 
         return gemma_backend(family)
-    from reasonact.training.policy_sft import POLICY_PRESETS, cached_policy
+    from reasonact.reasoning.step_lm import POLICY_PRESETS, find_policy
 
     if policy in POLICY_PRESETS:  # tiny models: one thread is faster (see HFBackend._threads)
-        path = cached_policy(dataclasses.replace(POLICY_PRESETS[policy], family=family, difficulty=difficulty))
+        path = find_policy(dataclasses.replace(POLICY_PRESETS[policy], family=family, difficulty=difficulty))
+        if path is None:
+            raise ValueError(
+                f"policy: the {policy} policy of {family} at {difficulty} difficulty is not trained yet; run "
+                f"`reasonact search train-policy {policy} --policy.family {family} --policy.difficulty {difficulty}`"
+            )
         return HFBackend.from_pretrained(path, threads=1)
     if not Path(policy).is_dir():
         raise ValueError(

@@ -13,53 +13,26 @@ rate is a function of t). The result is a normal HF model directory (`HFBackend.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from reasonact.reasoning.mdp import render, solution_text
-from reasonact.reasoning.step_lm import build_step_lm, char_tokenizer
+from reasonact.reasoning.step_lm import (
+    POLICY_PRESETS,
+    PolicySFTConfig,
+    build_step_lm,
+    char_tokenizer,
+    find_policy,
+    policy_key,
+)
 from reasonact.reasoning.tasks import make_task
 from reasonact.runs import Run, to_jsonable
 from reasonact.threads import torch_threads
 from reasonact.weights import cache_root
-
-SHIPPED = Path(__file__).parents[1] / "reasoning" / "policies"  # trained policies shipped with the package
-
-
-@dataclass(frozen=True)
-class PolicySFTConfig:
-    family: str = "arithmetic"  # task family the policy is trained on
-    difficulty: str = "default"  # the family's named difficulty (reasonact.reasoning.tasks, Task.LEVELS)
-    problems: int = 4000  # training problems (train split)
-    hidden: int = 128  # model width
-    layers: int = 4  # transformer blocks
-    heads: int = 4  # attention heads
-    context: int = 512  # longest question + solution in characters (tokens) the model is built for
-    steps: int = 1500  # optimiser steps
-    batch: int = 32  # sequences per step
-    lr: float = 3e-3  # peak AdamW learning rate (cosine decay, 5% warm-up)
-    seed: int = 0  # initialisation, data order and problem generation
-    checkpoint_every: int = 200  # optimiser steps between checkpoints (resume point)
-    threads: int | None = 1  # torch threads while training (1: fastest for these small models on a busy CPU)
-
-    def __post_init__(self) -> None:
-        for name in ("problems", "hidden", "layers", "heads", "context", "steps", "batch", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: expected >= 1, received {getattr(self, name)}")
-
-
-POLICY_PRESETS: dict[str, PolicySFTConfig] = {
-    # ~5 min here; tests use it. Trained at the easy arithmetic level, shipped with the package.
-    "tiny": PolicySFTConfig(difficulty="easy", problems=3000, hidden=96, layers=3, steps=600, batch=64),
-    # ~30 min here at reasoning-gym's default difficulty
-    "small": PolicySFTConfig(problems=8000, hidden=128, layers=4, context=1024, steps=3000, batch=64),
-}
 
 
 def sft_batches(config: PolicySFTConfig, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,21 +112,34 @@ def _train_policy(config: PolicySFTConfig, out: Path, progress: bool, stop_after
     return out
 
 
-def policy_key(config: PolicySFTConfig) -> str:
-    """`<family>-<hash of everything that determines the weights>` (not checkpoint cadence or threads)."""
-    fields = dataclasses.asdict(config)
-    fields.pop("checkpoint_every")
-    fields.pop("threads")
-    return f"{config.family}-{hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]}"
-
-
 def cached_policy(config: PolicySFTConfig, progress: bool = False) -> Path:
-    """The trained policy for `config`: shipped with the package, or trained once (resumably) into
-    ~/.cache/reasonact/policies."""
-    name = policy_key(config)
-    if (SHIPPED / name / "train.json").exists():
-        return SHIPPED / name
-    out = cache_root() / "policies" / name
-    if not (out / "train.json").exists():
-        train_policy(config, out, progress)
+    """The trained policy for `config`: shipped with the package or cached (`find_policy`), else
+    trained once (resumably) into the cache."""
+    found = find_policy(config)
+    if found is not None:
+        return found
+    out = cache_root() / "policies" / policy_key(config)
+    train_policy(config, out, progress)
     return out
+
+
+@dataclass(frozen=True)
+class TrainPolicyConfig:
+    policy: PolicySFTConfig = field(default_factory=PolicySFTConfig)  # model size, data and optimiser
+    out: Path | None = None  # model directory; None: the cache (~/.cache/reasonact/policies/…)
+
+
+TRAIN_PRESETS: dict[str, tuple[str, TrainPolicyConfig]] = {
+    name: (f"SFT the {name} step-writing policy from scratch.", TrainPolicyConfig(policy=config))
+    for name, config in POLICY_PRESETS.items()
+}
+
+
+def train_policy_command(config: TrainPolicyConfig) -> None:
+    """`reasonact search train-policy`: train into the cache (or `out`), resuming an interrupted run."""
+    path = (
+        cached_policy(config.policy, progress=True)
+        if config.out is None
+        else train_policy(config.policy, config.out, progress=True)
+    )
+    print(f"policy → {path}")

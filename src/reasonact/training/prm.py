@@ -51,7 +51,8 @@ class PRMTrainConfig:
 
 
 def policy_dir(policy: str, family: str, difficulty: str) -> Path:
-    from reasonact.training.policy_sft import POLICY_PRESETS, cached_policy
+    from reasonact.reasoning.step_lm import POLICY_PRESETS
+    from reasonact.training.policy_sft import cached_policy
 
     if policy in POLICY_PRESETS:
         return cached_policy(dataclasses.replace(POLICY_PRESETS[policy], family=family, difficulty=difficulty))
@@ -148,3 +149,26 @@ def _train_prm(config: PRMTrainConfig, progress: bool, stop_after: int | None) -
     prm.save(out, tokenizer, {"data": str(config.data), "labels": config.labels, "gamma": config.gamma})
     run.plot_metrics(["loss"])
     return out
+
+
+TRAIN_PRESETS: dict[str, tuple[str, PRMTrainConfig]] = {
+    "tiny": ("Step classifier on checker labels from the tiny policy's body.", PRMTrainConfig()),
+    "tiny-mc": (
+        "Step classifier on Math-Shepherd hard MC labels (no checker in training).",
+        PRMTrainConfig(labels="mc_hard", name="prm_tiny_mc"),
+    ),
+    "tiny-value": (
+        "TD(0) value function on the outcomes (γ = 1).",
+        PRMTrainConfig(kind="value", name="prm_tiny_value"),
+    ),
+    "tiny-orm": ("Outcome reward model (final step only).", PRMTrainConfig(kind="orm", name="prm_tiny_orm")),
+}
+TRAIN_PRESETS = {
+    name: (text, dataclasses.replace(config, data=Path("runs/prm_labels_tiny/train.jsonl")))
+    for name, (text, config) in TRAIN_PRESETS.items()
+}
+
+
+def train_command(config: PRMTrainConfig) -> None:
+    """`reasonact prm train`: train (or resume) a PRM."""
+    print(f"PRM → {train_prm(config, progress=True)}")

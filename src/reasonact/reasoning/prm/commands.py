@@ -1,16 +1,14 @@
-"""CLI verbs of `reasonact prm`: label (sample solutions, checker + Math-Shepherd labels), train
-(a PRM: classifier, TD value or ORM), eval (step F1, earliest-error F1, calibration)."""
+"""CLI verbs of `reasonact prm`: label (sample solutions, checker + Math-Shepherd labels) and eval
+(step F1, earliest-error F1, calibration); `train` lives with its trainer (training/prm.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reasonact.atomic import atomic_write_json
 from reasonact.reasoning.prm.montecarlo import RolloutConfig
-from reasonact.training.prm import PRMTrainConfig
 
 
 @dataclass(frozen=True)
@@ -89,30 +87,6 @@ def agreement(rows: list[dict]) -> dict[str, Any]:
         "checker_correct_mc_wrong": sum(b and not a for a, b in pairs),
         "checker_wrong_mc_correct": sum(a and not b for a, b in pairs),
     }
-
-
-TRAIN_PRESETS: dict[str, tuple[str, PRMTrainConfig]] = {
-    "tiny": ("Step classifier on checker labels from the tiny policy's body.", PRMTrainConfig()),
-    "tiny-mc": (
-        "Step classifier on Math-Shepherd hard MC labels (no checker in training).",
-        PRMTrainConfig(labels="mc_hard", name="prm_tiny_mc"),
-    ),
-    "tiny-value": (
-        "TD(0) value function on the outcomes (γ = 1).",
-        PRMTrainConfig(kind="value", name="prm_tiny_value"),
-    ),
-    "tiny-orm": ("Outcome reward model (final step only).", PRMTrainConfig(kind="orm", name="prm_tiny_orm")),
-}
-TRAIN_PRESETS = {
-    name: (text, dataclasses.replace(config, data=Path("runs/prm_labels_tiny/train.jsonl")))
-    for name, (text, config) in TRAIN_PRESETS.items()
-}
-
-
-def train(config: PRMTrainConfig) -> None:
-    from reasonact.training.prm import train_prm
-
-    print(f"PRM → {train_prm(config, progress=True)}")
 
 
 @dataclass(frozen=True)
