@@ -32,6 +32,7 @@ from reasonact.reasoning.step_lm import (
 from reasonact.reasoning.tasks import make_task
 from reasonact.runs import Run, to_jsonable
 from reasonact.threads import torch_threads
+from reasonact.training.steps import optimizer_step
 from reasonact.weights import cache_root
 
 
@@ -92,15 +93,9 @@ def _train_policy(config: PolicySFTConfig, out: Path, progress: bool, stop_after
         batch_ids, batch_labels = ids[pick], labels[pick]  # (b, s)
         width = int((batch_ids != tokenizer.pad_token_id).sum(-1).max())
         loss = model(input_ids=batch_ids[:, :width], labels=batch_labels[:, :width]).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        run.log(step + 1, loss=loss.item(), lr=learning_rate(config, step))
+        optimizer_step(run, step, model, optimizer, loss, config.checkpoint_every, end, lr=learning_rate(config, step))
         if progress and step % 100 == 0:
             print(f"step {step} loss {loss.item():.4f}")
-        if (step + 1) % config.checkpoint_every == 0 or step + 1 == end:
-            run.save(step + 1, model, optimizer)
     if end < config.steps:
         return run.path
     model.eval()

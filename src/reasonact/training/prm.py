@@ -22,6 +22,7 @@ from reasonact.reasoning.prm.model import PRM, Kind, batch, encode
 from reasonact.reasoning.tasks.base import answer_of
 from reasonact.runs import Run
 from reasonact.threads import torch_threads
+from reasonact.training.steps import optimizer_step
 
 
 @dataclass(frozen=True)
@@ -133,15 +134,9 @@ def _train_prm(config: PRMTrainConfig, progress: bool, stop_after: int | None) -
             n = len(encoded[i][1])
             ends[j, :n], valid[j, :n], step_labels[j, :n] = torch.tensor(encoded[i][1]), 1.0, torch.tensor(targets[i])
         loss = prm_loss(prm, prm(ids, mask), ends, valid, step_labels, outcomes[pick], config.gamma)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(prm.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        run.log(step + 1, loss=loss.item())
+        optimizer_step(run, step, prm, optimizer, loss, config.checkpoint_every, end)
         if progress and step % 50 == 0:
             print(f"step {step} loss {loss.item():.4f}")
-        if (step + 1) % config.checkpoint_every == 0 or step + 1 == end:
-            run.save(step + 1, prm, optimizer)
     if end < config.steps:
         return run.path
     prm.eval()
