@@ -32,7 +32,7 @@ from reasonact.runs import Run
 class StudyConfig:
     family: str = "arithmetic"  # task family (reasonact.reasoning.tasks.TASKS)
     difficulty: str = "default"  # the family's named difficulty ("default" = reasoning-gym's defaults)
-    policy: str = "tiny"  # "tiny" / "small" (SFT policies, trained and cached on first use), "gemma", or a model dir
+    policy: str = "tiny"  # "tiny" / "small" (trained SFT policies), "gemma", a model dir, or "vllm:<model dir>"
     scorer: str = "oracle"  # step scorer of PRM-guided methods: "oracle", "outcome", or a PRM directory
     methods: tuple[str, ...] = ("greedy", "best_of_n", "beam", "dvts", "mcts", "tree_dfs")  # SEARCHES keys[:selection]
     budgets: tuple[int, ...] = (4, 8)  # N per method (MCTS: simulations = N, tree+DFS: level width = N)
@@ -48,9 +48,14 @@ class StudyConfig:
 
 def load_backend(policy: str, family: str, difficulty: str = "default") -> Backend:
     """The policy to search with: Gemma 3 270M (few-shot), an SFT preset trained at the study's
-    family and difficulty (shipped or cached: `reasonact search train-policy`), or a model directory."""
+    family and difficulty (shipped or cached: `reasonact search train-policy`), a model directory,
+    or `vllm:<model directory>` (served by vLLM, for GPUs)."""
     from reasonact.reasoning.backends.hf import HFBackend
 
+    if policy.startswith("vllm:"):  # GPU scale-out: the same contract served by vLLM's engine
+        from reasonact.reasoning.backends.vllm import VLLMBackend
+
+        return VLLMBackend(policy.removeprefix("vllm:"))
     if policy == "gemma":
         from reasonact.reasoning.backends.gemma import gemma_backend
 
