@@ -16,6 +16,7 @@ from reasonact.reasoning.tree import Tree
 
 TASK = ArithmeticTask()
 SMALL = SearchConfig(n=4, width=2, max_steps=3, max_step_tokens=8, simulations=3)
+STUDY = dataclasses.replace(SMALL, max_step_tokens=160)  # fits every reference step (gsm's are long)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_budgets_and_bad_configs(problem, random_backend) -> None:
 
 def test_study_records_units_and_resumes(tmp_path, random_backend) -> None:
     config = StudyConfig(
-        methods=("greedy", "beam"), budgets=(2,), count=2, search=SMALL, root=tmp_path, out=tmp_path / "study"
+        methods=("greedy", "beam"), budgets=(2,), count=2, search=STUDY, root=tmp_path, out=tmp_path / "study"
     )
     summary = run_study(config, backend=random_backend)
     assert {(r["method"], r["problems"]) for r in summary["rows"]} == {("greedy", 2), ("beam", 2)}
@@ -75,6 +76,8 @@ def test_study_records_units_and_resumes(tmp_path, random_backend) -> None:
     assert exported["config"]["methods"] == ["greedy", "beam"] and len(exported["rows"]) == 2
     assert (tmp_path / "study.png").exists() and len(exported["loadavg"]) == 3
     assert unit_config("mcts", 7, SMALL).simulations == 7
+    with pytest.raises(ValueError, match=r"search\.max_step_tokens: 8 cannot hold"):
+        run_study(dataclasses.replace(config, search=SMALL, name="short"), backend=random_backend)
     assert unit_config("best_of_n:majority", 4, SMALL).selection == "majority"
     for bad in ("nope", "best_of_n:mode"):
         with pytest.raises(ValueError, match="methods"):
@@ -168,7 +171,7 @@ def test_study_runs_outside_problems_and_reports_unsupported_rows(tmp_path, rand
     path = tmp_path / "problems.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = StudyConfig(
-        methods=("greedy",), budgets=(1,), problems=path, search=SMALL, root=tmp_path, out=tmp_path / "report"
+        methods=("greedy",), budgets=(1,), problems=path, search=STUDY, root=tmp_path, out=tmp_path / "report"
     )
     summary = run_study(config, backend=random_backend)
     assert summary["unsupported"] == 2 and {u["source"] for u in summary["unsupported_rows"]} == {"leg_counting"}

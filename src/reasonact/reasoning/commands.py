@@ -21,8 +21,9 @@ STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
         ),
     ),
     "small": (
-        "Accuracy vs tokens of every method at N = 2 … 32 on 60 test problems (tiny SFT policy, oracle PRM).",
+        "Accuracy vs tokens of every method at N = 2 … 32 on 60 easy test problems (tiny SFT policy, oracle PRM).",
         StudyConfig(
+            difficulty="easy",
             methods=(
                 "greedy",
                 "best_of_n:majority",

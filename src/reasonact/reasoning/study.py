@@ -20,6 +20,7 @@ from typing import Any, get_args
 
 from reasonact.atomic import atomic_write_json
 from reasonact.reasoning.backends.base import Backend
+from reasonact.reasoning.mdp import STEP_BOUNDARY
 from reasonact.reasoning.scorers import OracleScorer, OutcomeScorer, StepScorer
 from reasonact.reasoning.search import SEARCHES, SearchConfig
 from reasonact.reasoning.search.common import Selection
@@ -127,6 +128,23 @@ def study_problems(config: StudyConfig) -> tuple[list[Problem], list[Unsupported
     return make_task(config.family, config.difficulty).generate("test", config.count), []
 
 
+def check_step_tokens(problems: Sequence[Problem], backend: Backend, search: SearchConfig) -> None:
+    """Refuse a per-step token limit shorter than the longest reference step of the problems (+ the
+    boundary): the policy could never write such a step whole. Backends without a tokenizer here
+    (vLLM) are not checked."""
+    encode = getattr(backend, "encode", None)
+    steps = [s for p in problems for s in p.steps]
+    if encode is None or not steps:
+        return
+    longest = max(steps, key=lambda s: len(encode(s + STEP_BOUNDARY)))
+    need = len(encode(longest + STEP_BOUNDARY))
+    if need > search.max_step_tokens:
+        raise ValueError(
+            f"search.max_step_tokens: {search.max_step_tokens} cannot hold the longest reference step "
+            f"({need} tokens with the boundary: {longest!r}); raise it to at least {need}"
+        )
+
+
 def run_study(config: StudyConfig, backend: Backend | None = None, progress: bool = False) -> dict[str, Any]:
     """Run every (method, N, problem) unit not yet recorded; `backend` (one for all families)
     replaces the policy named in the config, e.g. in tests."""
@@ -146,6 +164,7 @@ def run_study(config: StudyConfig, backend: Backend | None = None, progress: boo
         if family not in backends:
             backends[family] = backend or load_backend(config.policy, family, config.difficulty)
             scorers[family] = make_scorer(config.scorer, family, config.difficulty)
+            check_step_tokens([p for p in problems if p.family == family], backends[family], config.search)
         task = make_task(family, config.difficulty)
         record: dict[str, Any] = {"method": method, "budget": budget, "uid": problem.uid, "family": family}
         try:
