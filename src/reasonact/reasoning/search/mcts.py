@@ -11,8 +11,9 @@ tree+DFS); every other node is *live* (`Expander.live`). One simulation is one r
    with P = softmax over the live siblings of the length-normalised step log-probability and
    Q(c) = W(c)/N(c), down to the first node to widen: one without a live child (the deepest
    point of the chosen line, right before its dead end), or one whose best live child has a low
-   value (max Q < `widen_below`, fewer than `max_children` children) — with a noisy learned PRM a
-   step it wrongly passes would otherwise be the node's only way on, forever;
+   value (max Q < `widen_below`, fewer than `max_children` children, at least two visits per
+   child so far) — with a noisy learned PRM a step it wrongly passes would otherwise be the
+   node's only way on, forever;
 2. widens it with `width` new steps in one batched call (fewer if fewer simulations are left),
    so the budget goes where the line broke or looks bad, not into re-sampling good steps;
 3. rolls every new step out with the policy, one sampled step per call for all of them at once,
@@ -69,10 +70,20 @@ class Search:
         """The node to widen and why ("leaf": no children yet, "dead": none live, "low_value")."""
         node = self.tree.root
         while kids := self.live_children(node):
-            if len(node.children) < self.config.max_children and max(c.q for c in kids) < self.config.widen_below:
+            if self.low_value(node, kids):
                 return node, "low_value"
             node = puct_child(node, kids, self.config.c_puct)
         return node, "dead" if node.children else "leaf"
+
+    def low_value(self, node: Node, live: list[Node]) -> bool:
+        """Widen `node` although it has live children: their best mean value is below
+        `widen_below`, it has room (`max_children`), and its children have had two visits each on
+        average (progressive widening: the lines below get explored before the node grows)."""
+        return (
+            len(node.children) < self.config.max_children
+            and node.visits >= 2 * len(node.children)
+            and max(c.q for c in live) < self.config.widen_below
+        )
 
     def rollout(self, starts: list[Node]) -> list[Node]:
         """Extend every start by one sampled step per call until it is dead (or the budget is
