@@ -44,8 +44,8 @@ class VerifierStudyConfig:
 
 STUDY_PRESETS: dict[str, tuple[str, VerifierStudyConfig]] = {
     "tiny": (
-        "Tiny policy on easy arithmetic, N = 1, 4, 16 on 20 problems (fits ~30 min on a loaded 2-core CPU).",
-        VerifierStudyConfig(budgets=(1, 4, 16), count=20),
+        "Tiny policy on easy arithmetic, N = 1, 4, 8 on 12 problems (what a heavily shared 2-core CPU allows).",
+        VerifierStudyConfig(budgets=(1, 4, 8), count=12),
     ),
     "full": (
         "N = 1 … 64 on 30 problems (hours on this CPU; minutes on a GPU box with --policy a model dir).",
