@@ -200,3 +200,13 @@ def test_malformed_problem_files_name_the_line(tmp_path, line, match) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in _entries("leg_counting", 2)))
     with pytest.raises(ValueError, match="no supported row"):
         run_study(StudyConfig(problems=path, root=tmp_path))
+
+
+def test_an_untrained_policy_is_refused_with_the_command_that_trains_it(tmp_path, monkeypatch) -> None:
+    from reasonact.reasoning.study import load_backend
+
+    monkeypatch.setenv("REASONACT_CACHE", str(tmp_path))
+    with pytest.raises(ValueError, match="reasonact search train-policy small --policy.family gsm"):
+        load_backend("small", "gsm", "default")
+    with pytest.raises(ValueError, match="policy"):
+        load_backend("no-such-policy", "gsm")
