@@ -150,3 +150,19 @@ def test_verifier_study_writes_the_report_keys(tmp_path, rows_file) -> None:
     assert [p["budget"] for p in points] == [1, 2] and all(p["ci"][0] <= p["accuracy"] <= p["ci"][1] for p in points)
     assert report["oracle_upper_bound"]["arithmetic"] >= 0 and (tmp_path / "report.md").read_text().startswith("# ")
     assert (tmp_path / "report.png").exists()
+
+
+def test_labelling_resumes_without_redoing_finished_problems(tmp_path) -> None:
+    from reasonact.reasoning.prm.commands import LabelConfig, label
+
+    config = LabelConfig(
+        train_problems=2, test_problems=0, samples=2, chunk=1, rollouts=RolloutConfig(k=2, max_steps=4), out=tmp_path
+    )
+    label(config)
+    first = (tmp_path / "train.jsonl").read_text()
+    (tmp_path / "train.jsonl").write_text(first + first.splitlines()[0][:30])  # a write cut mid-row
+    report = label(dataclasses.replace(config, train_problems=3))
+    rows = read_rows(tmp_path / "train.jsonl")
+    assert (tmp_path / "train.jsonl").read_text().startswith(first)  # finished problems untouched
+    assert len({r["uid"] for r in rows}) == 3 and all(len(r["mc_labels"]) == len(r["labels"]) for r in rows)
+    assert report["steps"] == sum(len(r["labels"]) for r in rows) and 0 <= report["agreement"] <= 1

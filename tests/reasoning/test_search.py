@@ -206,7 +206,7 @@ def test_an_untrained_policy_is_refused_with_the_command_that_trains_it(tmp_path
     from reasonact.reasoning.study import load_backend
 
     monkeypatch.setenv("REASONACT_CACHE", str(tmp_path))
-    with pytest.raises(ValueError, match="reasonact search train-policy small --policy.family gsm"):
+    with pytest.raises(ValueError, match=r"reasonact search train-policy small --policy\.family gsm"):
         load_backend("small", "gsm", "default")
     with pytest.raises(ValueError, match="policy"):
         load_backend("no-such-policy", "gsm")
