@@ -39,6 +39,7 @@ class VerifierStudyConfig:
     gemma_count: int = 0  # problems of the Gemma 3 270M run (few-shot, first family, learned PRM); 0 skips it
     gemma_budgets: tuple[int, ...] = (1, 4)  # N of the Gemma run
     root: Path = Path("runs")  # parent of the per-study run directories
+    name: str = "search_study"  # run directories are <root>/<name>_<family>_{prm,oracle,gemma}
     out: Path = Path("docs/results/search_study")  # report: <out>.json, <out>.md, <out>.png
 
 
@@ -47,9 +48,13 @@ STUDY_PRESETS: dict[str, tuple[str, VerifierStudyConfig]] = {
         "Tiny policy on easy arithmetic, N = 1, 4, 8 on 12 problems (what a heavily shared 2-core CPU allows).",
         VerifierStudyConfig(budgets=(1, 4, 8), count=12),
     ),
+    "medium": (
+        "Tiny policy on easy arithmetic, N = 1, 4, 16 on 30 problems (~30 min here).",
+        VerifierStudyConfig(budgets=(1, 4, 16), count=30, name="search_study_medium"),
+    ),
     "full": (
         "N = 1 … 64 on 30 problems (hours on this CPU; minutes on a GPU box with --policy a model dir).",
-        VerifierStudyConfig(),
+        VerifierStudyConfig(name="search_study_full"),
     ),
     "smoke": (
         "Seconds: 3 problems, N = 1, 2 (tests).",
@@ -111,8 +116,8 @@ def run(config: VerifierStudyConfig) -> dict[str, Any]:
     report["beam_minus_majority_at_equal_budget"], report["oracle_upper_bound"] = {}, {}
     for family in config.families:
         prm = config.prm.format(family=family)
-        learned = run_study(study_config(config, family, prm, f"search_study_{family}_prm"), progress=True)
-        oracle = run_study(study_config(config, family, "oracle", f"search_study_{family}_oracle"), progress=True)
+        learned = run_study(study_config(config, family, prm, f"{config.name}_{family}_prm"), progress=True)
+        oracle = run_study(study_config(config, family, "oracle", f"{config.name}_{family}_oracle"), progress=True)
         report["curves"][family] = curves(learned)
         report["oracle_curves"][family] = curves(oracle)
         report["beam_minus_majority_at_equal_budget"][family] = beam_minus_majority(report["curves"][family])
@@ -124,7 +129,7 @@ def run(config: VerifierStudyConfig) -> dict[str, Any]:
     if config.gemma_count:
         family = config.families[0]
         gemma = study_config(
-            config, family, config.prm.format(family=family), f"search_study_{family}_gemma",
+            config, family, config.prm.format(family=family), f"{config.name}_{family}_gemma",
             policy="gemma", count=config.gemma_count, budgets=config.gemma_budgets,
         )  # fmt: skip
         report["gemma270m"] = curves(run_study(gemma, progress=True))
