@@ -43,6 +43,9 @@ class VerifierStudyConfig:
     out: Path = Path("docs/results/search_study")  # report: <out>.json, <out>.md, <out>.png
 
 
+UNSCORED = ("best_of_n:majority", "greedy")  # methods whose answer does not depend on the scorer
+
+
 STUDY_PRESETS: dict[str, tuple[str, VerifierStudyConfig]] = {
     "tiny": (
         "Tiny policy on easy arithmetic, N = 1, 4, 8 on 12 problems (what a heavily shared 2-core CPU allows).",
@@ -146,9 +149,10 @@ def write_report(report: dict[str, Any], out: Path) -> None:
     families = list(report["curves"])
     fig, axes = plt.subplots(1, len(families), figsize=(6.5 * len(families), 4), squeeze=False, layout="constrained")
     for ax, family in zip(axes[0], families, strict=True):
-        for label, series in [*((f"{m} (PRM)", s) for m, s in report["curves"][family].items()),
+        learned = report["curves"][family].items()
+        for label, series in [*((m if m in UNSCORED else f"{m} (PRM)", s) for m, s in learned),
                               *((f"{m} (oracle)", s) for m, s in report["oracle_curves"][family].items()
-                                if m != "best_of_n:majority")]:  # fmt: skip
+                                if m not in UNSCORED)]:  # fmt: skip
             x = [p["tokens"] for p in series]
             y = [p["accuracy"] for p in series]
             low = [p["accuracy"] - p["ci"][0] for p in series]
