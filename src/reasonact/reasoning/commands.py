@@ -48,7 +48,7 @@ STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
             methods=("greedy", "best_of_n", "beam", "mcts"),
             budgets=(4, 8),
             count=10,
-            search=SearchConfig(max_steps=6, max_step_tokens=32, selection="argmax"),
+            search=SearchConfig(max_steps=6, max_step_tokens=40, selection="argmax"),  # longest reference step: 35
             name="search_gemma",
         ),
     ),
