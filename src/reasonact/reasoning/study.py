@@ -60,7 +60,7 @@ def load_backend(policy: str, family: str, difficulty: str = "default") -> Backe
     if policy == "gemma":
         from reasonact.reasoning.backends.gemma import gemma_backend
 
-        return gemma_backend(family)
+        return gemma_backend(family, difficulty=difficulty)
     from reasonact.reasoning.step_lm import POLICY_PRESETS, find_policy
 
     if policy in POLICY_PRESETS:  # tiny models: one thread is faster (see HFBackend._threads)

@@ -14,7 +14,7 @@ from reasonact.reasoning.tasks import make_task
 from reasonact.weights import gemma3_270m_dir
 
 
-def gemma_backend(family: str = "arithmetic", shots: int = 3, **kwargs) -> HFBackend:
+def gemma_backend(family: str = "arithmetic", shots: int = 3, difficulty: str = "default", **kwargs) -> HFBackend:
     """Gemma 3 270M with a `shots`-example header of `family` reference solutions (train split)."""
-    header = few_shot_header(make_task(family).generate("train", shots, seed=12345)) if shots else ""
+    header = few_shot_header(make_task(family, difficulty).generate("train", shots, seed=12345)) if shots else ""
     return HFBackend.from_pretrained(gemma3_270m_dir(), header=header, **kwargs)
