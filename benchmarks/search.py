@@ -86,16 +86,16 @@ PRESETS: dict[str, tuple[str, SearchBenchConfig]] = {
 
 def _backend(config: SearchBenchConfig, header: str) -> HFBackend:
     if config.model == "gemma":
-        from reasonact.reasoning.backends.gemma import gemma_dir
+        from reasonact.weights import gemma3_270m_dir
 
         return HFBackend.from_pretrained(
-            gemma_dir(), header=header, dtype=getattr(torch, config.dtype), threads=config.threads
+            gemma3_270m_dir(), header=header, dtype=getattr(torch, config.dtype), threads=config.threads
         )
-    from reasonact.reasoning.policy import PolicyConfig, build_model, char_tokenizer
+    from reasonact.reasoning.step_lm import build_step_lm, char_tokenizer
 
     torch.manual_seed(config.seed)
     tokenizer = char_tokenizer()
-    model = build_model(PolicyConfig(hidden=64, layers=2), len(tokenizer)).to(getattr(torch, config.dtype))
+    model = build_step_lm(hidden=64, layers=2, heads=4, vocab_size=len(tokenizer)).to(getattr(torch, config.dtype))
     return HFBackend(model, tokenizer, header, threads=config.threads)
 
 
@@ -134,14 +134,14 @@ def _ours(backend: HFBackend, config: SearchBenchConfig, prompts: list[list[str]
 
 
 def _vllm(config: SearchBenchConfig, header: str, prompts: list[list[str]], warm: str) -> dict[str, Any]:
-    from reasonact.reasoning.backends.gemma import gemma_dir
+    from reasonact.weights import gemma3_270m_dir
 
     if config.model != "gemma":
         raise RuntimeError("vLLM is measured on Gemma 3 270M only (model='gemma')")
     if not config.vllm_python.exists():
         raise RuntimeError(f"no vLLM interpreter at {config.vllm_python} (see docs/reasoning.md to build .venv-vllm)")
     request = {
-        "model": str(gemma_dir()),
+        "model": str(gemma3_270m_dir()),
         "rounds": [[warm], *prompts],
         "n": config.n,
         "max_new_tokens": config.max_new_tokens,

@@ -93,10 +93,15 @@ COMMANDS: dict[str, Command | Table] = {
             "reasonact.reasoning.commands:run",
             "reasonact.reasoning.commands:STUDY_PRESETS",
         ),
+        "study": Command(
+            "Accuracy vs tokens with learned PRMs and the oracle bound, CIs, plots → docs/results/search_study.*",
+            "reasonact.reasoning.verifier_study:run",
+            "reasonact.reasoning.verifier_study:STUDY_PRESETS",
+        ),
         "train-policy": Command(
             "SFT a tiny/small step-writing policy from scratch on reference solutions.",
-            "reasonact.reasoning.commands:train_policy",
-            "reasonact.reasoning.commands:TRAIN_PRESETS",
+            "reasonact.training.policy_sft:train_policy_command",
+            "reasonact.training.policy_sft:TRAIN_PRESETS",
         ),
         "bench": Command(
             "Tree expansion tokens/s: prefix-KV reuse + batching vs per-path generate vs vLLM → JSON.",
@@ -126,6 +131,23 @@ COMMANDS: dict[str, Command | Table] = {
             "GRPO step time (generation vs training), ours vs TRL's GRPOTrainer on the same setup → JSON.",
             "benchmarks.journey:run",
             "benchmarks.journey:PRESETS",
+        ),
+    },
+    "prm": {
+        "label": Command(
+            "Sample solutions from a policy; label steps by the checker and Math-Shepherd rollouts (resumable).",
+            "reasonact.reasoning.prm.commands:label",
+            "reasonact.reasoning.prm.commands:LABEL_PRESETS",
+        ),
+        "train": Command(
+            "Train a PRM (step classifier, TD value or ORM) on labelled steps (resumable).",
+            "reasonact.training.prm:train_command",
+            "reasonact.training.prm:TRAIN_PRESETS",
+        ),
+        "eval": Command(
+            "Step F1, earliest-error F1 and calibration of PRMs vs the checker on held-out rows.",
+            "reasonact.reasoning.prm.commands:evaluate",
+            "reasonact.reasoning.prm.commands:EVAL_PRESETS",
         ),
     },
     "vla": {

@@ -83,11 +83,11 @@ def test_too_many_errors_in_a_row_end_the_episode_cleanly():
 def test_untrained_lm_through_a_real_backend_runs_clean_episodes():
     """A randomly initialised char-level Llama behind BackendLM: garbage out, errors counted, no crash."""
     from reasonact.reasoning.backends.hf import HFBackend
-    from reasonact.reasoning.policy import PolicyConfig, build_model, char_tokenizer
+    from reasonact.reasoning.step_lm import build_step_lm, char_tokenizer
 
     torch.manual_seed(0)
     tokenizer = char_tokenizer()
-    backend = HFBackend(build_model(PolicyConfig(hidden=32, layers=1, heads=2), len(tokenizer)), tokenizer, threads=1)
+    backend = HFBackend(build_step_lm(32, 1, 2, len(tokenizer)), tokenizer, threads=1)
     backend.max_context = 4096  # the prompt is long in characters; the tiny model's positions are rotary
     lm = BackendLM(backend, temperature=1.0, name="random-char-llama")
     trace = run_episode(make_env("problems"), FLOWS["flat"], lm, 0, "flat")

@@ -82,3 +82,19 @@ def test_bench_tiny_writes_report_keys(tmp_path) -> None:
     for key in ("compression_ratio", "roundtrip_rmse", "batched_speedup", "data_source"):
         assert key in report
     assert report["compression_ratio"] > 1 and 0 < report["roundtrip_rmse"] < 0.05
+
+
+def test_every_command_target_and_preset_table_resolves() -> None:
+    """Each `module:function` (and `module:PRESETS`) in the command table imports and exists."""
+    from reasonact.cli import COMMANDS, Command, _resolve
+
+    def commands(table):
+        for entry in table.values():
+            yield from [entry] if isinstance(entry, Command) else commands(entry)
+
+    for command in commands(COMMANDS):
+        assert callable(_resolve(command.target)), command.target
+        if command.presets is not None:
+            presets = _resolve(command.presets)
+            assert isinstance(presets, dict) and presets, command.presets
+            assert all(isinstance(v, tuple) and len(v) == 2 for v in presets.values()), command.presets

@@ -7,19 +7,20 @@ import pytest
 import torch
 
 from reasonact.reasoning.backends.hf import HFBackend
-from reasonact.reasoning.policy import PolicyConfig, build_model, char_tokenizer
+from reasonact.reasoning.step_lm import build_step_lm, char_tokenizer
 
 
 @pytest.fixture(scope="session")
 def random_backend() -> HFBackend:
     torch.manual_seed(0)
     tokenizer = char_tokenizer()
-    model = build_model(PolicyConfig(hidden=64, layers=2, heads=2), len(tokenizer))
+    model = build_step_lm(hidden=64, layers=2, heads=2, vocab_size=len(tokenizer))
     return HFBackend(model, tokenizer, header="Question: Calculate 1 + 1.\n2\nAnswer: 2\n\n", threads=1)
 
 
 @pytest.fixture(scope="session")
 def trained_backend() -> HFBackend:
-    from reasonact.reasoning.policy import POLICY_PRESETS, cached_policy
+    from reasonact.reasoning.step_lm import POLICY_PRESETS
+    from reasonact.training.policy_sft import cached_policy
 
     return HFBackend.from_pretrained(cached_policy(POLICY_PRESETS["tiny"]), threads=1)

@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 
 from reasonact.reasoning.mdp import State
-from reasonact.reasoning.tasks import ArithmeticTask
+from reasonact.reasoning.tasks import make_task
 
 
 @pytest.mark.slow
 def test_gemma_batched_equals_per_path_and_stops_at_step_boundary() -> None:
     from reasonact.reasoning.backends.gemma import gemma_backend
 
-    backend = gemma_backend("arithmetic", shots=2)
-    problems = ArithmeticTask().generate("test", 2)
+    backend = gemma_backend("arithmetic", shots=2, difficulty="easy")
+    problems = make_task("arithmetic", "easy").generate("test", 2)
     states = [State(problems[0]), State(problems[1], problems[1].steps[:1])]
     batched = backend.generate_steps(states, 3, max_new_tokens=12, temperature=0.8, seed=1)
     again = backend.generate_steps(states, 3, max_new_tokens=12, temperature=0.8, seed=1)  # from the KV store

@@ -23,13 +23,13 @@ VLLM_PYTHON = Path(__file__).resolve().parents[2] / ".venv-vllm" / "bin" / "pyth
     not VLLM_PYTHON.exists(), reason=f"vLLM venv not built ({VLLM_PYTHON} missing; see docs/reasoning.md)"
 )
 def test_vllm_backend_generates_steps_with_gemma(tmp_path) -> None:
-    from reasonact.reasoning.backends.gemma import gemma_dir
+    from reasonact.weights import gemma3_270m_dir
 
     task = ArithmeticTask()
     header = few_shot_header(task.generate("train", 3, seed=5))
     prompts = [State(p).prompt(header) for p in task.generate("test", 2)] + ["Question: " + "1 + " * 1500 + "\n"]
     request = {
-        "model": str(gemma_dir()),
+        "model": str(gemma3_270m_dir()),
         "rounds": [prompts],
         "n": 3,
         "max_new_tokens": 16,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reasonact.reasoning.policy import PolicyConfig, build_model, char_tokenizer
+from reasonact.reasoning.step_lm import build_step_lm, char_tokenizer
 from reasonact.reasoning.tasks import make_task
 from reasonact.runs import Run
 from reasonact.training.run_loop import OptimConfig
@@ -46,9 +46,7 @@ def test_star_rounds_and_resume(tmp_path: Path) -> None:
 
 def test_a_round_without_correct_rationales_is_an_error(tmp_path: Path) -> None:
     tokenizer = char_tokenizer()
-    untrained = save_policy(
-        build_model(PolicyConfig(hidden=32, layers=1, heads=2), len(tokenizer)), tokenizer, tmp_path / "m"
-    )
+    untrained = save_policy(build_step_lm(32, 1, 2, len(tokenizer)), tokenizer, tmp_path / "m")
     config = STaRConfig(
         init=str(untrained), rounds=1, problems=3, samples=1, max_steps=2, max_step_tokens=4, root=tmp_path
     )

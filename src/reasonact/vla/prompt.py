@@ -9,7 +9,7 @@
 Samples without a state (VLM co-training records: `has_state` False) get no state text or tokens.
 
 Text tokenizers: `ByteTokenizer` (UTF-8 bytes, vocab 256) for the from-scratch sizes; the real Gemma 3
-tokenizer (`pretrained.load_gemma_tokenizer`) for `gemma270m`.
+tokenizer (`reasonact.weights.load_gemma_tokenizer`) for `gemma270m`.
 """
 
 from __future__ import annotations

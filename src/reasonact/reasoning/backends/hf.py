@@ -11,8 +11,7 @@ exactly the computation it would see alone. `generate_texts_per_path` is the ref
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -35,6 +34,7 @@ from reasonact.reasoning.backends.base import (
 )
 from reasonact.reasoning.backends.kv_store import KVStore, LayerKV
 from reasonact.reasoning.mdp import STEP_BOUNDARY
+from reasonact.threads import torch_threads
 
 
 class _InverseCDF(LogitsProcessor):
@@ -130,17 +130,9 @@ class HFBackend(Backend):
                     out[i] = generations
         return out
 
-    @contextmanager
-    def _threads(self) -> Iterator[None]:
-        """Run with `self.threads` torch threads, then restore the previous count. One thread is
-        ~10× faster for the tiny policies on a busy 2-core machine (no OpenMP barrier waits)."""
-        before = torch.get_num_threads()
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
+    def _threads(self):  # a context manager
+        """Run with `self.threads` torch threads (`reasonact.threads`), then restore the count."""
+        return torch_threads(self.threads)
 
     def _use_store(self, longest: int) -> bool:
         return self.store.max_tokens > 0 and (self.window is None or longest < self.window - 1)

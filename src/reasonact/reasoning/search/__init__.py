@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from reasonact.reasoning.search.beam import beam_search
 from reasonact.reasoning.search.best_of_n import best_of_n
-from reasonact.reasoning.search.common import Expander, SearchConfig, SearchResult, canonical, select
+from reasonact.reasoning.search.common import Expander, SearchConfig, SearchResult, select
 from reasonact.reasoning.search.dvts import dvts
 from reasonact.reasoning.search.greedy import greedy
 from reasonact.reasoning.search.mcts import mcts
@@ -29,7 +29,6 @@ __all__ = [
     "SearchResult",
     "beam_search",
     "best_of_n",
-    "canonical",
     "dvts",
     "greedy",
     "mcts",

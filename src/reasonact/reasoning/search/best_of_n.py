@@ -24,6 +24,6 @@ def best_of_n(
         live = [n for n in live if not n.terminal]
         if not live:
             break
-        live = [kids[0] for kids in expander.expand([n.id for n in live], 1)]
+        live = [k for kids in expander.expand([n.id for n in live], 1) for k in kids]
     finished = expander.tree.answers()
     return expander.result(select(expander, finished, config.selection), finished=len(finished))

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from reasonact.reasoning.backends.base import Backend
 from reasonact.reasoning.scorers import Aggregation, StepScorer, aggregate
-from reasonact.reasoning.tasks.expressions import ExpressionError, evaluate, format_number
+from reasonact.reasoning.tasks import make_task
+from reasonact.reasoning.tasks.base import answer_of
 from reasonact.reasoning.tree import Node, Tree
 
 Selection = Literal["majority", "weighted", "argmax"]
@@ -32,18 +33,21 @@ class SearchConfig:
     selection: Selection = "weighted"  # final answer among finished paths
     simulations: int = 16  # MCTS simulations (rollouts from the root to a final answer)
     c_puct: float = 1.5  # MCTS exploration constant c in PUCT
-    threshold: float = 0.5  # tree+DFS: a step scoring below this is a dead end
-    token_budget: int | None = None  # stop expanding once this many tokens were generated (None: no cap)
+    threshold: float = 0.5  # tree+DFS and MCTS: a step scoring below this is a dead end
+    widen_below: float = 0.25  # MCTS: widen a node whose best live child's mean value Q is below this
+    max_children: int = 16  # MCTS: children per node at most (widening stops there)
+    token_budget: int | None = None  # generated tokens a search may spend, never exceeded (None: no cap)
     seed: int = 0  # sampling seed
 
     def __post_init__(self) -> None:
-        for name in ("n", "width", "max_steps", "max_step_tokens", "simulations"):
+        for name in ("n", "width", "max_steps", "max_step_tokens", "simulations", "max_children"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected >= 1, received {getattr(self, name)}")
         if self.token_budget is not None and self.token_budget < 1:
             raise ValueError(f"token_budget: expected >= 1 tokens or None, received {self.token_budget}")
-        if not 0 <= self.threshold <= 1:
-            raise ValueError(f"threshold: expected a score in [0, 1], received {self.threshold}")
+        for name in ("threshold", "widen_below"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name}: expected a score in [0, 1], received {getattr(self, name)}")
 
 
 @dataclass
@@ -67,11 +71,26 @@ class Expander:
     def tokens(self) -> int:
         return self.tree.generated_tokens()
 
+    def affordable_steps(self) -> int | None:
+        """Steps that can still be sampled without any chance of passing the token budget (each may
+        take `max_step_tokens`); None without a budget."""
+        if self.config.token_budget is None:
+            return None
+        return max(0, self.config.token_budget - self.tokens) // self.config.max_step_tokens
+
     def over_budget(self) -> bool:
-        return self.config.token_budget is not None and self.tokens >= self.config.token_budget
+        return self.affordable_steps() == 0
 
     def expand(self, node_ids: Sequence[int], n: int, temperature: float | None = None) -> list[list[Node]]:
-        """Sample n children for each node → [node][child]; failures become terminal failure nodes."""
+        """Sample n children for each node → [node][child]; failures become terminal failure nodes.
+
+        Under a token budget the call is trimmed so that it cannot pass it: fewer samples per node,
+        then fewer nodes (their lists come back empty), so a search stops at its budget."""
+        affordable = self.affordable_steps()
+        if affordable is not None and len(node_ids) * n > affordable:
+            n = max(1, min(n, affordable // max(1, len(node_ids))))
+            kept = affordable // n
+            return [*self.expand(node_ids[:kept], n, temperature), *([] for _ in node_ids[kept:])]
         if not node_ids:
             return []
         states = [self.tree.state(i) for i in node_ids]
@@ -85,7 +104,7 @@ class Expander:
             kids = []
             for g in samples:
                 failure = g.failure
-                if failure is None and depth >= self.config.max_steps and not g.text.strip().startswith("Answer:"):
+                if failure is None and depth >= self.config.max_steps and answer_of(g.text) is None:
                     failure = "max_steps"
                 kids.append(self.tree.add(node_id, g.text.strip(), list(g.token_ids), g.logprob, failure))
             children.append(kids)
@@ -120,24 +139,17 @@ class Expander:
         return SearchResult(self.tree, answer, node, self.tokens, self.calls, extra)
 
 
-def canonical(answer: str) -> str:
-    """Answers that are equal numbers vote together ("6", "6.0", "12/2")."""
-    try:
-        return format_number(evaluate(answer.replace(",", "")))
-    except ExpressionError:
-        return " ".join(answer.split())
-
-
 def select(expander: Expander, finished: Sequence[Node], how: Selection) -> Node | None:
     """Best-of-N selection (Snell et al. 2024 §5.1): majority vote, PRM-weighted vote, or PRM argmax."""
     if not finished:
         return None
     if how == "argmax":
         return max(finished, key=lambda n: expander.path_score(n.id))
+    task = make_task(expander.tree.problem.family)  # answers vote together by the task's answer key
     votes: dict[str, float] = defaultdict(float)
     first: dict[str, Node] = {}
     for node in finished:
-        key = canonical(node.answer or "")
+        key = task.answer_key(node.answer or "")
         votes[key] += 1.0 if how == "majority" else expander.path_score(node.id)
         first.setdefault(key, node)
     return first[max(votes, key=lambda k: votes[k])]

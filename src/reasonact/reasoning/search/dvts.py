@@ -19,10 +19,8 @@ def dvts(problem: Problem, config: SearchConfig, backend: Backend, scorer: StepS
     subtrees = max(1, config.n // config.width)
     expander = Expander(Tree(problem), config, backend, scorer)
     [first] = expander.expand([0], subtrees * config.width)
-    heads = [
-        max(first[i * config.width : (i + 1) * config.width], key=lambda c: expander.path_score(c.id))
-        for i in range(subtrees)
-    ]
+    groups = [first[i * config.width : (i + 1) * config.width] for i in range(subtrees)]
+    heads = [max(g, key=lambda c: expander.path_score(c.id)) for g in groups if g]
     while not expander.over_budget():
         live = [h for h in heads if not h.terminal]
         if not live:
@@ -30,7 +28,10 @@ def dvts(problem: Problem, config: SearchConfig, backend: Backend, scorer: StepS
         best = {
             h.id: max(kids, key=lambda c: expander.path_score(c.id))
             for h, kids in zip(live, expander.expand([h.id for h in live], config.width), strict=True)
+            if kids
         }
+        if not best:
+            break
         heads = [best.get(h.id, h) for h in heads]
     finished = [h for h in heads if h.answer is not None and h.failure is None]
     return expander.result(select(expander, finished, config.selection), finished=len(finished))

@@ -13,5 +13,5 @@ def greedy(problem: Problem, config: SearchConfig, backend: Backend, scorer: Ste
     expander = Expander(Tree(problem), config, backend, scorer)
     node = expander.tree.root
     while not node.terminal and not expander.over_budget():
-        [[node]] = expander.expand([node.id], 1, temperature=0.0)
+        [[node]] = expander.expand([node.id], 1, temperature=0.0)  # over_budget() is False: one step fits
     return expander.result(node if node.answer is not None and node.failure is None else None)

@@ -16,15 +16,22 @@ TASKS: dict[str, type[Task]] = {
 }
 
 
-def make_task(family: str) -> Task:
-    """The task of `family` with its default difficulty."""
+GENERATORS: dict[str, str] = {cls.generator: family for family, cls in TASKS.items()}  # reasoning-gym → family
+
+
+def make_task(family: str, difficulty: str = "default") -> Task:
+    """The task of `family` at a named difficulty ("default": reasoning-gym's own defaults)."""
     if family not in TASKS:
         raise ValueError(f"family: expected one of {sorted(TASKS)}, received {family!r}")
-    return TASKS[family]()
+    levels = TASKS[family].LEVELS
+    if difficulty not in levels:
+        raise ValueError(f"difficulty: expected one of {sorted(levels)} for {family}, received {difficulty!r}")
+    return TASKS[family](**levels[difficulty])
 
 
 __all__ = [
     "ANSWER_PREFIX",
+    "GENERATORS",
     "SPLITS",
     "TASKS",
     "ArithmeticTask",

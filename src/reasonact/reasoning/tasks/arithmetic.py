@@ -1,5 +1,8 @@
 """Arithmetic expressions (reasoning-gym `basic_arithmetic`), solved one operation per step.
 
+Default difficulty = reasoning-gym's: 2-6 terms of up to 4 digits, + - * /, parentheses and
+negated numbers.
+
 Reference solution of `Calculate 3 + 4 * 2 - 5.`::
 
     3 + 8 - 5
@@ -13,9 +16,9 @@ has the question's value (so it is a valid partial evaluation)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from reasonact.reasoning.tasks.base import ANSWER_PREFIX, Problem, Split, StepCheck, Task
+from reasonact.reasoning.tasks.base import ANSWER_PREFIX, Problem, StepCheck, Task
 from reasonact.reasoning.tasks.expressions import (
     ExpressionError,
     count_operations,
@@ -25,35 +28,46 @@ from reasonact.reasoning.tasks.expressions import (
     reduce_once,
     unparse,
 )
-from reasonact.reasoning.tasks.gym import gym_problems
 
 
-def reduction_steps(expression: str) -> tuple[str, tuple[str, ...]]:
-    """(answer, steps) evaluating `expression` one operation at a time."""
+def reduction_steps(expression: str, answer: str) -> tuple[str, ...]:
+    """Steps evaluating `expression` one operation at a time, then `Answer: answer`; raises
+    `ExpressionError` if the reductions do not end at `answer`."""
     node = parse(expression)
     steps = []
     while True:
-        node, _, value = reduce_once(node)
+        node, op, value = reduce_once(node)
         if value is None:
             break
-        steps.append(unparse(node))
-    answer = format_number(evaluate(node))
+        if op is None and steps:  # a collapsed double negation (`--12` → `12`) is part of the last step
+            steps[-1] = unparse(node)
+        else:
+            steps.append(unparse(node))
+    value = format_number(evaluate(node))
+    if value != answer:
+        raise ExpressionError(f"{expression!r} reduces to {value}, the generator says {answer}")
     if not steps:
-        steps.append(answer)
-    return answer, (*steps, f"{ANSWER_PREFIX} {answer}")
+        steps.append(value)
+    return (*steps, f"{ANSWER_PREFIX} {answer}")
 
 
 @dataclass(frozen=True)
 class ArithmeticTask(Task):
-    min_terms: int = 3  # numbers per expression, lower bound
-    max_terms: int = 4  # numbers per expression, upper bound
-    max_digits: int = 1  # digits per number, upper bound
-    operators: tuple[str, ...] = ("+", "-", "*")  # allowed operators
-    parentheses: bool = False  # allow parentheses and negation (harder)
+    min_terms: int = 2  # numbers per expression, lower bound (reasoning-gym default)
+    max_terms: int = 6  # numbers per expression, upper bound (reasoning-gym default)
+    max_digits: int = 4  # digits per number, upper bound (reasoning-gym default)
+    operators: tuple[str, ...] = ("+", "-", "*", "/")  # allowed operators (reasoning-gym default)
+    parentheses: bool = True  # allow parentheses and negated numbers (reasoning-gym default)
     family: str = "arithmetic"
+    generator: ClassVar[str] = "basic_arithmetic"
+    # "easy": the level the shipped tiny policy was trained at (3-4 one-digit terms, + - * only)
+    LEVELS: ClassVar[dict[str, dict[str, Any]]] = {
+        "default": {},
+        "easy": dict(min_terms=3, max_terms=4, max_digits=1, operators=("+", "-", "*"), parentheses=False),
+    }
 
-    def generate(self, split: Split, n: int, seed: int = 0) -> list[Problem]:
-        options = dict(
+    def options(self) -> dict[str, Any]:
+        return dict(
             min_terms=self.min_terms,
             max_terms=self.max_terms,
             min_digits=1,
@@ -62,11 +76,9 @@ class ArithmeticTask(Task):
             allow_parentheses=self.parentheses,
             allow_negation=self.parentheses,
         )
-        return gym_problems(self.family, "basic_arithmetic", options, self._solve, split, n, seed)
 
-    @staticmethod
-    def _solve(entry: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
-        return reduction_steps(entry["metadata"]["expression"])
+    def solve(self, entry: dict[str, Any]) -> tuple[str, ...]:
+        return reduction_steps(entry["metadata"]["expression"], str(entry["answer"]))
 
     def check_step(self, problem: Problem, previous: tuple[str, ...], step: str) -> StepCheck:
         before = previous[-1] if previous else problem.metadata["expression"]
@@ -80,9 +92,3 @@ class ArithmeticTask(Task):
         if value != evaluate(problem.metadata["expression"]):
             return StepCheck(False, f"value changed to {format_number(value)}")
         return StepCheck(True)
-
-    def check_answer(self, problem: Problem, answer: str) -> bool:
-        try:
-            return evaluate(answer) == evaluate(problem.answer)
-        except ExpressionError:
-            return False

@@ -8,7 +8,10 @@ Reference solution for numbers 6, 61, 94, 4 and target 309::
     Answer: 94*4 - 61 - 6
 
 A step `a op b = c` is correct when a and b are still available, the arithmetic is right, and
-the target is still reachable from the numbers left (exhaustive search, memoised)."""
+the target is still reachable from all the numbers left (exhaustive search, memoised): every
+given number must be used, as reasoning-gym's judge requires. Default difficulty =
+reasoning-gym's (4-6 numbers up to 100, targets 100-999); a step leaves at most 5 numbers, so
+the exhaustive check stays in milliseconds to a second."""
 
 from __future__ import annotations
 
@@ -18,20 +21,22 @@ from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
-from reasonact.reasoning.tasks.base import ANSWER_PREFIX, Problem, Split, StepCheck, Task
+from reasonact.reasoning.tasks.base import ANSWER_PREFIX, Problem, StepCheck, Task
 from reasonact.reasoning.tasks.expressions import ExpressionError, evaluate, format_number, parse, reduce_once
-from reasonact.reasoning.tasks.gym import gym_problems
 
+_INT = re.compile(r"\d+")
 _STEP = re.compile(r"^\s*(-?\d+)\s*([-+*/])\s*(-?\d+)\s*=\s*(-?\d+)\s*$")
 
 
 @lru_cache(maxsize=200_000)
-def reachable(numbers: tuple[Fraction, ...], target: Fraction) -> bool:
-    """Can `target` be made from a sub-multiset of `numbers` with + - * /? (`numbers` sorted)."""
-    if target in numbers:
-        return True
+def reachable(numbers: tuple[float, ...], target: float) -> bool:
+    """Can `target` be made from *all* of `numbers` with + - * / (reasoning-gym's rule: every number
+    is used once)? Exhaustive, memoised; floats compared within 1e-6 as reasoning-gym's judge does
+    (`numbers` sorted)."""
+    if len(numbers) == 1:
+        return abs(numbers[0] - target) < 1e-6
     for i in range(len(numbers)):
         for j in range(i + 1, len(numbers)):
             a, b = numbers[i], numbers[j]
@@ -58,42 +63,61 @@ def remaining_numbers(numbers: list[int], steps: tuple[str, ...]) -> Counter[Fra
     return pool
 
 
-def countdown_steps(expression: str) -> tuple[str, ...]:
+def written_with(pool: Counter[Fraction], a: Fraction, symbol: str, b: Fraction) -> tuple[Fraction, str, Fraction]:
+    """`a op b` over numbers in `pool`: a negated given number is written away (`-2 + 6` → `6 - 2`,
+    `7 - -3` → `7 + 3`); raises `ExpressionError` when an operand is not in the pool."""
+    if symbol == "+" and not pool[a] and pool[-a]:
+        a, symbol, b = b, "-", -a
+    if symbol in "+-" and not pool[b] and pool[-b]:
+        symbol, b = "-" if symbol == "+" else "+", -b
+    if not pool[a] or not pool[b] or (a == b and pool[a] < 2):
+        raise ExpressionError(f"{format_number(a)} {symbol} {format_number(b)} uses a number not in {dict(pool)}")
+    return a, symbol, b
+
+
+def countdown_steps(expression: str, numbers: list[int]) -> tuple[str, ...]:
+    """`a op b = c` steps evaluating `expression` over `numbers` one operation at a time."""
+    pool = Counter(Fraction(x) for x in numbers)
     node = parse(expression)
     steps = []
     while True:
         node, op, value = reduce_once(node)
         if op is None or value is None:
             break
-        left, right = evaluate(op.left), evaluate(op.right)
         symbol = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}[type(op.op)]
+        left, symbol, right = written_with(pool, evaluate(op.left), symbol, evaluate(op.right))
+        pool -= Counter([left, right])
+        pool[value] += 1
         steps.append(f"{format_number(left)} {symbol} {format_number(right)} = {format_number(value)}")
     return tuple(steps)
 
 
 @dataclass(frozen=True)
 class CountdownTask(Task):
-    min_numbers: int = 3  # numbers given, lower bound
-    max_numbers: int = 4  # numbers given, upper bound (the step checker's search is exponential in it)
-    max_target: int = 200  # largest target
+    min_numbers: int = 4  # numbers given, lower bound (reasoning-gym default)
+    max_numbers: int = 6  # numbers given, upper bound (reasoning-gym default)
+    max_value: int = 100  # largest given number (reasoning-gym default)
+    min_target: int = 100  # smallest target (reasoning-gym default)
+    max_target: int = 999  # largest target (reasoning-gym default)
     family: str = "countdown"
+    generator: ClassVar[str] = "countdown"
+    LEVELS: ClassVar[dict[str, dict[str, Any]]] = {
+        "default": {},
+        "easy": dict(min_numbers=3, max_numbers=4, max_value=50, min_target=10, max_target=200),
+    }
 
-    def generate(self, split: Split, n: int, seed: int = 0) -> list[Problem]:
-        if self.max_numbers > 5:
-            raise ValueError(f"max_numbers: expected <= 5 (exhaustive step checking), received {self.max_numbers}")
-        options = dict(
+    def options(self) -> dict[str, Any]:
+        return dict(
             min_numbers=self.min_numbers,
             max_numbers=self.max_numbers,
-            min_target=10,
+            max_value=self.max_value,
+            min_target=self.min_target,
             max_target=self.max_target,
-            max_value=50,
         )
-        return gym_problems(self.family, "countdown", options, self._solve, split, n, seed)
 
-    @staticmethod
-    def _solve(entry: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    def solve(self, entry: dict[str, Any]) -> tuple[str, ...]:
         expression = entry["metadata"]["expression"]
-        return expression, (*countdown_steps(expression), f"{ANSWER_PREFIX} {expression}")
+        return (*countdown_steps(expression, entry["metadata"]["numbers"]), f"{ANSWER_PREFIX} {entry['answer']}")
 
     def check_step(self, problem: Problem, previous: tuple[str, ...], step: str) -> StepCheck:
         match = _STEP.match(step)
@@ -108,16 +132,15 @@ class CountdownTask(Task):
         pool = remaining_numbers(problem.metadata["numbers"], (*previous, step))
         if pool is None:
             return StepCheck(False, "uses a number that is not available")
-        numbers = tuple(sorted(pool.elements()))
-        if not reachable(numbers, Fraction(problem.metadata["target"])):
-            return StepCheck(False, "target no longer reachable")
+        numbers = tuple(sorted(float(x) for x in pool.elements()))
+        if not reachable(numbers, float(problem.metadata["target"])):
+            return StepCheck(False, "target no longer reachable with the numbers left")
         return StepCheck(True)
 
-    def check_answer(self, problem: Problem, answer: str) -> bool:
+    def answer_key(self, answer: str) -> str:
+        """Expressions vote together when they have the same value from the same numbers."""
         try:
             value = evaluate(answer)
-            used = Counter(int(x) for x in re.findall(r"\d+", answer))
-        except (ExpressionError, ValueError):
-            return False
-        available = Counter(problem.metadata["numbers"])
-        return value == problem.metadata["target"] and all(available[k] >= v for k, v in used.items())
+        except ExpressionError:
+            return super().answer_key(answer)
+        return f"{format_number(value)} from {sorted(int(x) for x in _INT.findall(answer))}"

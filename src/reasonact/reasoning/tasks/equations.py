@@ -7,17 +7,17 @@ Reference solution of `Solve for e: 56 - 98*e = -1218`::
     e = 13
     Answer: 13
 
-A step is correct when it is an equation in the variable, linear, with the gold solution."""
+A step is correct when it is an equation in the variable, linear, with the gold solution.
+Default difficulty = reasoning-gym's (2-4 terms, constants up to 100)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
-from reasonact.reasoning.tasks.base import ANSWER_PREFIX, Problem, Split, StepCheck, Task
+from reasonact.reasoning.tasks.base import ANSWER_PREFIX, Problem, StepCheck, Task, answer_of
 from reasonact.reasoning.tasks.expressions import ExpressionError, evaluate, format_number
-from reasonact.reasoning.tasks.gym import gym_problems
 
 
 def linear_form(equation: str, variable: str) -> tuple[Fraction, Fraction]:
@@ -36,7 +36,8 @@ def linear_form(equation: str, variable: str) -> tuple[Fraction, Fraction]:
     return r1 - r0, r0
 
 
-def solve_steps(equation: str, variable: str) -> tuple[str, tuple[str, ...]]:
+def solve_steps(equation: str, variable: str) -> tuple[str, ...]:
+    """Isolate `variable`: `a*x = c`, `x = c / a`, `x = value`, `Answer: value`."""
     a, b = linear_form(equation, variable)
     if a == 0:
         raise ExpressionError(f"no unique solution: {equation!r}")
@@ -44,28 +45,30 @@ def solve_steps(equation: str, variable: str) -> tuple[str, tuple[str, ...]]:
     if solution.denominator != 1:
         raise ExpressionError(f"non-integer solution {solution}")
     answer = format_number(solution)
-    steps = (
+    return (
         f"{format_number(a)}*{variable} = {format_number(-b)}",
         f"{variable} = {format_number(-b)} / {format_number(a)}",
         f"{variable} = {answer}",
         f"{ANSWER_PREFIX} {answer}",
     )
-    return answer, steps
 
 
 @dataclass(frozen=True)
 class EquationsTask(Task):
-    max_terms: int = 3  # terms per equation, upper bound (reasoning-gym's max_terms)
-    max_value: int = 20  # largest constant
+    max_terms: int = 4  # terms per equation, upper bound (reasoning-gym default)
+    max_value: int = 100  # largest constant (reasoning-gym default)
     family: str = "equations"
+    generator: ClassVar[str] = "simple_equations"
+    LEVELS: ClassVar[dict[str, dict[str, Any]]] = {"default": {}, "easy": dict(max_terms=3, max_value=20)}
 
-    def generate(self, split: Split, n: int, seed: int = 0) -> list[Problem]:
-        options = dict(min_terms=2, max_terms=self.max_terms, max_value=self.max_value)
-        return gym_problems(self.family, "simple_equations", options, self._solve, split, n, seed)
+    def options(self) -> dict[str, Any]:
+        return dict(min_terms=2, max_terms=self.max_terms, max_value=self.max_value)
 
-    @staticmethod
-    def _solve(entry: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
-        return solve_steps(entry["metadata"]["equation"], entry["metadata"]["variable"])
+    def solve(self, entry: dict[str, Any]) -> tuple[str, ...]:
+        steps = solve_steps(entry["metadata"]["equation"], entry["metadata"]["variable"])
+        if answer_of(steps[-1]) != str(entry["answer"]):
+            raise ExpressionError(f"solved {steps[-1]!r}, the generator says {entry['answer']}")
+        return steps
 
     def check_step(self, problem: Problem, previous: tuple[str, ...], step: str) -> StepCheck:
         variable = problem.metadata["variable"]
@@ -78,9 +81,3 @@ class EquationsTask(Task):
         if a == 0 or -b / a != Fraction(problem.answer):
             return StepCheck(False, "the step's equation has a different solution")
         return StepCheck(True)
-
-    def check_answer(self, problem: Problem, answer: str) -> bool:
-        try:
-            return evaluate(answer.removeprefix(f"{problem.metadata['variable']} =")) == Fraction(problem.answer)
-        except ExpressionError:
-            return False
