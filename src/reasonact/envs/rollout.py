@@ -1,7 +1,8 @@
 """The one rollout loop: controllers acting in a vectorised env from given seeds → one record per episode.
 
 Demonstrations (`reasonact.data.collect`), tokenizer trajectories (`reasonact.data.trajectories`),
-evaluation (`reasonact.evaluation.harness`), the demo and the benchmarks all run episodes here.
+VLM data (`reasonact.data.vlm`), evaluation (`reasonact.evaluation.harness`), the demo and the
+benchmarks all run episodes here.
 Each sub-env has its own controller, asked for whenever an episode starts (so memory never leaks
 between episodes running side by side), and a finished sub-env is reset with the next seed: an
 episode is a function of its seed and its controller, whatever the number of sub-envs.
