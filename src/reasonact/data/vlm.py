@@ -246,7 +246,9 @@ def task_rows(config: VlmConfig, t_index: int, task: str, rng: np.random.Generat
             lambda slot, seed: expert,
             record=("images", "probe"),
             before_reset=paint,
-            probe=lambda slot: segmented_scene(raw, obj, geoms, painted["color"]),
+            probe=lambda slot, step, ended: (  # only the frames kept: segmentation renders the scene again
+                segmented_scene(raw, obj, geoms, painted["color"]) if ended or step % config.every == 0 else None
+            ),
         )
     finally:
         envs.close()

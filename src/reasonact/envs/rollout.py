@@ -38,7 +38,9 @@ class Controller(Protocol):
 
 
 ControllerFor = Callable[[int, int], Controller]  # (sub-env index, episode seed) → the controller of that episode
-Probe = Callable[[int], object]  # sub-env index → what to record of its current state (`record=("probe",)`)
+# (sub-env index, steps taken in its episode, whether that episode has ended) → what to record of the
+# sub-env's current state (`record=("probe",)`); it may return None for steps its caller skips
+Probe = Callable[[int, int, bool], object]
 
 
 @runtime_checkable
@@ -129,7 +131,7 @@ class _Slot:
         if "scene" in self.record:
             self.frames["scene"].append(scenes[i])
         if "probe" in self.record:
-            self.frames["probe"].append(probe(i))
+            self.frames["probe"].append(probe(i, self.length, False))
 
     def stepped(self, action: np.ndarray, reward: float, info: dict, i: int) -> None:
         self.length += 1
@@ -151,7 +153,7 @@ class _Slot:
         if "phase" in frames:
             frames["phase"] = frames["phase"].astype(np.int64)
         final = {cam: images[i] for cam, images in obs["images"].items()} if "images" in self.record else {}
-        final_probe = probe(i) if "probe" in self.record else None
+        final_probe = probe(i, self.length, True) if "probe" in self.record else None
         seconds = time.perf_counter() - self.start
         success = bool(info["success"][i])
         return Episode(self.seed, success, self.length, self.instruction, seconds, frames, final, final_probe)
@@ -160,7 +162,8 @@ class _Slot:
 def _array(key: str, values: list) -> np.ndarray:
     if key in ("scene", "probe"):  # arbitrary objects (dataclasses): np.asarray would try to unpack them
         out = np.empty(len(values), dtype=object)
-        out[:] = values
+        for k, value in enumerate(values):  # one by one: a slice assignment would unpack tuples too
+            out[k] = value
         return out
     return np.stack(values) if key.startswith("images/") else np.asarray(values)
 
@@ -184,8 +187,8 @@ def rollout(
     `record` names what each step keeps (`RECORDABLE`; `Episode.frames` says the shapes), for the
     episodes in `record_seeds` (all when None). `options` go to every reset. `on_episode` sees each
     episode as it ends. `before_reset(sub-env index, seed)` runs before the reset that starts each
-    episode (e.g. repainting objects of an in-process env); `probe(sub-env index)` is recorded as
-    "probe" (e.g. facts read from the simulator beyond its `scene()`). A failing reset or step raises
+    episode (e.g. repainting objects of an in-process env); `probe(sub-env index, steps, ended)` is
+    recorded as "probe" (e.g. facts read from the simulator beyond its `scene()`). A failing reset or step raises
     `SimulatorCrash` naming the seeds in flight.
     """
     unknown = set(record) - set(RECORDABLE)
