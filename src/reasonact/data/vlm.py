@@ -23,12 +23,12 @@ PushT (pygame drawing, no MuJoCo segmentation) and LIBERO are refused up front w
 from __future__ import annotations
 
 import dataclasses
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from reasonact.atomic import atomic_write_parquet
 from reasonact.envs import EnvConfig, Scene, make_expert, make_vector_env, rollout, simulator_of
 from reasonact.envs.metaworld import COLORS
 
@@ -266,7 +266,6 @@ def task_rows(config: VlmConfig, t_index: int, task: str, rng: np.random.Generat
 def generate(config: VlmConfig) -> dict:
     """Roll out experts, write `out/vlm.parquet` (image + question/answer/kind/split/task); return counts."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from reasonact.checks import check_range
 
@@ -288,12 +287,7 @@ def generate(config: VlmConfig) -> dict:
         }
     )
     table = pa.Table.from_pylist(rows, schema=features.arrow_schema)
-    config.out.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    from reasonact.atomic import atomic_write_bytes
-
-    atomic_write_bytes(config.out / "vlm.parquet", buffer.getvalue())
+    atomic_write_parquet(config.out / "vlm.parquet", table)
     splits = {s: sum(r["split"] == s for r in rows) for s in SPLITS}
     kinds = {k: sum(r["kind"] == k for r in rows) for k in TEMPLATES}
     return {"records": len(rows), "splits": splits, "kinds": kinds, "path": str(config.out / "vlm.parquet")}
