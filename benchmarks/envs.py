@@ -30,7 +30,7 @@ import numpy as np
 
 import reasonact.envs  # noqa: F401  (sets MUJOCO_GL=egl before MetaWorld imports mujoco)
 from benchmarks.libero import TINY as LIBERO_TINY
-from benchmarks.libero import LiberoBenchConfig, libero_entry
+from benchmarks.libero import LiberoBenchConfig, broken_entry, libero_entry
 from reasonact.atomic import atomic_write_json, ensure_writable_dir
 
 BENCH_SUITES = ("core", "libero", "all")  # core = MetaWorld + PushT
@@ -236,13 +236,7 @@ def _core(config: EnvBenchConfig) -> dict:
         try:
             result["simulators"][name] = bench(config, rng)
         except Exception as err:  # a broken simulator is a result, not a crash of the benchmark
-            result["simulators"][name] = {
-                "works": False,
-                "error": f"{type(err).__name__}: {err}",
-                "steps_per_s": None,
-                "render_fps": None,
-                "expert_success": None,
-            }
+            result["simulators"][name] = broken_entry(err, ("steps_per_s", "render_fps", "expert_success"))
     result["wrapper_overhead_ratio"] = result["simulators"]["metaworld"].get("wrapper_overhead_ratio")
     result["demos_per_minute"] = _demos_per_minute(config, workers=1)
     result["demos_per_minute_2_workers"] = _demos_per_minute(config, workers=2)  # incl. process start-up

@@ -157,16 +157,15 @@ def libero_bench(config: LiberoBenchConfig) -> dict:
     }
 
 
+def broken_entry(err: Exception, measures: tuple[str, ...]) -> dict:
+    """The entry of a simulator that is missing or broken (a result, not a crash of the benchmark):
+    works False, the error, and None for each of its `measures`."""
+    return {"works": False, "error": f"{type(err).__name__}: {err}", **dict.fromkeys(measures)}
+
+
 def libero_entry(config: LiberoBenchConfig) -> dict:
-    """`libero_bench`, or {"works": False, "error": …} when LIBERO is missing or broken (a result, not a crash)."""
+    """`libero_bench`, or `broken_entry` when LIBERO is missing or broken."""
     try:
         return libero_bench(config)
     except Exception as err:
-        return {
-            "works": False,
-            "error": f"{type(err).__name__}: {err}",
-            "steps_per_s": None,
-            "render_fps": None,
-            "expert_success": None,
-            "demos_per_minute": None,
-        }
+        return broken_entry(err, ("steps_per_s", "render_fps", "expert_success", "demos_per_minute"))

@@ -9,6 +9,7 @@ not the private 0600 / 0700 of `tempfile`.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -62,6 +63,15 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_parquet(path: str | Path, table) -> None:
+    """A pyarrow table as a parquet file, atomically."""
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:

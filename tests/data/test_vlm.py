@@ -4,6 +4,9 @@ whole episodes, unsupported tasks are refused before any rollout."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -25,6 +28,22 @@ from reasonact.envs.metaworld import COLORS, GRIPPER_OPEN, color_name
 
 # The object's geoms by their names in MetaWorld's models: independent of `subject_geoms`'s nearest-geom rule.
 NAMED = {"push-v3": "objGeom", "drawer-open-v3": "objGeom", "door-open-v3": "handle", "peg-insert-side-v3": "peg"}
+
+
+# Hashes of the rows `generate` wrote before it ran on `reasonact.envs.rollout` (its own loop then).
+REFERENCE = json.loads((Path(__file__).parent / "reference_vlm.json").read_text())
+REFERENCE_CONFIGS = {
+    "recoloured": dataclasses.replace(
+        PRESETS["tiny"][1],
+        tasks=("push-v3", "drawer-open-v3"),
+        episodes_per_task=2,
+        every=25,
+        heldout_scene_every=2,
+        heldout_fraction=0.5,
+        env=EnvConfig(image_size=64, randomize_colors=True, max_steps=120),
+    ),
+    "native": dataclasses.replace(PRESETS["tiny"][1], every=30, env=EnvConfig(image_size=48, max_steps=200)),
+}
 
 
 def _iou(a, b) -> float:
@@ -139,3 +158,15 @@ def test_splits_hold_out_whole_episodes_combos_and_scenes(tmp_path):
     train = [r for r in rows if r["split"] == "train"]
     assert {r["question"] for r in rows if r["split"] == "heldout_template"}.isdisjoint(r["question"] for r in train)
     assert {r["kind"] for r in rows} >= {"caption", "color", "gripper", "contact", "progress", "box", "plan", "next"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(REFERENCE_CONFIGS))
+def test_rows_equal_the_reference_recorded_before_the_shared_rollout(tmp_path, name):
+    report = generate(dataclasses.replace(REFERENCE_CONFIGS[name], out=tmp_path))
+    digest = hashlib.sha256()
+    rows = pq.read_table(report["path"]).to_pylist()
+    for row in rows:  # image bytes (PNG of the very frame) and every other column, in order
+        digest.update(row["image"]["bytes"])
+        digest.update(json.dumps({k: v for k, v in row.items() if k != "image"}, sort_keys=True).encode())
+    assert {"rows": len(rows), "sha256": digest.hexdigest()[:16]} == REFERENCE[name]

@@ -113,3 +113,30 @@ def test_scenes_are_recorded_with_the_frames_they_describe():
         assert scenes[0] == env.unwrapped.scene() and scenes[-1] != scenes[0]
     finally:
         env.close()
+
+
+def test_before_reset_runs_before_each_episode_and_the_probe_is_recorded_per_step():
+    envs = make_vector_env([EnvConfig(task="reach-v3", image_size=0, privileged=True, max_steps=12)] * 2, False)
+    calls = []
+
+    def steps(slot: int, *_) -> int:  # steps taken in the sub-env's episode, as the env counts them
+        return envs.envs[slot].unwrapped._t
+
+    try:
+        episodes = rollout(
+            envs,
+            [5, 6, 7],
+            lambda slot, seed: make_expert("reach-v3"),
+            record=("probe",),
+            before_reset=lambda slot, seed: calls.append((slot, seed, steps(slot))),
+            probe=lambda slot, taken, ended: (steps(slot), taken, ended),
+        )
+        with pytest.raises(ValueError, match='"probe" needs a `probe` callable'):
+            rollout(envs, [1], lambda slot, seed: make_expert("reach-v3"), record=("probe",))
+    finally:
+        envs.close()
+    # seed 7 waits for sub-env 0, whose 12-step episode of seed 5 has not been reset yet
+    assert calls == [(0, 5, 0), (1, 6, 0), (0, 7, 12)]
+    for episode in episodes:
+        assert episode.length == 12 and episode.frames["probe"].tolist() == [(t, t, False) for t in range(12)]
+        assert episode.final_probe == (12, 12, True)

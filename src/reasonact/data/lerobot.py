@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reasonact.atomic import atomic_write_bytes, atomic_write_json, read_json
+from reasonact.atomic import atomic_write_bytes, atomic_write_json, atomic_write_parquet, read_json
 from reasonact.data import stats as stats_lib
 from reasonact.data import video as video_lib
 
@@ -64,14 +64,6 @@ def hf_features(features: dict[str, dict]):
         else:
             out[key] = datasets.Sequence(datasets.Value(ft["dtype"]), length=int(ft["shape"][0]))
     return datasets.Features(out)
-
-
-def _parquet_bytes(table) -> bytes:
-    import pyarrow.parquet as pq
-
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    return buffer.getvalue()
 
 
 def _read_parquet(path: Path):
@@ -232,14 +224,13 @@ class LeRobotWriter:
             rows.append(row)
             start += length
         table = pa.Table.from_pydict(columns, schema=hf_features(self.features).arrow_schema)
-        atomic_write_bytes(self.root / DATA_PATH.format(chunk_index=chunk, file_index=file), _parquet_bytes(table))
+        atomic_write_parquet(self.root / DATA_PATH.format(chunk_index=chunk, file_index=file), table)
         for key in self.video_keys:
             frames = np.concatenate([ep["frames"][key] for ep in self._buffer])  # (frames of the flush, h, w, 3)
             path = self.root / VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
             video_lib.encode(frames, path, self.info["fps"], self.codec)
-        atomic_write_bytes(
-            self.root / EPISODES_PATH.format(chunk_index=chunk, file_index=file),
-            _parquet_bytes(pa.Table.from_pylist(rows)),
+        atomic_write_parquet(
+            self.root / EPISODES_PATH.format(chunk_index=chunk, file_index=file), pa.Table.from_pylist(rows)
         )
         tasks = pd.DataFrame({"task_index": range(len(self.tasks))}, index=pd.Index(self.tasks, name="task"))
         buffer = io.BytesIO()

@@ -23,13 +23,13 @@ PushT (pygame drawing, no MuJoCo segmentation) and LIBERO are refused up front w
 from __future__ import annotations
 
 import dataclasses
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from reasonact.envs import EnvConfig, Scene, make_env, make_expert, simulator_of
+from reasonact.atomic import atomic_write_parquet
+from reasonact.envs import EnvConfig, Scene, make_expert, make_vector_env, rollout, simulator_of
 from reasonact.envs.metaworld import COLORS
 
 TEMPLATES: dict[str, tuple[tuple[str, ...], str]] = {  # kind → (training templates, held-out template)
@@ -208,19 +208,64 @@ def records(scene: Scene, obj: str, split: str, rng: np.random.Generator) -> lis
     return out
 
 
-def frame_rows(raw, obs, obj: str, geoms: np.ndarray, color: str, split: str, rng, where: dict) -> list[dict]:
-    """The records of one frame: its first camera's image (PNG) + `where` (task, episode, frame) + Q/A."""
+def frame_rows(image: np.ndarray, scene: Scene, obj: str, split: str, rng, where: dict) -> list[dict]:
+    """The records of one frame (h, w, 3): its image (PNG) + `where` (task, episode, frame) + Q/A."""
     import imageio.v3 as iio
 
-    png = iio.imwrite("<bytes>", obs["images"][raw.cameras[0]], extension=".png")
-    scene = segmented_scene(raw, obj, geoms, color)
+    png = iio.imwrite("<bytes>", image, extension=".png")
     return [{"image": {"bytes": png, "path": None}, **where, **r} for r in records(scene, obj, split, rng)]
+
+
+def task_rows(config: VlmConfig, t_index: int, task: str, rng: np.random.Generator) -> list[dict]:
+    """The records of the `config.episodes_per_task` expert episodes of `task` (the `t_index`-th task)."""
+    env_config = dataclasses.replace(config.env, task=task, privileged=True, randomize_colors=False)
+    # in-process, so the hooks below paint and segment its model; colours are ours: the env's own
+    # recolouring covers only pucks
+    envs = make_vector_env([env_config], asynchronous=False)
+    expert, raw = make_expert(task), envs.envs[0].unwrapped
+    obj, cam = raw.language.obj, raw.cameras[0]
+    envs.reset(seed=[config.seed])
+    geoms = subject_geoms(raw)
+    seeds = [config.seed * 10_000 + t_index * 1_000 + episode for episode in range(config.episodes_per_task)]
+    colors, splits = {}, {}
+    for episode, seed in enumerate(seeds):
+        draw = np.random.default_rng([config.seed, t_index, episode])  # colour and split: the episode's own
+        colors[seed] = list(COLORS)[draw.integers(len(COLORS))] if config.env.randomize_colors else raw._native_color()
+        splits[seed] = episode_split(obj, colors[seed], episode, draw, config)
+    painted = {}  # the colour of the episode running
+
+    def paint(slot: int, seed: int) -> None:
+        painted["color"] = colors[seed]
+        if config.env.randomize_colors:
+            recolor(raw, geoms, colors[seed])
+
+    try:
+        episodes = rollout(
+            envs,
+            seeds,
+            lambda slot, seed: expert,
+            record=("images", "probe"),
+            before_reset=paint,
+            probe=lambda slot, step, ended: (  # only the frames kept: segmentation renders the scene again
+                segmented_scene(raw, obj, geoms, painted["color"]) if ended or step % config.every == 0 else None
+            ),
+        )
+    finally:
+        envs.close()
+    rows = []
+    for episode, ep in enumerate(episodes):
+        where, split = {"task": task, "episode": episode}, splits[ep.seed]
+        images, scenes = ep.frames[f"images/{cam}"], ep.frames["probe"]
+        for step in range(0, ep.length, config.every):
+            rows += frame_rows(images[step], scenes[step], obj, split, rng, {**where, "frame": step})
+        # the final frame: the only one answered "done" when it succeeded
+        rows += frame_rows(ep.final_images[cam], ep.final_probe, obj, split, rng, {**where, "frame": ep.length})
+    return rows
 
 
 def generate(config: VlmConfig) -> dict:
     """Roll out experts, write `out/vlm.parquet` (image + question/answer/kind/split/task); return counts."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from reasonact.checks import check_range
 
@@ -229,31 +274,7 @@ def generate(config: VlmConfig) -> dict:
     check_range(config.heldout_scene_every, "heldout_scene_every", low=0)
     check_tasks(config.tasks)
     rng = np.random.default_rng(config.seed)
-    rows: list[dict] = []
-    for t_index, task in enumerate(config.tasks):
-        env_config = dataclasses.replace(config.env, task=task, privileged=True, randomize_colors=False)
-        env = make_env(env_config)  # colours are ours: the env's own recolouring covers only pucks
-        expert, obj, raw = make_expert(task), env.unwrapped.language.obj, env.unwrapped
-        env.reset(seed=config.seed)
-        geoms = subject_geoms(raw)
-        for episode in range(config.episodes_per_task):
-            draw = np.random.default_rng([config.seed, t_index, episode])  # colour and split: the episode's own
-            color = list(COLORS)[draw.integers(len(COLORS))] if config.env.randomize_colors else raw._native_color()
-            if config.env.randomize_colors:
-                recolor(raw, geoms, color)
-            split = episode_split(obj, color, episode, draw, config)
-            obs, _ = env.reset(seed=config.seed * 10_000 + t_index * 1_000 + episode)
-            expert.reset()
-
-            where = {"task": task, "episode": episode}
-            for step in range(raw.max_steps):
-                if step % config.every == 0:
-                    rows += frame_rows(raw, obs, obj, geoms, color, split, rng, {**where, "frame": step})
-                obs, _, terminated, truncated, _ = env.step(expert.act(obs))
-                if terminated or truncated:  # the final frame: the only one answered "done" when it succeeded
-                    rows += frame_rows(raw, obs, obj, geoms, color, split, rng, {**where, "frame": step + 1})
-                    break
-        env.close()
+    rows = [row for t_index, task in enumerate(config.tasks) for row in task_rows(config, t_index, task, rng)]
     import datasets
 
     features = datasets.Features(
@@ -266,12 +287,7 @@ def generate(config: VlmConfig) -> dict:
         }
     )
     table = pa.Table.from_pylist(rows, schema=features.arrow_schema)
-    config.out.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    from reasonact.atomic import atomic_write_bytes
-
-    atomic_write_bytes(config.out / "vlm.parquet", buffer.getvalue())
+    atomic_write_parquet(config.out / "vlm.parquet", table)
     splits = {s: sum(r["split"] == s for r in rows) for s in SPLITS}
     kinds = {k: sum(r["kind"] == k for r in rows) for k in TEMPLATES}
     return {"records": len(rows), "splits": splits, "kinds": kinds, "path": str(config.out / "vlm.parquet")}

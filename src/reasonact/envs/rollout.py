@@ -1,7 +1,8 @@
 """The one rollout loop: controllers acting in a vectorised env from given seeds → one record per episode.
 
 Demonstrations (`reasonact.data.collect`), tokenizer trajectories (`reasonact.data.trajectories`),
-evaluation (`reasonact.evaluation.harness`), the demo and the benchmarks all run episodes here.
+VLM data (`reasonact.data.vlm`), evaluation (`reasonact.evaluation.harness`), the demo and the
+benchmarks all run episodes here.
 Each sub-env has its own controller, asked for whenever an episode starts (so memory never leaks
 between episodes running side by side), and a finished sub-env is reset with the next seed: an
 episode is a function of its seed and its controller, whatever the number of sub-envs.
@@ -25,7 +26,7 @@ import numpy as np
 
 from reasonact.envs.spec import EnvObservation
 
-RECORDABLE = ("images", "state", "scene", "action", "reward", "success", "phase")  # what `record` may name
+RECORDABLE = ("images", "state", "scene", "probe", "action", "reward", "success", "phase")  # what `record` may name
 
 
 @runtime_checkable
@@ -37,6 +38,9 @@ class Controller(Protocol):
 
 
 ControllerFor = Callable[[int, int], Controller]  # (sub-env index, episode seed) → the controller of that episode
+# (sub-env index, steps taken in its episode, whether that episode has ended) → what to record of the
+# sub-env's current state (`record=("probe",)`); it may return None for steps its caller skips
+Probe = Callable[[int, int, bool], object]
 
 
 @runtime_checkable
@@ -62,8 +66,10 @@ class Episode:
     # "images/<camera>": uint8 (T, h, w, 3) observed before each action; "state": (T, s) and "scene":
     # object (T,) of `Scene`s (the env's `scene()`, for VLM data) likewise;
     # "action": float32 (T, d) executed; "reward": (T,); "success": bool (T,) after each step;
-    # "phase": int64 (T,) the subtask phase each action serves (the later of before and after it)
+    # "phase": int64 (T,) the subtask phase each action serves (the later of before and after it);
+    # "probe": object (T,) the `probe`'s output before each action
     final_images: dict[str, np.ndarray] = field(default_factory=dict)  # camera → the last observation's frame
+    final_probe: object = None  # the `probe`'s output after the last step (when "probe" is recorded)
 
 
 class SimulatorCrash(RuntimeError):
@@ -114,8 +120,9 @@ class _Slot:
         self.instruction, self.start = str(obs["instruction"][i]), time.perf_counter()
         self.phase = int(info["phase"][i]) if "phase" in info else 0
 
-    def observe(self, obs: dict, i: int, scenes: tuple | None) -> None:
-        """Before acting: the observation the action is chosen from (and the sub-envs' scenes, when asked)."""
+    def observe(self, obs: dict, i: int, scenes: tuple | None, probe: Probe | None) -> None:
+        """Before acting: the observation the action is chosen from (and the sub-envs' scenes and the
+        probe's output, when asked)."""
         if "images" in self.record:
             for cam, images in obs["images"].items():
                 self.frames.setdefault(f"images/{cam}", []).append(images[i])
@@ -123,6 +130,8 @@ class _Slot:
             self.frames["state"].append(obs["state"][i])
         if "scene" in self.record:
             self.frames["scene"].append(scenes[i])
+        if "probe" in self.record:
+            self.frames["probe"].append(probe(i, self.length, False))
 
     def stepped(self, action: np.ndarray, reward: float, info: dict, i: int) -> None:
         self.length += 1
@@ -137,21 +146,24 @@ class _Slot:
                 self.frames[key].append(value)
         self.phase = phase
 
-    def finish(self, obs: dict, info: dict, i: int) -> Episode:
+    def finish(self, obs: dict, info: dict, i: int, probe: Probe | None) -> Episode:
         frames = {key: _array(key, v) for key, v in self.frames.items()}
         if "action" in frames:
             frames["action"] = frames["action"].astype(np.float32)
         if "phase" in frames:
             frames["phase"] = frames["phase"].astype(np.int64)
         final = {cam: images[i] for cam, images in obs["images"].items()} if "images" in self.record else {}
+        final_probe = probe(i, self.length, True) if "probe" in self.record else None
         seconds = time.perf_counter() - self.start
-        return Episode(self.seed, bool(info["success"][i]), self.length, self.instruction, seconds, frames, final)
+        success = bool(info["success"][i])
+        return Episode(self.seed, success, self.length, self.instruction, seconds, frames, final, final_probe)
 
 
 def _array(key: str, values: list) -> np.ndarray:
-    if key == "scene":  # dataclasses: np.asarray would try to unpack them
+    if key in ("scene", "probe"):  # arbitrary objects (dataclasses): np.asarray would try to unpack them
         out = np.empty(len(values), dtype=object)
-        out[:] = values
+        for k, value in enumerate(values):  # one by one: a slice assignment would unpack tuples too
+            out[k] = value
         return out
     return np.stack(values) if key.startswith("images/") else np.asarray(values)
 
@@ -165,6 +177,8 @@ def rollout(
     options: dict | None = None,
     execute_steps: int = 0,
     on_episode: Callable[[Episode], None] | None = None,
+    before_reset: Callable[[int, int], None] | None = None,
+    probe: Probe | None = None,
 ) -> list[Episode]:
     """Run one episode per seed on the sub-envs of `envs` (a gymnasium vector env, autoreset disabled);
     returns the episodes in the order of `seeds`. `controller_for` gives each episode its controller, or is
@@ -172,11 +186,16 @@ def rollout(
 
     `record` names what each step keeps (`RECORDABLE`; `Episode.frames` says the shapes), for the
     episodes in `record_seeds` (all when None). `options` go to every reset. `on_episode` sees each
-    episode as it ends. A failing reset or step raises `SimulatorCrash` naming the seeds in flight.
+    episode as it ends. `before_reset(sub-env index, seed)` runs before the reset that starts each
+    episode (e.g. repainting objects of an in-process env); `probe(sub-env index, steps, ended)` is
+    recorded as "probe" (e.g. facts read from the simulator beyond its `scene()`). A failing reset or step raises
+    `SimulatorCrash` naming the seeds in flight.
     """
     unknown = set(record) - set(RECORDABLE)
     if unknown:
         raise ValueError(f"record: expected names from {list(RECORDABLE)}, received {sorted(unknown)}")
+    if "probe" in record and probe is None:
+        raise ValueError('record: "probe" needs a `probe` callable, received probe=None')
     n, dim = envs.num_envs, envs.single_action_space.shape[0]
     batched = controller_for if isinstance(controller_for, BatchController) else None
     todo = deque(enumerate(seeds))
@@ -190,6 +209,8 @@ def rollout(
             return None
         index, seed = todo.popleft()
         keep = record if record_seeds is None or seed in record_seeds else ()
+        if before_reset is not None:
+            before_reset(i, seed)
         if batched is not None:
             batched.begin(i, seed)
         slots[i] = _Slot(index, seed, None if batched else controller_for(i, seed), keep)  # type: ignore[operator]
@@ -220,7 +241,7 @@ def rollout(
         for i, slot in enumerate(slots):
             if slot is None:
                 continue  # idle sub-envs step with zeros: a vector env steps all of them
-            slot.observe(obs, i, scenes)
+            slot.observe(obs, i, scenes, probe)
             if not slot.queue:
                 slot.queue = as_chunk(slot.controller.act(unbatch(obs, i)), dim, execute_steps)
             actions[i] = slot.queue.popleft()
@@ -232,7 +253,7 @@ def rollout(
                 continue
             slot.stepped(actions[i], float(reward[i]), info, i)
             if finished[i]:
-                episode = slot.finish(obs, info, i)
+                episode = slot.finish(obs, info, i, probe)
                 done_episodes[slot.index] = episode
                 if on_episode is not None:
                     on_episode(episode)
