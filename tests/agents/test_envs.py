@@ -61,10 +61,10 @@ def test_problem_env_judges_answers_exactly():
 
 
 def test_problem_env_refuses_the_question_echoed_as_an_answer():
-    """The task's checker compares values, so an unevaluated expression would be judged correct."""
+    """An unevaluated expression is no answer: the task's judge (reasoning-gym's score_answer) and the env refuse it."""
     env = make_env("problems:arithmetic")
     env.reset(0)
     expression = env.problem.metadata["expression"]
-    assert env.family_task.check_answer(env.problem, expression)  # the loophole this env closes
+    assert not env.family_task.check_answer(env.problem, expression)
     assert env.parse_action(f"answer {expression}") is None
     assert env.parse_action("answer -3/4") == "answer -3/4"

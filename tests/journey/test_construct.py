@@ -21,11 +21,11 @@ def backend() -> HFBackend:
 
 @pytest.fixture(scope="module")
 def problems():
-    return make_task("arithmetic").generate("train", 6, seed=21)
+    return make_task("arithmetic", "easy").generate("train", 6, seed=21)
 
 
 def test_checker_and_scorer_critics() -> None:
-    task = make_task("arithmetic")
+    task = make_task("arithmetic", "easy")
     problem = task.generate("val", 1, seed=5)[0]
     checker = CheckerCritic(task)
     states = [
@@ -44,7 +44,7 @@ def test_checker_and_scorer_critics() -> None:
 
 
 def test_lm_critic_counts_replies_it_cannot_read(backend) -> None:
-    problem = make_task("arithmetic").generate("val", 1)[0]
+    problem = make_task("arithmetic", "easy").generate("val", 1)[0]
     critic = LMCritic(backend, max_new_tokens=6)
     verdicts = critic.judge([State(problem, problem.steps[:1]), State(problem, ("1",))])
     assert len(verdicts) == 2
@@ -54,7 +54,7 @@ def test_lm_critic_counts_replies_it_cannot_read(backend) -> None:
 
 @pytest.mark.parametrize("dialogue", [False, True])
 def test_construct_trees(backend, problems, dialogue: bool) -> None:
-    task = make_task("arithmetic")
+    task = make_task("arithmetic", "easy")
     config = ConstructConfig(width=3, attempts=2, max_rounds=16, dialogue=dialogue, seed=1)
     trees = construct_trees(problems, backend, CheckerCritic(task), config)
     assert len(trees) == len(problems)
@@ -82,7 +82,7 @@ def test_dialogue_mode_shows_the_critic_replies(problems) -> None:
     from reasonact.journey.construct import _Builder
     from reasonact.reasoning.backends.base import Generation
 
-    task = make_task("arithmetic")
+    task = make_task("arithmetic", "easy")
     builder = _Builder(problems[0], ConstructConfig(dialogue=True, width=1))
     builder.receive([Generation("1 + 1", (1,), (-1.0,), "stop")], CheckerCritic(task))
     assert builder.node == 0 and builder.context().steps == ("1 + 1", "Wait: value changed to 2.")

@@ -13,7 +13,7 @@ from reasonact.reasoning.tree import Tree
 
 def judged_tree() -> JourneyTree:
     """Reference path with a rejected sibling before its first and second steps, judged by the checker."""
-    task = make_task("arithmetic")
+    task = make_task("arithmetic", "easy")
     problem = next(p for p in task.generate("val", 20, seed=2) if len(p.steps) >= 3)
     jt = JourneyTree(Tree(problem))
     critic = CheckerCritic(task)

@@ -31,7 +31,7 @@ def test_dpo_loss_is_eq_7() -> None:
 
 def arithmetic_tree() -> Tree:
     """Question 3 + 4 * 2 - 5 style tree: a right and a wrong first step, a right and a wrong answer."""
-    task = make_task("arithmetic")
+    task = make_task("arithmetic", "easy")
     problem = task.generate("val", 1, seed=11)[0]
     tree = Tree(problem)
     right = tree.add(0, problem.steps[0], [], -1.0)
@@ -45,7 +45,7 @@ def arithmetic_tree() -> Tree:
 
 
 def test_pairs_from_a_tree() -> None:
-    task = make_task("arithmetic")
+    task = make_task("arithmetic", "easy")
     tree = arithmetic_tree()
     stats = PairStats()
     steps = step_pairs([tree], task, stats=stats)
@@ -75,7 +75,7 @@ def test_degenerate_pairs_are_dropped_and_counted(tmp_path: Path) -> None:
 
 
 def test_step_dpo_prefers_the_accepted_step_after_training(tmp_path: Path) -> None:
-    pairs = step_pairs([arithmetic_tree()], make_task("arithmetic"))
+    pairs = step_pairs([arithmetic_tree()], make_task("arithmetic", "easy"))
     config = DPOConfig(beta=0.5, batch=4, optim=OptimConfig(steps=6, lr=1e-3, checkpoint_every=3), root=tmp_path)
     out = train_dpo(config, pairs)
 
@@ -102,7 +102,7 @@ def test_loss_equals_trl_dpo_trainer_on_the_same_pairs(tmp_path: Path) -> None:
     with torch.no_grad():
         for p in reference.parameters():
             p.mul_(0.97)  # π_ref ≠ π, or every loss is log 2
-    pairs = sequence_pairs([arithmetic_tree(), arithmetic_tree()], make_task("arithmetic"))
+    pairs = sequence_pairs([arithmetic_tree(), arithmetic_tree()], make_task("arithmetic", "easy"))
     args = trl.DPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, beta=0.1, use_cpu=True, report_to=[])
     dataset = Dataset.from_list([{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs])
     trainer = trl.DPOTrainer(

@@ -107,7 +107,7 @@ def test_changed_weights_drop_the_prefix_kv_store() -> None:
     path = resolve_policy("tiny", "arithmetic")
     model, tokenizer = load_policy(path)
     backend = HFBackend(model, tokenizer, threads=1)
-    states = [State(p) for p in make_task("arithmetic").generate("val", 2)]
+    states = [State(p) for p in make_task("arithmetic", "easy").generate("val", 2)]
     backend.generate_steps(states, 2, 8, seed=1)
     assert backend.store.entries
     with torch.no_grad():

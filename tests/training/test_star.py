@@ -16,13 +16,13 @@ from reasonact.training.star import STaRConfig, collect, hinted, train_star
 
 
 def test_hint_carries_the_answer() -> None:
-    problem = make_task("arithmetic").generate("train", 1)[0]
+    problem = make_task("arithmetic", "easy").generate("train", 1)[0]
     assert hinted(problem).question.endswith(f"(the answer is {problem.answer})")
     assert hinted(problem).uid == problem.uid
 
 
 def test_kept_rationales_reach_the_right_answer() -> None:
-    task = make_task("arithmetic")
+    task = make_task("arithmetic", "easy")
     config = STaRConfig(problems=12, samples=2)
     problems = task.generate("train", 12, seed=4)
     examples, counts = collect(config, resolve_policy("tiny", "arithmetic"), problems, seed=0)

@@ -45,6 +45,7 @@ ProcessRewardFn = Callable[[Rollout], Sequence[float] | None]  # one reward per 
 @dataclass(frozen=True)
 class GRPOConfig:
     family: str = "arithmetic"  # task family of the training questions
+    difficulty: str = "easy"  # named task level (Task.LEVELS); "easy" is what the shipped tiny policy learned
     init: str = "tiny"  # starting policy and π_ref: a preset name or a model directory
     reward: Literal["outcome", "process"] = "outcome"  # answer check, or the step checker per step (PRM slot)
     questions: int = 8  # questions per step
@@ -143,7 +144,7 @@ class GRPOTrainer:
 
     def __init__(self, config: GRPOConfig, reward: RewardFn | ProcessRewardFn | None = None) -> None:
         self.config = config
-        self.task = make_task(config.family)
+        self.task = make_task(config.family, config.difficulty)
         self.reward = reward or (outcome_reward(self.task) if config.reward == "outcome" else process_reward(self.task))
         path = resolve_policy(config.init, config.family)
         self.model, self.tokenizer = load_policy(path)

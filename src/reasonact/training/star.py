@@ -31,6 +31,7 @@ HINT = " (the answer is {answer})"  # appended to the question when rationalisin
 @dataclass(frozen=True)
 class STaRConfig:
     family: str = "arithmetic"  # task family of the training questions
+    difficulty: str = "easy"  # named task level (Task.LEVELS); "easy" is what the shipped tiny policy learned
     init: str = "tiny"  # base policy: samples in round 1, and the start of every round's fine-tune
     rounds: int = 2  # outer iterations (sample → filter → fine-tune)
     problems: int = 200  # training questions per round (train split, a fresh draw each round)
@@ -58,7 +59,7 @@ def hinted(problem: Problem) -> Problem:
 
 def collect(config: STaRConfig, policy: Path, problems: list[Problem], seed: int) -> tuple[list[Example], dict]:
     """One round's kept rationales (as SFT examples on the plain question) and their counts."""
-    task = make_task(config.family)
+    task = make_task(config.family, config.difficulty)
     backend = HFBackend.from_pretrained(policy, threads=1)
     args = (config.samples, config.max_steps, config.max_step_tokens, config.temperature)
     examples: dict[str, Example] = {}  # one per distinct (question, rationale)
@@ -93,7 +94,7 @@ def train_star(config: STaRConfig, progress: bool = False) -> Path:
     base = resolve_policy(config.init, config.family)
     logged = {m["step"] for m in run.metrics()}
     policy = base
-    task = make_task(config.family)
+    task = make_task(config.family, config.difficulty)
     for r in range(1, config.rounds + 1):
         sft = SFTConfig(
             family=config.family,
