@@ -107,26 +107,9 @@ def train_arms(config: JourneyStudyConfig, seed: int, where: Path, progress: boo
         arms[kind] = train_sft(dataclasses.replace(sft, name=kind), examples, progress)
         dpo = DPOConfig(family=config.family, init=str(arms[kind]), seed=seed, optim=config.dpo, root=where)
         arms[f"{kind}+dpo"] = train_dpo(dataclasses.replace(dpo, name=f"{kind}_dpo"), pairs, progress)
-    grpo = dataclasses.replace(
-        config.grpo,
-        family=config.family,
-        difficulty=config.difficulty,
-        init=str(base),
-        seed=seed,
-        root=where,
-        name="grpo",
-    )
-    arms["grpo"] = train_grpo(grpo, progress)
-    star = dataclasses.replace(
-        config.star,
-        family=config.family,
-        difficulty=config.difficulty,
-        init=str(base),
-        seed=seed,
-        root=where,
-        name="star",
-    )
-    arms["star"] = train_star(star, progress)
+    common = {"family": config.family, "difficulty": config.difficulty, "init": str(base), "seed": seed, "root": where}
+    arms["grpo"] = train_grpo(dataclasses.replace(config.grpo, **common, name="grpo"), progress)
+    arms["star"] = train_star(dataclasses.replace(config.star, **common, name="star"), progress)
     return arms, counts
 
 
