@@ -17,7 +17,9 @@ from reasonact.training.sft import SFTConfig, train_sft
 
 
 def examples(n: int = 8) -> list[Example]:
-    return [Example(render(p), solution_text(p.steps)) for p in make_task("arithmetic", "easy").generate("val", n, seed=3)]
+    return [
+        Example(render(p), solution_text(p.steps)) for p in make_task("arithmetic", "easy").generate("val", n, seed=3)
+    ]
 
 
 def test_encode_masks_the_prompt_and_appends_eos() -> None:

@@ -20,10 +20,10 @@ from reasonact.data.vlm import PRESETS as VLM_PRESETS
 from reasonact.data.vlm import generate
 from reasonact.training.vla_config import TINY_VLM, VLATrainConfig
 from reasonact.training.vla_trainer import Trainer
-from reasonact.training.vlm_pretrain import Pretrainer, load_backbone, load_pretrained, save_backbone
+from reasonact.training.vlm_pretrain import Pretrainer, load_backbone, save_backbone
 from reasonact.training.vlm_pretrain_config import PRESETS
 from reasonact.vla.model import build_model
-from reasonact.vla.vqa_eval import ANSWER_END, baselines, evaluate_vqa, load_records
+from reasonact.vla.vqa_eval import ANSWER_END, baselines, evaluate_vqa, load_pretrained, load_records
 
 
 @pytest.fixture(scope="module")

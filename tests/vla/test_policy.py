@@ -17,7 +17,7 @@ from reasonact.data.collect import CollectConfig, collect
 from reasonact.envs import EnvConfig, make_vector_env, rollout
 from reasonact.evaluation import EvalConfig
 from reasonact.serving import PolicyClient, serve_in_thread
-from reasonact.serving.policy import load_policy
+from reasonact.serving.policy import CheckpointServed, load_policy
 from reasonact.training.vla_config import VLATrainConfig
 from reasonact.training.vla_trainer import Trainer
 from reasonact.vla.config import ExpertConfig
@@ -55,7 +55,12 @@ def env_obs(n: int = 2) -> dict:
 def test_loads_the_ema_weights_and_predicts_robot_unit_chunks(run: Path) -> None:
     policy = load_checkpoint(run)
     assert policy.metadata["weights"] == "ema" and policy.metadata["step"] == STEPS
-    assert policy.spec.cameras == ("corner",) and (policy.spec.state_dim, policy.spec.action_dim) == (4, 4)
+    spec = policy.spec
+    assert (
+        CheckpointServed(policy).spec == spec
+        and spec.cameras == ("corner",)
+        and (spec.state_dim, spec.action_dim) == (4, 4)
+    )
     ema, transforms = policy.model, policy.transforms
     raw = load_checkpoint(run / "checkpoints" / f"step_{STEPS:09d}", ema=False)
     assert raw.metadata["weights"] == "model"
@@ -161,5 +166,5 @@ def test_the_server_serves_a_checkpoint(run: Path) -> None:
         many = client.infer({"images": obs["images"], "state": obs["state"],
                              "instruction": [str(i) for i in obs["instruction"]]})["actions"]  # fmt: skip
     assert one.shape == (10, 4) and many.shape == (2, 10, 4) and np.isfinite(many).all()
-    normalised = policy.transforms.action.normalize(many)  # robot units come back: near the data's [-1, 1] range
+    normalised = policy.policy.transforms.action.normalize(many)  # robot units come back: near the data's [-1, 1] range
     assert np.abs(normalised).max() < 5 and not np.allclose(many[0], many[1])

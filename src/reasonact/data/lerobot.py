@@ -339,8 +339,9 @@ class LeRobotReader:
     def __len__(self) -> int:
         return int(self.info["total_frames"])
 
-    def episode(self, index: int) -> dict[str, np.ndarray]:
-        """All frames of one episode: feature → (T, ...) array (images uint8 (T, h, w, 3)); plus "task"."""
+    def episode(self, index: int, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        """All frames of one episode: feature → (T, ...) array (images uint8 (T, h, w, 3)); plus "task".
+        `keys` reads only those features (+ the frame and task indices), e.g. no images for state-only users."""
         if not 0 <= index < self.num_episodes:
             raise ValueError(f"index: expected an episode index in [0, {self.num_episodes}), received {index}")
         row = self.episodes[index]
@@ -351,7 +352,10 @@ class LeRobotReader:
         mask = np.asarray(table.column("episode_index").to_numpy()) == index
         sub = table.filter(mask)
         out: dict[str, np.ndarray] = {}
+        wanted = None if keys is None else {*keys, "frame_index", "task_index"}
         for key, ft in self.features.items():
+            if wanted is not None and key not in wanted:
+                continue
             if ft["dtype"] == "video":
                 out[key] = self._video_frames(key, row, np.asarray(sub.column("timestamp").to_numpy()))
                 continue

@@ -35,18 +35,23 @@ class Demonstrations:
     def load(cls, datasets: tuple[Path, ...], horizon: int, heldout_per_task: int = 0) -> Demonstrations:
         """The LeRobot datasets' episodes, without the last `heldout_per_task` of each task (the VLA
         trainer's held-out split), as chunks of `horizon` steps."""
-        from reasonact.training.vla_data import load_episodes
-        from reasonact.training.vla_trainer import split_episodes
+        from reasonact.data.lerobot import LeRobotReader
+        from reasonact.data.splits import split_episodes
 
-        episodes, _, _ = load_episodes(datasets, image_size=16)  # images are not used
-        train, _ = split_episodes(episodes, heldout_per_task)
+        readers = [LeRobotReader(root) for root in datasets]
+        where = [(r, i) for r in readers for i in range(r.num_episodes)]  # every episode, in dataset order
+        tasks = [str(r.episodes[i].get("env_task") or r.episode(i, keys=())["task"]) for r, i in where]
+        train, _ = split_episodes(tasks, heldout_per_task)
         states: dict[str, list[np.ndarray]] = {}
         chunks: dict[str, list[np.ndarray]] = {}
         for e in train:
-            ep = episodes[e]
-            idx = np.minimum(np.arange(len(ep.action))[:, None] + np.arange(horizon), len(ep.action) - 1)  # (T, H)
-            states.setdefault(ep.env_task, []).append(ep.state)  # (T, d_s)
-            chunks.setdefault(ep.env_task, []).append(ep.action[idx])  # (T, H, d_a)
+            reader, i = where[e]
+            frames = reader.episode(i, keys=("observation.state", "action"))
+            state = frames["observation.state"].astype(np.float64).reshape(len(frames["action"]), -1)  # (T, d_s)
+            action = frames["action"].astype(np.float64).reshape(len(state), -1)  # (T, d_a)
+            idx = np.minimum(np.arange(len(action))[:, None] + np.arange(horizon), len(action) - 1)  # (T, H)
+            states.setdefault(tasks[e], []).append(state)
+            chunks.setdefault(tasks[e], []).append(action[idx])  # (T, H, d_a)
         return cls({t: np.concatenate(v) for t, v in states.items()}, {t: np.concatenate(v) for t, v in chunks.items()})
 
     def task(self, task: str) -> tuple[np.ndarray, np.ndarray]:

@@ -4,8 +4,17 @@ the long thoughts derived from them (the shortcut vs the journey)."""
 from __future__ import annotations
 
 from reasonact.journey.construct import ConstructConfig, JourneyTree, construct_trees
-from reasonact.journey.critic import ACTIONS, CheckerCritic, Critic, LMCritic, ScorerCritic, Verdict
-from reasonact.journey.derive import REFLECT, Thought, journey, parse_thought, reflection, shortcut, to_example
+from reasonact.journey.critic import (
+    ACTIONS,
+    REFLECT,
+    CheckerCritic,
+    Critic,
+    LMCritic,
+    ScorerCritic,
+    Verdict,
+    reflection,
+)
+from reasonact.journey.derive import Thought, journey, parse_thought, shortcut, to_example
 
 __all__ = [
     "ACTIONS",

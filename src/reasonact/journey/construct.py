@@ -23,8 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reasonact.journey.critic import Critic, Verdict
-from reasonact.journey.derive import reflection
+from reasonact.journey.critic import Critic, Verdict, reflection
 from reasonact.reasoning.backends.base import Backend
 from reasonact.reasoning.mdp import State
 from reasonact.reasoning.tasks.base import Problem

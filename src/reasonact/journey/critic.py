@@ -104,3 +104,11 @@ class LMCritic(Critic):
                 self.unparsed += 1
             out.append(Verdict(action or "continue", reply.text.strip()))  # type: ignore[arg-type]
         return out
+
+
+REFLECT = "Wait:"  # starts a reflection line: the previous step is withdrawn
+
+
+def reflection(verdict: Verdict) -> str:
+    """The line a journey writes after a wrong step: why it fails, then back one step."""
+    return f"{REFLECT} {verdict.reason or 'this step does not work'}."

@@ -22,19 +22,12 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reasonact.journey.critic import REFLECT, reflection
 from reasonact.reasoning.mdp import render, solution_text
 from reasonact.training.sequences import Example
 
 if TYPE_CHECKING:
     from reasonact.journey.construct import JourneyTree
-    from reasonact.journey.critic import Verdict
-
-REFLECT = "Wait:"  # starts a reflection line: the previous step is withdrawn
-
-
-def reflection(verdict: Verdict) -> str:
-    """The line a journey writes after a wrong step: why it fails, then back one step."""
-    return f"{REFLECT} {verdict.reason or 'this step does not work'}."
 
 
 def shortcut(jt: JourneyTree) -> list[str]:

@@ -2,9 +2,10 @@
 
 from reasonact.serving.client import PolicyClient, ServerError, health
 from reasonact.serving.policy import EchoPolicy, ServedPolicy, VLAPolicy, load_policy
-from reasonact.serving.protocol import PolicySpec, ProtocolError, packb, unpackb
+from reasonact.serving.protocol import ProtocolError, packb, unpackb
 from reasonact.serving.requests import ObsBatch, parse_request
 from reasonact.serving.server import PolicyServer, ServerConfig, serve_in_thread
+from reasonact.vla.contract import PolicySpec
 
 __all__ = [
     "EchoPolicy",

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from reasonact.devices import Placement
-from reasonact.serving.protocol import PolicySpec
 from reasonact.serving.requests import ObsBatch
 from reasonact.vla import KIVLA, SIZES, Observation, PromptTokenizer, build_model
+from reasonact.vla.contract import PolicySpec
 
 
 @runtime_checkable
@@ -93,6 +93,22 @@ class VLAPolicy:
         return self.model.sample_actions(batch).float().numpy()  # (b, H, d)
 
 
+class CheckpointServed:
+    """A trained checkpoint (`reasonact.vla.policy.CheckpointPolicy`) behind the serving contract: requests in
+    the robot's camera names and units, normalised by the checkpoint's own transforms, chunks back in robot units."""
+
+    def __init__(self, policy) -> None:
+        self.policy, self.metadata, self.spec = policy, policy.metadata, policy.spec
+        self.prompts = PromptTokenizer(policy.transforms.config, policy.transforms.text)
+
+    def check(self, obs: ObsBatch) -> None:
+        """The prompt (with the text/special state) must fit `max_prompt_tokens`; raises naming `prompts[i]`."""
+        self.prompts(list(obs.instructions), self.policy.transforms.normalize_state(obs.state.astype(np.float64)))
+
+    def infer(self, obs: ObsBatch) -> np.ndarray:
+        return self.policy.predict(obs.images, obs.state, obs.instructions)  # (b, H, d_a)
+
+
 def load_policy(name: str, seed: int = 0, echo_delay_s: float = 0.0, where: Placement | None = None) -> ServedPolicy:
     """The policy loader: "echo" (the test policy), a VLA size from `reasonact.vla.SIZES` with random weights
     (seeded), a trained checkpoint (a `reasonact vla train` run directory or one of its checkpoints/step_<n>,
@@ -120,6 +136,6 @@ def load_policy(name: str, seed: int = 0, echo_delay_s: float = 0.0, where: Plac
 
         policy = load_checkpoint(name)
         policy.model.to(where.device, where.dtype)
-        return policy
+        return CheckpointServed(policy)
     raise ValueError(f"policy: expected 'echo', a VLA size {sorted(SIZES)}, a checkpoint directory or "
                      f"'module:factory', received {name!r}")  # fmt: skip

@@ -16,7 +16,6 @@ only numeric and bool dtypes are accepted (never pickled objects).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -102,18 +101,3 @@ def unpackb(data: bytes | str) -> Any:
         raise
     except (ValueError, TypeError, msgpack.UnpackException) as err:  # ExtraData, FormatError, StackError, UTF-8
         raise ProtocolError("bad_message", "message", f"message: not a msgpack message ({err})") from err
-
-
-@dataclass(frozen=True)
-class PolicySpec:
-    """What a served policy expects and returns; sent to every client in the metadata."""
-
-    cameras: tuple[str, ...]  # camera names every request provides
-    image_size: int  # S: square uint8 images (S, S, 3)
-    state_dim: int  # s: proprioceptive state size
-    action_dim: int  # d: action size
-    horizon: int  # H: actions per chunk
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"cameras": list(self.cameras), "image_size": self.image_size, "state_dim": self.state_dim,
-                "action_dim": self.action_dim, "horizon": self.horizon}  # fmt: skip

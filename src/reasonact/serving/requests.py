@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from reasonact.checks import check_finite, check_shape
-from reasonact.serving.protocol import PolicySpec, ProtocolError
+from reasonact.serving.protocol import ProtocolError
+from reasonact.vla.contract import PolicySpec
 
 FIELDS = ("images", "state", "instruction")  # the request's keys, all required
 MAX_INSTRUCTION_CHARS = 2000  # longer instructions are refused before any tokenizer sees them

@@ -26,31 +26,20 @@ from reasonact.actions import FastConfig, FastTokenizer
 from reasonact.atomic import atomic_write_json
 from reasonact.checkpoints import load_checkpoint
 from reasonact.checks import check_range
+from reasonact.data.splits import split_episodes
 from reasonact.devices import placement
 from reasonact.runs import Run, to_jsonable
 from reasonact.training.distributed import Distributed
 from reasonact.training.ema import EMA
 from reasonact.training.schedule import set_lr, warmup_cosine
 from reasonact.training.vla_config import VLATrainConfig
-from reasonact.training.vla_data import Episode, MixedSampler, load_episodes, load_vlm
+from reasonact.training.vla_data import MixedSampler, load_episodes, load_vlm
 from reasonact.vla.config import VLAConfig
 from reasonact.vla.model import KIVLA, build_model
 from reasonact.vla.transforms import Normalizer, VLATransforms
 
 FAST_FIT_CHUNKS = 20_000  # at most this many training chunks fit the FAST tokenizer
 EVAL_BATCH = 32
-
-
-def split_episodes(episodes: list[Episode], heldout_per_task: int) -> tuple[list[int], list[int]]:
-    """(train, held-out) episode indices: the last `heldout_per_task` episodes of every task are held out."""
-    by_task: dict[str, list[int]] = {}
-    for i, ep in enumerate(episodes):
-        by_task.setdefault(ep.env_task, []).append(i)
-    held = [i for ids in by_task.values() for i in ids[len(ids) - heldout_per_task :]] if heldout_per_task else []
-    train = [i for i in range(len(episodes)) if i not in set(held)]
-    if not train:
-        raise ValueError(f"heldout_per_task: {heldout_per_task} leaves no training episode")
-    return train, held
 
 
 def model_config(cfg: VLATrainConfig, cameras: list[str], state_dim: int, action_dim: int) -> VLAConfig:
@@ -86,7 +75,7 @@ class Trainer:
             tuple(zip(self.model_cfg.cameras, sources, strict=False)),
         )
         self.episodes = episodes
-        self.train_ids, self.heldout_ids = split_episodes(episodes, cfg.heldout_per_task)
+        self.train_ids, self.heldout_ids = split_episodes([e.env_task for e in episodes], cfg.heldout_per_task)
         vlm = load_vlm(cfg.vlm, self.model_cfg.vision.image_size)
         self.sampler = MixedSampler(
             episodes, self.train_ids, self.transforms, vlm, cfg.vlm_fraction, cfg.subtask_targets, cfg.seed,

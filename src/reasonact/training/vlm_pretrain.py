@@ -25,13 +25,12 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from reasonact.atomic import atomic_write_bytes, atomic_write_json, read_json
-from reasonact.checkpoints import load_checkpoint
 from reasonact.checks import check_range
 from reasonact.runs import Run, to_jsonable
 from reasonact.training.ema import EMA
 from reasonact.training.schedule import set_lr, warmup_cosine
 from reasonact.training.vlm_pretrain_config import VLMPretrainConfig
-from reasonact.vla.config import LMConfig, VisionConfig, VLAConfig
+from reasonact.vla.config import LMConfig, VisionConfig
 from reasonact.vla.model import KIVLA, build_model
 from reasonact.vla.vqa_eval import baselines, evaluate_vqa, load_records, text_tokenizer, vlm_observation
 
@@ -174,25 +173,6 @@ def load_backbone(model: KIVLA, path: str | Path) -> None:
 # ---- loading runs -------------------------------------------------------------------------------------------
 
 
-def load_pretrained(run_dir: str | Path, ema: bool = True) -> KIVLA:
-    """The model of a pre-stage (or `vla train`) run's latest checkpoint: EMA weights, or the raw ones."""
-    run = Run(Path(run_dir))
-    latest = run.latest()
-    if latest is None:
-        raise FileNotFoundError(f"run: {run_dir} has no complete checkpoint")
-    config = VLAConfig.from_json(read_json(run.path / "model.json"))
-    state = nn.ModuleDict({"model": build_model(config), "ema": build_model(config)})
-    load_checkpoint(latest, state, restore_rng_state=False)
-    return state["ema" if ema else "model"].eval()  # type: ignore[return-value]
-
-
-def untrained_model(config: VLAConfig, seed: int = 0) -> KIVLA:
-    """The same architecture freshly initialised (pretrained LM weights loaded where configured): the
-    'untrained backbone' baseline."""
-    torch.manual_seed(seed)
-    return build_model(config).eval()
-
-
 def pretrain(config: VLMPretrainConfig) -> dict:
     """Train a VLA backbone on VLM records (captions, VQA, boxes, subtasks); see docs/vla.md."""
     trainer = Pretrainer(config)
@@ -202,4 +182,4 @@ def pretrain(config: VLMPretrainConfig) -> dict:
     return report
 
 
-__all__ = ["Pretrainer", "load_backbone", "load_pretrained", "pretrain", "save_backbone", "untrained_model"]
+__all__ = ["Pretrainer", "load_backbone", "pretrain", "save_backbone"]

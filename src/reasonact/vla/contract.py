@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -120,3 +121,19 @@ class BasePolicy(nn.Module, ABC):
     @abstractmethod
     def sample_actions(self, obs: Observation) -> Tensor:
         """An action chunk (b, H, d) for each observation."""
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """What a policy expects and returns (robot camera names, image size, dims, chunk length); the server
+    sends it to every client in the metadata."""
+
+    cameras: tuple[str, ...]  # camera names every request provides
+    image_size: int  # S: square uint8 images (S, S, 3)
+    state_dim: int  # s: proprioceptive state size
+    action_dim: int  # d: action size
+    horizon: int  # H: actions per chunk
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cameras": list(self.cameras), "image_size": self.image_size, "state_dim": self.state_dim,
+                "action_dim": self.action_dim, "horizon": self.horizon}  # fmt: skip

@@ -7,10 +7,9 @@
 
 `load_checkpoint` takes the run directory (its latest checkpoint) or one `checkpoints/step_<n>`, rebuilds the
 model from model.json, refuses weights written by another config (naming the field), and keeps the EMA
-weights when the checkpoint has them (the weights the trainer evaluates). The policy it returns is both
-
-    a `reasonact.envs.BatchController` (evaluation):  begin(slot, seed), act_batch(batched obs, slots) → (k, d)
-    a `reasonact.serving.ServedPolicy` (server):      spec, metadata, check(obs), infer(obs) → (b, H, d)
+weights when the checkpoint has them (the weights the trainer evaluates). The policy it returns is a
+`reasonact.envs.BatchController` (evaluation: begin(slot, seed), act_batch(batched obs, slots) → (k, d));
+`reasonact.serving.policy.CheckpointServed` puts it behind the server (`predict` on a batch).
 
 Acting in a vector env follows LeRobot's `select_action`: each sub-env has its own queue of actions; when a
 sub-env's queue is empty its row joins one batched `sample_actions` call, and the first `n_action_steps`
@@ -35,11 +34,9 @@ from reasonact.atomic import read_json
 from reasonact.checkpoints import load_checkpoint as load_state
 from reasonact.checks import check_range
 from reasonact.runs import Run, to_jsonable
-from reasonact.serving.protocol import PolicySpec
-from reasonact.serving.requests import ObsBatch
 from reasonact.vla.config import VLAConfig
+from reasonact.vla.contract import PolicySpec
 from reasonact.vla.model import KIVLA, build_model
-from reasonact.vla.prompt import PromptTokenizer
 from reasonact.vla.transforms import VLATransforms
 
 
@@ -98,16 +95,6 @@ class CheckpointPolicy:
             for i, chunk in zip(empty, chunks, strict=True):
                 self.queues[i] = deque(chunk[: self.n_action_steps])
         return np.stack([self.queues[i].popleft() for i in slots])  # (len(slots), d_a)
-
-    # ---- serving: `ServedPolicy` --------------------------------------------------------------------------
-
-    def check(self, obs: ObsBatch) -> None:
-        """The prompt (with the text/special state) must fit `max_prompt_tokens`; raises naming `prompts[i]`."""
-        normed = self.transforms.normalize_state(obs.state.astype(np.float64))  # (b, state_dim)
-        PromptTokenizer(self.transforms.config, self.transforms.text)(list(obs.instructions), normed)
-
-    def infer(self, obs: ObsBatch) -> np.ndarray:
-        return self.predict(obs.images, obs.state, obs.instructions)  # (b, H, d_a)
 
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:

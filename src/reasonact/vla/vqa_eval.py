@@ -25,12 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import tyro
-from torch import Tensor
+from torch import Tensor, nn
 
+from reasonact.atomic import read_json
+from reasonact.checkpoints import load_checkpoint
+from reasonact.runs import Run
 from reasonact.vla.attention import PREFIX
 from reasonact.vla.config import VLAConfig
 from reasonact.vla.contract import Observation
-from reasonact.vla.model import KIVLA
+from reasonact.vla.model import KIVLA, build_model
 from reasonact.vla.prompt import ByteTokenizer, PromptTokenizer, TextTokenizer
 from reasonact.vla.transforms import images_to_model, resize_images
 
@@ -289,10 +292,28 @@ class VqaEvalConfig:
     threads: int = 1  # torch intra-op threads
 
 
+def load_pretrained(run_dir: str | Path, ema: bool = True) -> KIVLA:
+    """The model of a pre-stage (or `vla train`) run's latest checkpoint: EMA weights, or the raw ones."""
+    run = Run(Path(run_dir))
+    latest = run.latest()
+    if latest is None:
+        raise FileNotFoundError(f"run: {run_dir} has no complete checkpoint")
+    config = VLAConfig.from_json(read_json(run.path / "model.json"))
+    state = nn.ModuleDict({"model": build_model(config), "ema": build_model(config)})
+    load_checkpoint(latest, state, restore_rng_state=False)
+    return state["ema" if ema else "model"].eval()  # type: ignore[return-value]
+
+
+def untrained_model(config: VLAConfig, seed: int = 0) -> KIVLA:
+    """The same architecture freshly initialised (pretrained LM weights loaded where configured): the
+    'untrained backbone' baseline."""
+    torch.manual_seed(seed)
+    return build_model(config).eval()
+
+
 def vqa_eval(config: VqaEvalConfig) -> dict:
     """Print and write VQA accuracy / caption perplexity per split, next to the majority and untrained baselines."""
     from reasonact.atomic import atomic_write_json, read_json
-    from reasonact.training.vlm_pretrain import load_pretrained, untrained_model
 
     torch.set_num_threads(config.threads)
     model = load_pretrained(config.run, ema=config.ema)
