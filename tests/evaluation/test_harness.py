@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from reasonact.envs import Controller, EnvConfig
+from reasonact.data.video import decode
+from reasonact.envs import Controller, EnvConfig, simulator_of
 from reasonact.evaluation import ConstantController, EvalConfig, ExpertController, evaluate, harness, wilson_interval
 from reasonact.evaluation.harness import plot_summary, task_labels
 
@@ -54,6 +55,9 @@ def test_trivial_controller_fails_and_chunks_are_executed(tmp_path):
     assert controller.calls == 2 * 12 // 4 and controller.resets == 2  # a call per 4-step chunk, a reset per episode
     assert (tmp_path / "summary.png").stat().st_size > 1000 and (tmp_path / "videos/reach-v3_ep0.gif").exists()
     assert json.loads((tmp_path / "results.json").read_text())["overall"]["episodes"] == 2
+    frames, times = decode(tmp_path / "videos/reach-v3_ep0.mp4")  # every observation, the final one included
+    assert frames.shape == (12 + 1, 16, 16, 3)
+    np.testing.assert_allclose(times, np.arange(13) / simulator_of("reach-v3").fps)  # at the control rate
 
 
 def test_bad_action_shapes_are_refused(tmp_path):

@@ -6,7 +6,8 @@ with the next episode's seed, so the k-th episode of a task always has seed `con
 the same result whatever the number of envs. A simulator that raises or whose worker process dies
 ends the episodes in flight: each is re-run (same seed) `CRASH_RETRIES` times on fresh envs, then
 recorded as failed ("crashed"), and the run goes on. Writes `results.json` (per task, overall, one
-record per episode), `summary.png` (success per task with Wilson intervals) and rollout GIFs.
+record per episode), `summary.png` (success per task with Wilson intervals) and rollout videos (mp4 at the
+control rate, and GIFs for reports).
 
 LIBERO follows the benchmark's protocol: seed s selects its fixed initial state s % 50, so the
 default seeds 10,000 … 10,049 visit each of the 50 states once; results then carry a `suites`
@@ -54,7 +55,7 @@ class EvalConfig:
     num_envs: int = 2  # vectorised sub-envs per task (2 = both cores here)
     asynchronous: bool = True  # one process per sub-env
     execute_steps: int = 0  # actions of each predicted chunk executed before re-planning (0 = all)
-    videos_per_task: int = 1  # rollouts saved as GIF per task (first-camera frames)
+    videos_per_task: int = 1  # rollouts saved per task (first-camera frames; mp4 at the control rate + GIF)
     seed: int = 10_000  # evaluation seeds start here (collection uses different ones)
     out: Path = Path("runs/eval/mt10")  # results.json, summary.png, videos/
 
@@ -266,10 +267,8 @@ def evaluate(
             result = run_task(task, controllers, config, lambda: bar.advance(job))
             results["tasks"][task] = summarise(task, result)
             results["episodes"] += episode_records(task, result, config.seed)
-            for k, frames in result["videos"].items():
-                _write_video(
-                    config.out / "videos" / f"{task.replace('/', '__')}_ep{k}.gif", frames
-                )  # LIBERO: "suite/task"
+            for k, frames in result["videos"].items():  # LIBERO tasks are "suite/task"
+                _write_video(config.out / "videos" / f"{task.replace('/', '__')}_ep{k}", frames, simulator_of(task).fps)
     rates = [r["success_rate"] for r in results["tasks"].values()]
     total = sum(r["successes"] for r in results["tasks"].values())
     episodes = sum(r["episodes"] for r in results["tasks"].values())
@@ -286,10 +285,19 @@ def evaluate(
     return results
 
 
-def _write_video(path: Path, frames: list[np.ndarray]) -> None:
+def _write_video(stem: Path, frames: list[np.ndarray], fps: int) -> None:
+    """One rollout (every observed frame, the final one included) as `stem.mp4` at the control rate and
+    `stem.gif` (20 frames/s: browsers slow faster GIFs down) for reports; mp4's 4:2:0 chroma needs even sizes."""
     import imageio.v3 as iio
 
-    iio.imwrite(path, np.stack(frames), extension=".gif", duration=50, loop=0)
+    from reasonact.data.video import encode
+
+    video = np.stack(frames)  # (T, h, w, 3)
+    iio.imwrite(stem.with_suffix(".gif"), video, extension=".gif", duration=50, loop=0)
+    if video.shape[1] % 2 or video.shape[2] % 2:
+        log.warning("%s: no mp4 for odd frame sizes %s (4:2:0 chroma); the GIF is written", stem, video.shape[1:3])
+        return
+    encode(video, stem.with_suffix(".mp4"), fps)
 
 
 def paper_tables(task_results: dict[str, dict]) -> dict[str, dict]:
