@@ -13,7 +13,10 @@ export PYTHONHASHSEED ?= 0
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP_INSTALL) "torch==2.13.0" -e ".[robot,llm,libero,agents,train,dev]" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(PIP_INSTALL) "torch==2.13.0" -e ".[robot,llm,libero,train,dev]" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	# The agents' BabyAI (minigrid, the `agents` extra) requires pygame-ce, which installs over gym-pusht's
+	# pygame (same module name) and changes PushT's frames; minigrid runs on pygame, so it comes without deps.
+	$(PIP_INSTALL) --no-deps "torch==2.13.0" "minigrid==3.2.0" 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	touch $(STAMP)
 
 install: $(STAMP)

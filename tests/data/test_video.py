@@ -9,9 +9,10 @@ from reasonact.data.video import VideoCodec, decode, encode, feature_info
 
 
 def _moving_gradient(length: int, size: int) -> np.ndarray:
-    """uint8 (T, size, size, 3): a smooth ramp shifting 5 levels per frame, so every frame differs."""
+    """uint8 (T, size, size, 3): a smooth ramp whose brightness steps 8 levels per frame, so every frame differs
+    from its neighbours by more than the codec's error (a 3-level step was lost to x264 once in CI)."""
     y, x = np.mgrid[0:size, 0:size]
-    frames = [np.stack([(x * 4 + 5 * t) % 256, (y * 4) % 256, np.full_like(x, 40 + 3 * t)], -1) for t in range(length)]
+    frames = [np.stack([(x * 4 + 5 * t) % 256, (y * 4) % 256, np.full_like(x, 20 + 8 * t)], -1) for t in range(length)]
     return np.asarray(frames, dtype=np.uint8)
 
 
