@@ -127,8 +127,8 @@ def test_vla_eval_cli_reports_success_ci_expert_and_baselines(run: Path, tmp_pat
     assert report["mean_success"] == np.mean([r["success"] for r in report["tasks"].values()])
     assert report["tasks"]["reach-v3"]["expert_success"] == 1.0  # the expert reaches in 52–54 steps
     for policy in ("vla", "mean-chunk", "nearest-state", "random"):
-        gifs = sorted(p.name for p in (out.with_suffix("") / policy / "videos").iterdir())
-        assert gifs == ["drawer-close-v3_ep0.gif", "reach-v3_ep0.gif"]
+        videos = sorted(p.name for p in (out.with_suffix("") / policy / "videos").iterdir())
+        assert videos == [f"{task}_ep0.{ext}" for task in ("drawer-close-v3", "reach-v3") for ext in ("gif", "mp4")]
     cached = sorted(cache.glob("*.json"))
     assert [p.name for p in cached] == ["drawer-close-v3__s10000_k2_t60.json", "reach-v3__s10000_k2_t60.json"]
     atomic_write_json(cached[1], {**read_json(cached[1]), "success_rate": 0.25})  # later evaluations read the cache
