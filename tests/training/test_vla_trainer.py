@@ -64,7 +64,7 @@ def write_vlm(path: Path, n: int = 6) -> Path:
     rows = [
         {"image": {"bytes": iio.imwrite("<bytes>", rng.integers(0, 255, (48, 48, 3), dtype=np.uint8),
                                         extension=".png"), "path": None},
-         "question": "Is the gripper open or closed?", "answer": ["open", "closed"][i % 2],
+         "kind": "gripper", "question": "Is the gripper open or closed?", "answer": ["open", "closed"][i % 2],
          "split": "train" if i < n - 1 else "heldout_template"}
         for i in range(n)
     ]  # fmt: skip

@@ -12,6 +12,7 @@ process.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from reasonact.data.lerobot import LeRobotReader
 from reasonact.vla.contract import Observation
 from reasonact.vla.flow import sample_time
 from reasonact.vla.transforms import VLATransforms, resize_images
-from reasonact.vla.vqa_eval import answer_text
+from reasonact.vla.vqa_eval import VlmRecords, answer_text, load_records
 
 IMAGE_PREFIX = "observation.images."
 
@@ -98,37 +99,15 @@ def load_episodes(roots: tuple[Path, ...], image_size: int) -> tuple[list[Episod
     return episodes, stats_lib.aggregate(all_stats), schema[0]
 
 
-@dataclass
-class VlmRecords:
-    images: Tensor  # (n, S, S, 3) uint8
-    questions: list[str]
-    answers: list[str]
-
-
 def load_vlm(paths: tuple[Path, ...], image_size: int) -> VlmRecords | None:
-    """The "train" split of `reasonact data vlm` record files."""
+    """The "train" split of `reasonact data vlm` record files (`vqa_eval.load_records`), answers as trained
+    (`answer_text`: the form `vqa_eval` decodes and scores)."""
     if not paths:
         return None
-    import imageio.v3 as iio
-    import pyarrow.parquet as pq
-
-    images, questions, answers = [], [], []
-    for path in paths:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"vlm: record file {path} not found (write it with `reasonact data vlm`)")
-        table = pq.read_table(path)
-        missing = {"image", "question", "answer", "split"} - set(table.column_names)
-        if missing:
-            raise ValueError(f"{path}: VLM records lack columns {sorted(missing)}")
-        for row in table.to_pylist():
-            if row["split"] == "train":
-                images.append(iio.imread(row["image"]["bytes"], extension=".png")[..., :3])
-                questions.append(row["question"])
-                answers.append(answer_text(row["answer"]))  # the form `vqa_eval` decodes and scores
-    if not images:
+    train = load_records(paths, image_size).where(split="train")
+    if not len(train):
         raise ValueError(f"vlm: no 'train' records in {[str(p) for p in paths]}")
-    resized = torch.cat([resize_images(np.asarray(im)[None], image_size, "vlm image") for im in images])
-    return VlmRecords(resized, questions, answers)
+    return dataclasses.replace(train, answers=[answer_text(a) for a in train.answers])
 
 
 class MixedSampler:
