@@ -14,7 +14,6 @@ rate is a function of t). The result is a normal HF model directory (`HFBackend.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from reasonact.reasoning.step_lm import (
 from reasonact.reasoning.tasks import make_task
 from reasonact.runs import Run, to_jsonable
 from reasonact.threads import torch_threads
+from reasonact.training.schedule import ramp_times_cosine, set_lr
 from reasonact.training.steps import optimizer_step
 from reasonact.weights import cache_root
 
@@ -61,8 +61,7 @@ def sft_batches(config: PolicySFTConfig, tokenizer) -> tuple[torch.Tensor, torch
 
 def learning_rate(config: PolicySFTConfig, step: int) -> float:
     """Linear warm-up over the first 5% of steps, then cosine decay to 0."""
-    warmup = max(1, config.steps // 20)
-    return config.lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / config.steps)))
+    return ramp_times_cosine(step, config.steps, max(1, config.steps // 20), config.lr)
 
 
 def train_policy(config: PolicySFTConfig, out: Path, progress: bool = False, stop_after: int | None = None) -> Path:
@@ -86,8 +85,7 @@ def _train_policy(config: PolicySFTConfig, out: Path, progress: bool, stop_after
     loss = torch.tensor(float("nan"))
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     for step in range(start, end):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, step)
+        set_lr(optimizer, learning_rate(config, step))
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
         pick = torch.randint(0, len(ids), (config.batch,), generator=generator)
         batch_ids, batch_labels = ids[pick], labels[pick]  # (b, s)

@@ -9,7 +9,6 @@ was never interrupted (batches and samples are seeded by the step number, RNGs a
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 
 from reasonact.runs import Run
+from reasonact.training.schedule import ramp_times_cosine, set_lr
 
 LossFn = Callable[[int], tuple[torch.Tensor | None, dict[str, float]]]  # None loss: nothing to learn this step
 
@@ -42,8 +42,7 @@ class OptimConfig:
             raise ValueError(f"warmup: expected a fraction in [0, 1), received {self.warmup}")
 
     def lr_at(self, step: int) -> float:
-        warm = max(1, round(self.warmup * self.steps))
-        return self.lr * min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / self.steps)))
+        return ramp_times_cosine(step, self.steps, max(1, round(self.warmup * self.steps)), self.lr)
 
 
 def fit(
@@ -65,8 +64,7 @@ def fit(
         on_update()
     for step in range(start, optim.steps):
         began = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = optim.lr_at(step)
+        set_lr(optimizer, optim.lr_at(step))
         model.train()
         loss, metrics = loss_fn(step)
         record = dict(metrics, lr=optim.lr_at(step))

@@ -3,8 +3,12 @@
     lr(s) = peak · (s + 1) / warmup                                        s < warmup
     lr(s) = final + (peak − final) · ½ (1 + cos(π · (s − warmup) / (total − warmup)))   otherwise
 
-(openpi's `CosineDecaySchedule`, the schedule of π0 / KI training.) A pure function of the step, so a
-resumed run needs no scheduler state.
+(openpi's `CosineDecaySchedule`, the schedule of π0 / KI training.) The reasoning trainers use
+`ramp_times_cosine`, where the warm-up ramp multiplies a cosine that starts at step 0:
+
+    lr(s) = peak · min(1, (s + 1) / warmup) · ½ (1 + cos(π · min(1, s / total)))
+
+Both are pure functions of the step, so a resumed run needs no scheduler state.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ def warmup_cosine(step: int, total: int, warmup: int, peak: float, final: float)
         return peak * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return final + (peak - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def ramp_times_cosine(step: int, total: int, warmup: int, peak: float) -> float:
+    """The learning rate at 0-based `step` of a `total`-step run of the reasoning trainers (module docstring)."""
+    return peak * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
 
 
 def set_lr(optimizer, lr: float) -> None:
