@@ -146,12 +146,12 @@ def test_tool_call_syntax(text, call):
     assert parse_call(text) == call
 
 
-def test_study_cli_writes_the_report_keys(tmp_path):
+def test_zero_shot_study_cli_writes_the_report_keys(tmp_path):
     from reasonact.cli import main
 
     out = tmp_path / "agent_study.json"
     args = ["--envs", "problems:arithmetic", "--seeds", "1", "--out", str(out), "--traces", str(tmp_path / "traces")]
-    main(["agent", "study", "tiny", *args])
+    main(["agent", "study", "zero-shot-tiny", *args])
     summary = json.loads(out.read_text())
     assert summary["seeds"] == [0] and summary["lm"] == "random-char-llama"
     assert summary["structured_minus_flat"] == summary["structured_success"] - summary["flat_success"]

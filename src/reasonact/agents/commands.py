@@ -1,5 +1,5 @@
-"""CLI verbs of `reasonact agent`: run (one episode → trace JSON), study (structured vs flat),
-sandbox-audit (the sandbox's escape suite → JSON)."""
+"""CLI verbs of `reasonact agent`: run (one episode → trace JSON), study (structured vs flat, before and
+after fine-tuning), sandbox-audit (the sandbox's escape suite → JSON)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reasonact.agents.agent import EpisodeConfig
+from reasonact.agents.finetune import EpisodeGRPOConfig, FinetuneConfig
 from reasonact.agents.sandbox import SandboxConfig
 from reasonact.agents.study import StudyConfig
+from reasonact.training.run_loop import OptimConfig
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,45 @@ def run(config: RunConfig) -> None:
 
 
 STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
-    "default": ("Gemma 3 270M, structured vs flat, 6 held-out seeds of each environment.", StudyConfig()),
+    "default": (
+        "Fine-tuning study: teacher, student before / after SFT / after GRPO, structured vs flat, 8 held-out seeds.",
+        StudyConfig(),
+    ),
     "tiny": (
-        "Seconds: an untrained char-level LM, 2 seeds, runs/ output (plumbing check).",
+        "Seconds: the fine-tuning pipeline on one environment with a few steps, runs/ output (plumbing check).",
         StudyConfig(
-            lm="random",
+            envs=("problems:arithmetic",),
             seeds=2,
+            finetune=FinetuneConfig(
+                teacher_seeds=2,
+                sft_batch=4,
+                window=256,
+                sft=OptimConfig(steps=2, lr=1e-3),
+                grpo=EpisodeGRPOConfig(questions=1, group=2, max_rows=4, optim=OptimConfig(steps=1, lr=1e-4)),
+                seeds=(0,),
+                root=Path("runs/agent_study_tiny/finetune"),
+            ),
             out=Path("runs/agent_study_tiny/agent_study.json"),
             traces=Path("runs/agent_study_tiny"),
+        ),
+    ),
+    "zero-shot": (
+        "Gemma 3 270M as it is (no fine-tuning), structured vs flat, 6 held-out seeds of each environment.",
+        StudyConfig(
+            mode="zero-shot",
+            seeds=6,
+            out=Path("docs/results/agent_study_gemma.json"),
+            traces=Path("runs/agent_study_gemma"),
+        ),
+    ),
+    "zero-shot-tiny": (
+        "Seconds: an untrained char-level LM as it is, 2 seeds, runs/ output (plumbing check).",
+        StudyConfig(
+            mode="zero-shot",
+            lm="random",
+            seeds=2,
+            out=Path("runs/agent_study_zero_shot_tiny/agent_study.json"),
+            traces=Path("runs/agent_study_zero_shot_tiny"),
         ),
     ),
 }
@@ -65,9 +98,13 @@ def study(config: StudyConfig) -> None:
     from reasonact.agents.study import run_study
 
     summary = run_study(config, progress=True)
-    for flow, row in summary["pooled"].items():
-        calls = row["lm_calls_per_episode"]
-        print(f"{flow:>10}: success {row['success']:.2f} CI {row['ci95']}  LM calls/episode {calls:.1f}")
+    if config.mode == "zero-shot":
+        for flow, row in summary["pooled"].items():
+            calls = row["lm_calls_per_episode"]
+            print(f"{flow:>10}: success {row['success']:.2f} CI {row['ci95']}  LM calls/episode {calls:.1f}")
+    else:
+        for flow in config.flows:
+            print(f"{flow:>10}: " + "  ".join(f"{stage} {value:.2f}" for stage, value in summary[flow].items()))
     print(f"→ {config.out} (+ .md), traces under {config.traces}")
 
 
