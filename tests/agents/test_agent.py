@@ -174,3 +174,14 @@ def test_intrinsic_failures_are_counted_but_only_actions_spend_the_error_budget(
     trace = run_episode(make_env("babyai"), FLOWS["structured"], lm, 0, "structured")
     assert trace.ended in ("max_steps", "success") and trace.steps >= 1
     assert trace.errors["unparseable"] == sum(e.function != "act" for e in trace.events) >= 3  # empty plan/think/…
+
+
+def test_run_cli_takes_the_teacher_or_a_policy_directory_and_names_a_bad_lm(tmp_path, capsys):
+    from reasonact.cli import main
+
+    out = tmp_path / "trace.json"
+    main(["agent", "run", "problems", "--lm", "teacher", "--out", str(out)])
+    assert json.loads(out.read_text())["success"] is True
+    with pytest.raises(SystemExit):
+        main(["agent", "run", "problems", "--lm", "gpt9", "--out", str(out)])
+    assert "'teacher' or a policy directory (with config.json), received 'gpt9'" in capsys.readouterr().err

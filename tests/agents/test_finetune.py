@@ -20,7 +20,8 @@ from reasonact.training.sequences import save_policy, token_logprobs
 def test_sft_examples_come_only_from_successful_episodes(rule_lm):
     env = make_env("problems:arithmetic", split="train")
     good = teacher_traces(("problems:arithmetic",), "structured", 3, EpisodeConfig())
-    bad = [run_episode(env, FLOWS["structured"], ScriptedLM(lambda p: "answer 999999"), s, "structured") for s in (0, 1)]
+    wrong = ScriptedLM(lambda p: "answer 999999")
+    bad = [run_episode(env, FLOWS["structured"], wrong, s, "structured") for s in (0, 1)]
     assert all(t.success for t in good) and not any(t.success for t in bad)
     examples = sft_examples([*bad, *good], window=200)
     assert len(examples) == sum(len(t.events) for t in good) == 12  # plan, think, use_tool, act × 3
@@ -78,7 +79,7 @@ def test_grpo_over_episodes_moves_log_probs_towards_rewarded_episodes(random_pol
     trainer = EpisodeGRPO(config, envs={"parity": ParityEnv()})
     rows, metrics = trainer.sample(0)
     assert metrics["flat_groups"] == 0 and 0 < metrics["reward"] < 1  # both outcomes in the group
-    ids, labels, old, advantages = trainer.tensors(rows)
+    ids, labels, old, _ = trainer.tensors(rows)
     won = torch.tensor([r.advantage > 0 for r in rows])
     policy = trainer.train()
     trainer.model.load_state_dict(type(trainer.model).from_pretrained(policy).state_dict())
@@ -98,7 +99,8 @@ def test_grpo_over_episodes_raises_the_probability_of_success_on_a_trivial_env(r
     trainer = EpisodeGRPO(config, envs={"parity": ParityEnv()})
     prompt = trainer.sample(0)[0][0].call.prompt
     ids = torch.tensor([trainer.tokenizer(prompt)["input_ids"]])  # (1, s)
-    even = torch.tensor([ord(trainer.tokenizer.decode([i])[:1] or "\x01") % 2 == 0 for i in range(len(trainer.tokenizer))])
+    texts = [trainer.tokenizer.decode([i]) for i in range(len(trainer.tokenizer))]
+    even = torch.tensor([len(t) == 1 and ord(t) % 2 == 0 for t in texts])  # (V,) characters with even codes
 
     def p_even() -> float:  # P(the line's first character has an even code)
         with torch.no_grad():

@@ -18,7 +18,8 @@ from reasonact.training.run_loop import OptimConfig
 class RunConfig:
     env: str = "babyai"  # problems[:family] | babyai[:env-id] | split
     flow: str = "structured"  # structured | flat
-    lm: str = "gemma"  # gemma | random
+    lm: str = "gemma"  # gemma | random | teacher (the rule-based expert) | a fine-tuned student's policy directory
+    window: int = 384  # characters of each prompt a student directory sees (as in its fine-tuning)
     seed: int = 0  # episode seed (test split)
     temperature: float = 0.0  # LM sampling temperature (0 = greedy)
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)  # malformed-call budget, sandbox limits
@@ -35,13 +36,21 @@ RUN_PRESETS: dict[str, tuple[str, RunConfig]] = {
 def run(config: RunConfig) -> None:
     from reasonact.agents.agent import FLOWS, run_episode
     from reasonact.agents.envs import make_env
+    from reasonact.agents.finetune import student_lm
     from reasonact.agents.study import LMS
+    from reasonact.agents.teacher import teacher_lm
 
     if config.flow not in FLOWS:
         raise ValueError(f"flow: expected one of {sorted(FLOWS)}, received {config.flow!r}")
-    if config.lm not in LMS:
-        raise ValueError(f"lm: expected one of {sorted(LMS)}, received {config.lm!r}")
-    lm = LMS[config.lm](config.temperature)
+    if config.lm == "teacher":
+        lm = teacher_lm()
+    elif config.lm in LMS:
+        lm = LMS[config.lm](config.temperature)
+    elif (Path(config.lm) / "config.json").exists():
+        lm = student_lm(config.lm, config.window, config.temperature)
+    else:
+        expected = f"{sorted(LMS)}, 'teacher' or a policy directory (with config.json)"
+        raise ValueError(f"lm: expected one of {expected}, received {config.lm!r}")
     trace = run_episode(make_env(config.env), FLOWS[config.flow], lm, config.seed, config.flow, config.episode)
     trace.save(config.out)
     for event in trace.events:

@@ -56,9 +56,7 @@ def teacher_traces(envs: tuple[str, ...], flow: str, seeds: int, episode: Episod
 def sft_examples(traces: list[Trace], window: int | None) -> list[Example]:
     """`sft_records` of the successful traces as SFT pairs: the prompt as the student sees it, the
     completion ending at the newline the student stops at."""
-    return [
-        Example(clip_prompt(r["prompt"], window), r["completion"] + "\n", eos=False) for r in sft_records(traces)
-    ]
+    return [Example(clip_prompt(r["prompt"], window), r["completion"] + "\n", eos=False) for r in sft_records(traces)]
 
 
 @dataclass(frozen=True)

@@ -234,7 +234,8 @@ def finetune_markdown(summary: dict) -> str:
             f"per fine-tuning seed: after SFT {seeds['after_sft']}, after GRPO {seeds['after_grpo']}"
         )
     if "structured_minus_flat" in summary:
-        lines += ["", f"structured − flat after GRPO: {summary['structured_minus_flat']:+.2f} (paired: {summary['paired']})"]
+        difference = f"{summary['structured_minus_flat']:+.2f} (paired: {summary['paired']})"
+        lines += ["", f"structured − flat after GRPO: {difference}"]
     return "\n".join(lines) + "\n"
 
 
