@@ -104,8 +104,12 @@ STUDY_PRESETS: dict[str, tuple[str, StudyConfig]] = {
 
 
 def study(config: StudyConfig) -> None:
+    """`reasonact agent study`: one torch thread (fastest for the small students on this busy CPU)."""
+    import torch
+
     from reasonact.agents.study import run_study
 
+    torch.set_num_threads(1)
     summary = run_study(config, progress=True)
     if config.mode == "zero-shot":
         for flow, row in summary["pooled"].items():
