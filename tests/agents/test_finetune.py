@@ -90,6 +90,7 @@ def test_grpo_over_episodes_moves_log_probs_towards_rewarded_episodes(random_pol
     assert torch.allclose((old * mask).sum(), (token_logprobs(trainer.reference, ids, labels)[0]).sum(), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_grpo_over_episodes_raises_the_probability_of_success_on_a_trivial_env(random_policy, tmp_path):
     config = EpisodeGRPOConfig(
         envs=("parity",), flow="flat", init=str(random_policy), window=None, pool=4, questions=2, group=8,
