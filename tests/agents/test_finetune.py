@@ -116,7 +116,7 @@ def test_grpo_over_episodes_raises_the_probability_of_success_on_a_trivial_env(r
 def test_episode_grpo_config_names_bad_fields():
     with pytest.raises(ValueError, match="flow: expected one of"):
         EpisodeGRPOConfig(flow="tree")
-    with pytest.raises(ValueError, match="group: expected G >= 2"):
+    with pytest.raises(ValueError, match="group: expected 2 <= G <= 64"):
         EpisodeGRPOConfig(group=1)
 
 

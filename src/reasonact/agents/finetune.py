@@ -67,7 +67,7 @@ class EpisodeGRPOConfig:
     window: int | None = 384  # characters of each prompt the student sees
     pool: int = 24  # train seeds per environment the steps draw from
     questions: int = 2  # (environment, seed) pairs per step
-    group: int = 4  # G: episodes sampled per pair
+    group: int = 4  # G: episodes sampled per pair (≤ 64: each gets its own sampling stream)
     max_rows: int = 48  # LM calls trained on per step: a seeded subsample of the step's calls
     temperature: float = 1.0  # sampling temperature of the episodes (π_old log-probs are at T = 1)
     epsilon: float = 0.2  # ε: clip range of the ratio ρ = π/π_old
@@ -83,8 +83,8 @@ class EpisodeGRPOConfig:
     def __post_init__(self) -> None:
         if self.flow not in FLOWS:
             raise ValueError(f"flow: expected one of {sorted(FLOWS)}, received {self.flow!r}")
-        if self.group < 2:
-            raise ValueError(f"group: expected G >= 2 episodes per pair (advantages are relative), got {self.group}")
+        if not 2 <= self.group <= 64:
+            raise ValueError(f"group: expected 2 <= G <= 64 episodes per pair (relative advantages), got {self.group}")
         for name in ("pool", "questions", "max_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected >= 1, received {getattr(self, name)}")
