@@ -28,9 +28,9 @@ from reasonact.agents.envs import TextEnv, make_env
 from reasonact.agents.policy import BackendLM, Call, clip_prompt
 from reasonact.agents.teacher import teacher_lm
 from reasonact.agents.trace import Trace, sft_records
-from reasonact.training.grpo import group_advantages, grpo_loss
+from reasonact.training.grpo import group_advantages, sequence_loss
 from reasonact.training.run_loop import OptimConfig, fit, open_training_run
-from reasonact.training.sequences import IGNORE, Example, load_policy, resolve_policy, save_policy, token_logprobs
+from reasonact.training.sequences import IGNORE, Example, load_policy, resolve_policy, save_policy
 from reasonact.training.sft import SFTConfig, batch_indices, train_sft
 
 
@@ -155,16 +155,8 @@ class EpisodeGRPO:
         metrics["generate_s"] = time.perf_counter() - began
         if not rows or (self.config.beta == 0 and all(r.advantage == 0 for r in rows)):
             return None, metrics  # nothing to learn from: a skipped step
-        ids, labels, old, advantages = self.tensors(rows)
-        logps, mask = token_logprobs(self.model, ids, labels)  # (b, s-1)
-        with torch.no_grad():
-            ref, _ = token_logprobs(self.reference, ids, labels)
-        loss, extra = grpo_loss(logps, old, ref, advantages, mask.float(), self.config.epsilon, self.config.beta)
-        if extra["kl"] > self.config.max_kl:
-            raise FloatingPointError(
-                f"kl: mean KL(π‖π_ref) {extra['kl']:.3g} at step {step} exceeds max_kl {self.config.max_kl}; "
-                "lower optim.lr or raise beta (the last checkpoint is intact)"
-            )
+        clip = (self.config.epsilon, self.config.beta, self.config.max_kl)
+        loss, extra = sequence_loss(self.model, self.reference, self.tensors(rows), clip, step)
         return loss, metrics | extra
 
     def train(self, progress: bool = False) -> Path:

@@ -139,6 +139,31 @@ def grpo_loss(
     return loss, {"kl": kl_mean, "clip_fraction": clipped, "max_ratio_dev": ratio_dev}
 
 
+def sequence_loss(
+    model: torch.nn.Module,
+    reference: torch.nn.Module,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    clip: tuple[float, float, float],  # (ε, β, max_kl) of the config
+    step: int,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """`grpo_loss` on a batch of right-padded sequences, with the KL blow-up guard.
+
+    batch = (ids (b, s), labels (b, s), π_old log-probs (b, s-1), advantages (b, s-1)), the last two
+    aligned with `token_logprobs`' shifted output."""
+    ids, labels, old, advantages = batch
+    epsilon, beta, max_kl = clip
+    logps, mask = token_logprobs(model, ids, labels)  # (b, s-1)
+    with torch.no_grad():
+        ref, _ = token_logprobs(reference, ids, labels)
+    loss, extra = grpo_loss(logps, old, ref, advantages, mask.float(), epsilon, beta)
+    if extra["kl"] > max_kl:
+        raise FloatingPointError(
+            f"kl: mean KL(π‖π_ref) {extra['kl']:.3g} at step {step} exceeds max_kl {max_kl}; "
+            "lower optim.lr or raise beta (the last checkpoint is intact)"
+        )
+    return loss, extra
+
+
 class GRPOTrainer:
     """Samples groups through an `HFBackend` that shares the policy's weights, scores them, updates."""
 
@@ -223,15 +248,8 @@ class GRPOTrainer:
         if not rollouts or (self.config.beta == 0 and all(a == 0 for row in advantages for a in row)):
             return None, metrics  # nothing to learn from: counted as a skipped step
         ids, labels, old, adv = self.tensors(rollouts, advantages)
-        logps, mask = token_logprobs(self.model, ids, labels)  # (b, s-1)
-        with torch.no_grad():
-            ref, _ = token_logprobs(self.reference, ids, labels)
-        loss, extra = grpo_loss(logps, old, ref, adv, mask.float(), self.config.epsilon, self.config.beta)
-        if extra["kl"] > self.config.max_kl:
-            raise FloatingPointError(
-                f"kl: mean KL(π‖π_ref) {extra['kl']:.3g} at step {step} exceeds max_kl {self.config.max_kl}; "
-                "lower optim.lr or raise beta (the last checkpoint is intact)"
-            )
+        clip = (self.config.epsilon, self.config.beta, self.config.max_kl)
+        loss, extra = sequence_loss(self.model, self.reference, (ids, labels, old, adv), clip, step)
         return loss, metrics | extra
 
     def train(self, progress: bool = False) -> Path:
