@@ -174,7 +174,7 @@ class FinetuneConfig:
     teacher_seeds: int = 64  # teacher episodes per environment on train seeds (SFT data before filtering)
     sft_batch: int = 8  # SFT sequences (LM calls) per step
     sft: OptimConfig = field(default_factory=lambda: OptimConfig(steps=250, lr=3e-3, checkpoint_every=50))
-    grpo: EpisodeGRPOConfig = field(default_factory=EpisodeGRPOConfig)  # GRPO stage (its envs/flow/init are set)
+    grpo: EpisodeGRPOConfig = field(default_factory=EpisodeGRPOConfig)  # GRPO budget (envs, flow, init, … set per run)
     seeds: tuple[int, ...] = (0, 1, 2)  # fine-tuning seeds: SFT batch order and GRPO sampling
     root: Path = Path("runs/agent_finetune")  # run directories of every stage
 
