@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The prepared device check of issue 15: the VLA bench at pi05_300m and paper dims on one accelerator,
-# summarised in one JSON (device, dtype, per dims sample_actions_ms, graph_captured_ms (the expert step
-# under torch.compile mode="reduce-overhead": CUDA graphs; null with the error if it does not compile),
-# flow_vs_fast_ar_speedup (eager arms), vs_peer_latency_ratio). Meant to finish within 7 minutes on one GPU.
+# summarised in one JSON (device, dtype, per dims sample_actions_ms, graph_captured_ms and graph_captured_fast_ms
+# (the expert step and the FAST decode step under torch.compile mode="reduce-overhead": CUDA graphs; null with
+# the error if one does not compile), flow_vs_fast_ar_speedup (both arms graph-captured on a GPU, eager
+# elsewhere; flow_vs_fast_ar_arms says which), vs_peer_latency_ratio). Meant to finish within 7 minutes on one GPU.
 #
 #   benchmarks/device.sh                 # cuda, bfloat16 → benchmarks/results/vla_device.json
 #   DEVICE=cuda:1 DTYPE=float16 benchmarks/device.sh

@@ -73,7 +73,7 @@ class BenchConfig:
     bf16: bool = False  # also time our sample_actions with bfloat16 weights (extra arm, not the headline)
     device: str = "cpu"  # where our model runs: cpu, cuda, cuda:N or mps
     dtype: str = "float32"  # our weights in the headline arms (float32, bfloat16, float16); the peer's too
-    graph_capture: bool = False  # also time sample_actions with the expert step compiled, mode "reduce-overhead"
+    graph_capture: bool = False  # also time both arms graph-captured (expert / FAST decode step, "reduce-overhead")
     peer: PeerConfig = field(default_factory=PeerConfig)
     out: Path = Path("benchmarks/results/vla_inference.json")
 
@@ -206,7 +206,7 @@ def measure_ours(cfg: BenchConfig, where: Placement) -> dict:
     build_s = time.perf_counter() - build_start
     obs = _observation(model_cfg, where.device)
     result = _latencies(model, obs, fast_tokens, cfg)
-    captured = _captured_latencies(model, obs, cfg) if cfg.graph_capture else None
+    captured = _captured_latencies(model, obs, fast_tokens, cfg) if cfg.graph_capture else None
     bf16 = _flow_latencies(model.to(torch.bfloat16), obs, cfg) if cfg.bf16 else None  # after the fp32 arms
     del model
     return {
@@ -220,17 +220,36 @@ def measure_ours(cfg: BenchConfig, where: Placement) -> dict:
     }
 
 
-def _captured_latencies(model: KIVLA, obs: Observation, cfg: BenchConfig) -> dict:
-    """sample_actions with `compile_expert(mode="reduce-overhead")` (CUDA graphs of the Euler step on a GPU,
-    inductor kernels on a CPU), after 3 warmup calls that compile and record; {"error": …} when it fails to
-    compile (no C++ compiler or Triton), the eager arms standing. The model is eager again afterwards."""
+def _captured_latencies(model: KIVLA, obs: Observation, fast_tokens: int, cfg: BenchConfig) -> dict:
+    """Both arms graph-captured: sample_actions with `compile_expert(mode="reduce-overhead")` and π0-FAST AR
+    decoding with `compile_fast_decode(mode="reduce-overhead")` (CUDA graphs of the Euler step and of the decode
+    step on a GPU, inductor kernels on a CPU), each after 3 warmup calls that compile and record; an arm that
+    fails to compile (no C++ compiler or Triton) is {"error": …}, the eager arms standing. The model is eager
+    again afterwards."""
+    arms: dict = {}
+    warm = max(cfg.warmup, 3)
     try:
         model.compile_expert(mode="reduce-overhead")
-        return _flow_latencies(model, obs, dataclasses.replace(cfg, warmup=max(cfg.warmup, 3)))
+        arms["flow"] = _flow_latencies(model, obs, dataclasses.replace(cfg, warmup=warm))
     except Exception as err:  # any compiler failure: report it, keep the eager numbers
-        return {"error": f"{type(err).__name__}: {err}"[:800]}
+        arms["flow"] = {"error": f"{type(err).__name__}: {err}"[:800]}
     finally:
         model.compiled_velocity = None
+    try:
+        model.compile_fast_decode(mode="reduce-overhead")
+        with torch.no_grad():
+            device = model.projector.weight.device
+            arms["fast_ar"] = _timed(lambda: model.sample_fast(obs, fast_tokens), cfg.baseline_iters, warm, device)
+    except Exception as err:
+        arms["fast_ar"] = {"error": f"{type(err).__name__}: {err}"[:800]}
+    finally:
+        model.compiled_fast_step = None
+    return arms
+
+
+def _min_ms(timed: dict | None) -> float | None:
+    """The minimum of a `_timed` record in ms (None: not measured, or the arm did not compile)."""
+    return 1e3 * timed["min_s"] if timed and "min_s" in timed else None
 
 
 def remeasure_flow(cfg: BenchConfig, where: Placement) -> dict:
@@ -302,6 +321,8 @@ def run(config: BenchConfig) -> dict:
     bf16 = ours["bf16"]
     captured = ours["graph_capture"]
     bf16_s = bf16["flow_cached"]["min_s"] if bf16 else None
+    flow_captured_ms = _min_ms((captured or {}).get("flow", {}).get("flow_cached"))
+    fast_captured_ms = _min_ms((captured or {}).get("fast_ar"))
     bf16_ab = min(bf16_s, again_bf16["flow_cached"]["min_s"]) if again_bf16 else bf16_s
     report = {
         "flow_vs_fast_ar_speedup": ours["fast_ar"]["min_s"] / flow_s,
@@ -315,7 +336,11 @@ def run(config: BenchConfig) -> dict:
             else None
         ),
         "mfu": ours["sample_actions_flops"] / flow_s / roof,
-        "graph_captured_ms": 1e3 * captured["flow_cached"]["min_s"] if captured and "error" not in captured else None,
+        "graph_captured_ms": flow_captured_ms,  # sample_actions, expert step captured
+        "graph_captured_fast_ms": fast_captured_ms,  # π0-FAST AR decoding, decode step captured
+        "flow_vs_fast_ar_speedup_captured": (
+            fast_captured_ms / flow_captured_ms if flow_captured_ms and fast_captured_ms else None
+        ),  # both arms graph-captured
         "vs_peer_latency_ratio_bf16": bf16_ab / peer_bf16["latency_s"]["min"] if peer_bf16 else None,  # --bf16 arm
         "matmul_roof_gflops": roof / 1e9,
         "latency_s": {
@@ -383,8 +408,8 @@ def run(config: BenchConfig) -> dict:
 
 def device_summary(reports: dict[str, Path], out: Path, tiny: bool, peer_note: str | None = None) -> dict:
     """The reports of `vla bench` per dims name ("paper", "pi05_300m") → one JSON of the headline numbers
-    (`benchmarks/device.sh`): device, dtype, and per dims sample_actions_ms (eager), graph_captured_ms,
-    flow_vs_fast_ar_speedup (eager arms),
+    (`benchmarks/device.sh`): device, dtype, and per dims sample_actions_ms (eager), graph_captured_ms and
+    graph_captured_fast_ms, flow_vs_fast_ar_speedup (both arms graph-captured on a GPU, both eager elsewhere),
     vs_peer_latency_ratio (None where the peer did not run: `peer_error`, and `peer_note` says why)."""
     loaded = {name: json.loads(path.read_text()) for name, path in reports.items()}
     first = next(iter(loaded.values()))
@@ -393,11 +418,18 @@ def device_summary(reports: dict[str, Path], out: Path, tiny: bool, peer_note: s
         "peer_note": peer_note,
     }  # fmt: skip
     for name, report in loaded.items():
+        eager_speedup, captured_speedup = report["flow_vs_fast_ar_speedup"], report["flow_vs_fast_ar_speedup_captured"]
+        headline_captured = first["device"].startswith("cuda") and captured_speedup is not None
         summary[name] = {
             "sample_actions_ms": 1e3 * report["latency_s"]["ours_flow_cached"],
             "fast_ar_ms": 1e3 * report["latency_s"]["ours_fast_ar"],
             "graph_captured_ms": report["graph_captured_ms"],  # the expert step compiled, "reduce-overhead"
-            "flow_vs_fast_ar_speedup": report["flow_vs_fast_ar_speedup"],
+            "graph_captured_fast_ms": report["graph_captured_fast_ms"],  # the FAST decode step compiled, alike
+            # on a GPU the headline compares both arms graph-captured (issue 15's target), else both eager
+            "flow_vs_fast_ar_speedup": captured_speedup if headline_captured else eager_speedup,
+            "flow_vs_fast_ar_arms": "graph-captured" if headline_captured else "eager",
+            "flow_vs_fast_ar_speedup_eager": eager_speedup,
+            "flow_vs_fast_ar_speedup_captured": captured_speedup,
             "prefix_cache_speedup": report["prefix_cache_speedup"],
             "vs_peer_latency_ratio": report["vs_peer_latency_ratio"],
             "peer_error": report.get("peer_error"),
