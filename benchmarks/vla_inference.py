@@ -4,13 +4,16 @@
     autoregressive decoding of the same chunk with KV cache, on the same backbone → `flow_vs_fast_ar_speedup`;
 (b) cached prefix vs recomputing the prefix at every Euler step → `prefix_cache_speedup`;
 (c) our `sample_actions` vs LeRobot's pi05 `predict_action_chunk` (random weights, its own venv, run as a
-    subprocess through ../shared/peers/lerobot_pi05/bench_pi05.py) → `vs_peer_latency_ratio` (ours / peer);
+    subprocess through ../shared/peers/lerobot_pi05/bench_pi05_device.py) → `vs_peer_latency_ratio` (ours / peer);
 and MFU: model FLOPs (torch's FlopCounterMode) / latency / a matmul roof measured in the same run.
-The headline ratios compare float32 with float32 (the peer's default). With `--bf16` our sample_actions and
+The headline ratios compare `--dtype` with `--dtype` (float32 by default, the peer's default; with
+`--dtype bfloat16` both run bf16, what openpi serves in, and `vs_peer_latency_ratio_bf16` is that headline
+ratio). With `--bf16` (a float32 headline) our sample_actions and
 the peer are also timed with bfloat16 weights (ours before and after the peer again), and our MFU against a
 bfloat16 matmul roof (`bf16`; this CPU has AMX-BF16). `--device` (cpu, cuda, cuda:N, mps) and `--dtype`
 (float32, bfloat16, float16) place our headline arms, validated before any model is built; on a GPU each
-timed call ends with a device synchronisation. The peer runs on the CPU in `--dtype` (float32 or bfloat16).
+timed call ends with a device synchronisation. The peer runs on the same `--device` in `--dtype` (float32 or
+bfloat16); on a GPU machine its packages come from `--peer.site` (a directory put first on its PYTHONPATH).
 
 Latencies are the minimum over `iters` timed calls after `warmup` (the machine is shared: `min` is the
 least contended figure; all values and the load averages are recorded). Our headline sample_actions is
@@ -53,7 +56,9 @@ class PeerConfig:
 
     enabled: bool = True  # run the peer; False records peer_error "disabled"
     python: Path = CHECKOUT / ".peer-venv/lerobot/bin/python"  # made by `bash $P/setup.sh .peer-venv/lerobot`
-    script: Path = CHECKOUT.parent / "shared/peers/lerobot_pi05/bench_pi05.py"  # the peer harness
+    script: Path = CHECKOUT.parent / "shared/peers/lerobot_pi05/bench_pi05_device.py"  # the harness (--device)
+    site: Path | None = None  # put first on the peer's PYTHONPATH: its own lerobot + transformers 5.5 (GPU machine)
+    compile_mode: str = "none"  # LeRobot's own compile_model with this torch.compile mode ("none": eager)
     variant: str = "gemma_300m"  # --paligemma-variant and --expert-variant
     action_dim: int = 7  # robot action dim (pi05 pads it to our action_dim=32 inside)
     iters: int = 3  # timed predict_action_chunk calls
@@ -262,8 +267,11 @@ def remeasure_flow(cfg: BenchConfig, where: Placement) -> dict:
     return result
 
 
-def measure_peer(cfg: BenchConfig, dtype: str = "float32") -> tuple[dict | None, str | None]:
-    """Run the LeRobot pi05 harness in its venv with `dtype` weights → (its JSON record, None) or (None, why not)."""
+def measure_peer(
+    cfg: BenchConfig, dtype: str = "float32", device: torch.device = CPU
+) -> tuple[dict | None, str | None]:
+    """Run the LeRobot pi05 harness in its venv with `dtype` weights on `device` (its policy built there, each
+    timed call synchronised) → (its JSON record, None) or (None, why not)."""
     peer, m = cfg.peer, cfg.model
     if not peer.enabled:
         return None, "disabled in this preset"
@@ -276,9 +284,13 @@ def measure_peer(cfg: BenchConfig, dtype: str = "float32") -> tuple[dict | None,
         "--steps", str(m.flow_steps), "--action-dim", str(peer.action_dim), "--max-action-dim", str(m.action_dim),
         "--state-dim", str(m.state_dim), "--prompt-tokens", str(m.max_prompt_tokens), "--iters", str(peer.iters),
         "--warmup", str(cfg.warmup), "--threads", str(cfg.threads), "--time-prefix", "--dtype", dtype,
+        "--device", str(device), "--compile-mode", peer.compile_mode,
     ]  # fmt: skip
+    env = dict(os.environ)
+    if peer.site is not None:  # the peer's packages before the machine's (it needs transformers >= 5.4, < 5.6)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(peer.site), env.get("PYTHONPATH")]))
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=peer.timeout_s, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=peer.timeout_s, check=False, env=env)
     except subprocess.TimeoutExpired:
         return None, f"peer timed out after {peer.timeout_s} s"
     if done.returncode != 0:
@@ -310,9 +322,10 @@ def run(config: BenchConfig) -> dict:
     roof_bf16 = matmul_roof_flops(config.roof_size, dtype=torch.bfloat16, device=where.device) if config.bf16 else None
     ours = measure_ours(config, where)
     load_ours = os.getloadavg()
-    peer_record, peer_error = measure_peer(config, "bfloat16" if where.dtype == torch.bfloat16 else "float32")
+    peer_dtype = "bfloat16" if where.dtype == torch.bfloat16 else "float32"
+    peer_record, peer_error = measure_peer(config, peer_dtype, where.device)
     again = remeasure_flow(config, where) if peer_record else None
-    peer_bf16, peer_bf16_error = measure_peer(config, "bfloat16") if config.bf16 else (None, None)
+    peer_bf16, peer_bf16_error = measure_peer(config, "bfloat16", where.device) if config.bf16 else (None, None)
     again_bf16 = remeasure_flow(config, bf16_where) if peer_bf16 else None  # A-B-A in bf16 too
     flow_s = ours["flow_cached"]["min_s"]  # (a), (b): beside the baselines it is compared with
     expert_s = flow_s - ours["prefix_only"]["min_s"]
@@ -341,7 +354,13 @@ def run(config: BenchConfig) -> dict:
         "flow_vs_fast_ar_speedup_captured": (
             fast_captured_ms / flow_captured_ms if flow_captured_ms and fast_captured_ms else None
         ),  # both arms graph-captured
-        "vs_peer_latency_ratio_bf16": bf16_ab / peer_bf16["latency_s"]["min"] if peer_bf16 else None,  # --bf16 arm
+        "vs_peer_latency_ratio_bf16": (  # both in bf16: the --bf16 arm, or the headline under --dtype bfloat16
+            bf16_ab / peer_bf16["latency_s"]["min"]
+            if peer_bf16
+            else flow_ab / peer_s
+            if peer_s and where.dtype == torch.bfloat16
+            else None
+        ),
         "matmul_roof_gflops": roof / 1e9,
         "latency_s": {
             "ours_flow_cached": flow_s,
