@@ -140,9 +140,12 @@ def matmul_roof_flops(
     return 2 * n**3 / best
 
 
-def _fit_fast(cfg: BenchConfig, horizon: int) -> FastTokenizer:
+def _fit_fast(cfg: BenchConfig, horizon: int) -> tuple[FastTokenizer, np.ndarray]:
+    """FAST fitted on chunks (n, H, action_dim) of `fast_dim` real dims zero-padded to the model's action_dim
+    (as pi05 pads 7 → 32: the padding dims quantise to zeros, so the tokens are those of the real dims)."""
     trajectories = smooth_trajectories(cfg.fast_trajectories, 3 * horizon, cfg.fast_dim, seed=0)
-    chunks = chunk_trajectories(trajectories, horizon, horizon // 5)
+    chunks = chunk_trajectories(trajectories, horizon, horizon // 5)  # (n, H, fast_dim)
+    chunks = np.pad(chunks, ((0, 0), (0, 0), (0, cfg.model.action_dim - cfg.fast_dim)))  # (n, H, action_dim)
     return FastTokenizer.fit(chunks, FastConfig(vocab_size=cfg.model.fast_vocab)), chunks
 
 

@@ -37,3 +37,18 @@ def test_the_peer_runs_on_our_device_with_its_own_packages_first(tmp_path) -> No
     assert argv[argv.index("--device") + 1] == "cpu" and argv[argv.index("--dtype") + 1] == "bfloat16"
     assert argv[argv.index("--compile-mode") + 1] == "max-autotune"
     assert record["path"].split(":")[0] == str(site)
+
+
+def test_fast_is_fitted_on_the_padded_action_dims_the_model_expects() -> None:
+    """pi05_300m dims: 7 real action dims padded to the model's 32 (a 7-dim tokenizer is refused by KIVLA)."""
+    import dataclasses
+
+    from benchmarks.vla_inference import PRESETS, _fit_fast
+
+    from reasonact.vla.model import check_fast_tokenizer
+
+    cfg = dataclasses.replace(PRESETS["default"][1], fast_trajectories=3)
+    fast, chunks = _fit_fast(cfg, cfg.model.horizon)
+    assert chunks.shape[1:] == (cfg.model.horizon, 32) and fast.dim == 32
+    assert (chunks[..., cfg.fast_dim :] == 0).all() and chunks[..., : cfg.fast_dim].std() > 0
+    check_fast_tokenizer(fast, cfg.model)  # raises if it does not fit
