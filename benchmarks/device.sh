@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The prepared device check of issue 15: the VLA bench at pi05_300m and paper dims on one accelerator,
-# summarised in one JSON (device, dtype, per dims sample_actions_ms, graph_captured_ms (the expert step
-# under torch.compile mode="reduce-overhead": CUDA graphs; null with the error if it does not compile),
-# flow_vs_fast_ar_speedup (eager arms), vs_peer_latency_ratio). Meant to finish within 7 minutes on one GPU.
+# summarised in one JSON (device, dtype, per dims sample_actions_ms, graph_captured_ms and graph_captured_fast_ms
+# (the expert step and the FAST decode step under torch.compile mode="reduce-overhead": CUDA graphs; null with
+# the error if one does not compile), flow_vs_fast_ar_speedup (both arms graph-captured on a GPU, eager
+# elsewhere; flow_vs_fast_ar_arms says which), vs_peer_latency_ratio). Meant to finish within 7 minutes on one GPU.
 #
 #   benchmarks/device.sh                 # cuda, bfloat16 → benchmarks/results/vla_device.json
 #   DEVICE=cuda:1 DTYPE=float16 benchmarks/device.sh
 #   benchmarks/device.sh --tiny          # CPU, tiny dims, seconds → runs/device/vla_device_tiny.json
 #
-# Environment: PYTHON (default: python), DEVICE, DTYPE, OUT (the summary), BENCH_TIMEOUT (s per bench).
-# The LeRobot pi05 peer (its venv .peer-venv/lerobot) runs only on the CPU: its harness builds its policy
-# there, so on a GPU ours/peer would compare two devices; the summary says so instead of a ratio.
+# Environment: PYTHON (default: python), DEVICE, DTYPE, OUT (the summary), BENCH_TIMEOUT (s per bench), PEER_SITE.
+# The LeRobot pi05 peer runs on $DEVICE too (bench_pi05_device.py builds its policy there). On the CPU it runs
+# from its venv .peer-venv/lerobot; on a GPU machine with PEER_SITE=<dir> (lerobot 0.6.1 + transformers 5.5.4
+# installed with pip --target, see ../shared/peers/lerobot_pi05/README.md) it runs with $PYTHON and that
+# directory first on its PYTHONPATH; without PEER_SITE the summary's peer_note says it was not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
@@ -31,10 +34,12 @@ else
 fi
 
 peer=(--peer.no-enabled)
-peer_note="the LeRobot pi05 peer runs on the CPU only; not compared on $DEVICE"
+peer_note="LeRobot pi05 peer not run: set PEER_SITE to its packages' directory (see the header)"
 if [[ $DEVICE == cpu && $tiny == 0 ]]; then
   if [[ -x .peer-venv/lerobot/bin/python ]]; then peer=() peer_note=null
   else peer_note="peer venv .peer-venv/lerobot missing"; fi
+elif [[ -n "${PEER_SITE:-}" && $tiny == 0 ]]; then
+  peer=(--peer.python "$(command -v "$PYTHON")" --peer.site "$PEER_SITE") peer_note=null
 fi
 [[ $tiny == 1 ]] && peer_note="tiny dims: no peer"
 

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import torch
 
 from reasonact.atomic import atomic_write_json
+from reasonact.devices import Placement, placement
 from reasonact.reasoning.backends.hf import HFBackend
 from reasonact.reasoning.mdp import State, few_shot_header
 from reasonact.reasoning.scorers import OracleScorer
@@ -49,7 +50,8 @@ class SearchBenchConfig:
     max_new_tokens: int = 24  # tokens per sibling
     rounds: int = 2  # measured rounds (new nodes each round) for our backend and vLLM
     per_path_nodes: int = 2  # nodes of round 0 also run per path (slow: one generate per sibling)
-    dtype: Literal["float32", "bfloat16"] = "float32"  # our model's dtype (ours and per-path alike)
+    device: str = "cpu"  # where our model runs (ours and per-path alike): cpu, cuda, cuda:N or mps
+    dtype: str = "float32"  # our model's dtype (ours and per-path alike): float32, bfloat16 or float16
     threads: int | None = 1  # torch threads for ours and per-path (1 is fastest on this busy 2-core machine)
     vllm: bool = True  # also measure vLLM (needs `vllm_python`)
     vllm_threads_bind: str = "0-1"  # VLLM_CPU_OMP_THREADS_BIND: the cores vLLM's OpenMP threads use
@@ -84,18 +86,18 @@ PRESETS: dict[str, tuple[str, SearchBenchConfig]] = {
 }
 
 
-def _backend(config: SearchBenchConfig, header: str) -> HFBackend:
+def _backend(config: SearchBenchConfig, header: str, where: Placement) -> HFBackend:
     if config.model == "gemma":
         from reasonact.weights import gemma3_270m_dir
 
         return HFBackend.from_pretrained(
-            gemma3_270m_dir(), header=header, dtype=getattr(torch, config.dtype), threads=config.threads
+            gemma3_270m_dir(), header=header, dtype=where.dtype, device=where.device, threads=config.threads
         )
     from reasonact.reasoning.step_lm import build_step_lm, char_tokenizer
 
     torch.manual_seed(config.seed)
     tokenizer = char_tokenizer()
-    model = build_step_lm(hidden=64, layers=2, heads=4, vocab_size=len(tokenizer)).to(getattr(torch, config.dtype))
+    model = build_step_lm(hidden=64, layers=2, heads=4, vocab_size=len(tokenizer)).to(where.device, where.dtype)
     return HFBackend(model, tokenizer, header, threads=config.threads)
 
 
@@ -187,10 +189,11 @@ def _prm_throughput(config: SearchBenchConfig) -> dict[str, float]:
 
 
 def run(config: SearchBenchConfig) -> dict[str, Any]:
+    where = placement(config.device, config.dtype)  # a bad --device/--dtype fails before any model is built
     load_start = os.getloadavg()
     header, rounds = workload(config)
     warm = State(make_task(config.family).generate("val", 1, seed=config.seed + 99)[0]).prompt(header)
-    ours_backend = _backend(config, header)
+    ours_backend = _backend(config, header, where)
     prompts = [[s.prompt(header) for s in r] for r in rounds]
     ours = _ours(ours_backend, config, prompts, warm)
     no_store_backend = HFBackend(
@@ -220,7 +223,8 @@ def run(config: SearchBenchConfig) -> dict[str, Any]:
             / sum(len(r) for r in prompts),
             "header_tokens": len(ours_backend.encode(header)),
         },
-        "ours": {k: v for k, v in ours.items() if k != "outputs"} | {"dtype": config.dtype, "threads": config.threads},
+        "ours": {k: v for k, v in ours.items() if k != "outputs"}
+        | {"device": str(where.device), "dtype": config.dtype, "threads": config.threads},
         "ours_without_kv_store": {k: v for k, v in no_store.items() if k != "outputs"},
         "per_path_generate": {
             "tokens": per_path_tokens,

@@ -4,13 +4,16 @@
     autoregressive decoding of the same chunk with KV cache, on the same backbone → `flow_vs_fast_ar_speedup`;
 (b) cached prefix vs recomputing the prefix at every Euler step → `prefix_cache_speedup`;
 (c) our `sample_actions` vs LeRobot's pi05 `predict_action_chunk` (random weights, its own venv, run as a
-    subprocess through ../shared/peers/lerobot_pi05/bench_pi05.py) → `vs_peer_latency_ratio` (ours / peer);
+    subprocess through ../shared/peers/lerobot_pi05/bench_pi05_device.py) → `vs_peer_latency_ratio` (ours / peer);
 and MFU: model FLOPs (torch's FlopCounterMode) / latency / a matmul roof measured in the same run.
-The headline ratios compare float32 with float32 (the peer's default). With `--bf16` our sample_actions and
+The headline ratios compare `--dtype` with `--dtype` (float32 by default, the peer's default; with
+`--dtype bfloat16` both run bf16, what openpi serves in, and `vs_peer_latency_ratio_bf16` is that headline
+ratio). With `--bf16` (a float32 headline) our sample_actions and
 the peer are also timed with bfloat16 weights (ours before and after the peer again), and our MFU against a
 bfloat16 matmul roof (`bf16`; this CPU has AMX-BF16). `--device` (cpu, cuda, cuda:N, mps) and `--dtype`
 (float32, bfloat16, float16) place our headline arms, validated before any model is built; on a GPU each
-timed call ends with a device synchronisation. The peer runs on the CPU in `--dtype` (float32 or bfloat16).
+timed call ends with a device synchronisation. The peer runs on the same `--device` in `--dtype` (float32 or
+bfloat16); on a GPU machine its packages come from `--peer.site` (a directory put first on its PYTHONPATH).
 
 Latencies are the minimum over `iters` timed calls after `warmup` (the machine is shared: `min` is the
 least contended figure; all values and the load averages are recorded). Our headline sample_actions is
@@ -53,7 +56,9 @@ class PeerConfig:
 
     enabled: bool = True  # run the peer; False records peer_error "disabled"
     python: Path = CHECKOUT / ".peer-venv/lerobot/bin/python"  # made by `bash $P/setup.sh .peer-venv/lerobot`
-    script: Path = CHECKOUT.parent / "shared/peers/lerobot_pi05/bench_pi05.py"  # the peer harness
+    script: Path = CHECKOUT.parent / "shared/peers/lerobot_pi05/bench_pi05_device.py"  # the harness (--device)
+    site: Path | None = None  # put first on the peer's PYTHONPATH: its own lerobot + transformers 5.5 (GPU machine)
+    compile_mode: str = "none"  # LeRobot's own compile_model with this torch.compile mode ("none": eager)
     variant: str = "gemma_300m"  # --paligemma-variant and --expert-variant
     action_dim: int = 7  # robot action dim (pi05 pads it to our action_dim=32 inside)
     iters: int = 3  # timed predict_action_chunk calls
@@ -73,7 +78,7 @@ class BenchConfig:
     bf16: bool = False  # also time our sample_actions with bfloat16 weights (extra arm, not the headline)
     device: str = "cpu"  # where our model runs: cpu, cuda, cuda:N or mps
     dtype: str = "float32"  # our weights in the headline arms (float32, bfloat16, float16); the peer's too
-    graph_capture: bool = False  # also time sample_actions with the expert step compiled, mode "reduce-overhead"
+    graph_capture: bool = False  # also time both arms graph-captured (expert / FAST decode step, "reduce-overhead")
     peer: PeerConfig = field(default_factory=PeerConfig)
     out: Path = Path("benchmarks/results/vla_inference.json")
 
@@ -135,9 +140,12 @@ def matmul_roof_flops(
     return 2 * n**3 / best
 
 
-def _fit_fast(cfg: BenchConfig, horizon: int) -> FastTokenizer:
+def _fit_fast(cfg: BenchConfig, horizon: int) -> tuple[FastTokenizer, np.ndarray]:
+    """FAST fitted on chunks (n, H, action_dim) of `fast_dim` real dims zero-padded to the model's action_dim
+    (as pi05 pads 7 → 32: the padding dims quantise to zeros, so the tokens are those of the real dims)."""
     trajectories = smooth_trajectories(cfg.fast_trajectories, 3 * horizon, cfg.fast_dim, seed=0)
-    chunks = chunk_trajectories(trajectories, horizon, horizon // 5)
+    chunks = chunk_trajectories(trajectories, horizon, horizon // 5)  # (n, H, fast_dim)
+    chunks = np.pad(chunks, ((0, 0), (0, 0), (0, cfg.model.action_dim - cfg.fast_dim)))  # (n, H, action_dim)
     return FastTokenizer.fit(chunks, FastConfig(vocab_size=cfg.model.fast_vocab)), chunks
 
 
@@ -206,7 +214,7 @@ def measure_ours(cfg: BenchConfig, where: Placement) -> dict:
     build_s = time.perf_counter() - build_start
     obs = _observation(model_cfg, where.device)
     result = _latencies(model, obs, fast_tokens, cfg)
-    captured = _captured_latencies(model, obs, cfg) if cfg.graph_capture else None
+    captured = _captured_latencies(model, obs, fast_tokens, cfg) if cfg.graph_capture else None
     bf16 = _flow_latencies(model.to(torch.bfloat16), obs, cfg) if cfg.bf16 else None  # after the fp32 arms
     del model
     return {
@@ -220,17 +228,36 @@ def measure_ours(cfg: BenchConfig, where: Placement) -> dict:
     }
 
 
-def _captured_latencies(model: KIVLA, obs: Observation, cfg: BenchConfig) -> dict:
-    """sample_actions with `compile_expert(mode="reduce-overhead")` (CUDA graphs of the Euler step on a GPU,
-    inductor kernels on a CPU), after 3 warmup calls that compile and record; {"error": …} when it fails to
-    compile (no C++ compiler or Triton), the eager arms standing. The model is eager again afterwards."""
+def _captured_latencies(model: KIVLA, obs: Observation, fast_tokens: int, cfg: BenchConfig) -> dict:
+    """Both arms graph-captured: sample_actions with `compile_expert(mode="reduce-overhead")` and π0-FAST AR
+    decoding with `compile_fast_decode(mode="reduce-overhead")` (CUDA graphs of the Euler step and of the decode
+    step on a GPU, inductor kernels on a CPU), each after 3 warmup calls that compile and record; an arm that
+    fails to compile (no C++ compiler or Triton) is {"error": …}, the eager arms standing. The model is eager
+    again afterwards."""
+    arms: dict = {}
+    warm = max(cfg.warmup, 3)
     try:
         model.compile_expert(mode="reduce-overhead")
-        return _flow_latencies(model, obs, dataclasses.replace(cfg, warmup=max(cfg.warmup, 3)))
+        arms["flow"] = _flow_latencies(model, obs, dataclasses.replace(cfg, warmup=warm))
     except Exception as err:  # any compiler failure: report it, keep the eager numbers
-        return {"error": f"{type(err).__name__}: {err}"[:800]}
+        arms["flow"] = {"error": f"{type(err).__name__}: {err}"[:800]}
     finally:
         model.compiled_velocity = None
+    try:
+        model.compile_fast_decode(mode="reduce-overhead")
+        with torch.no_grad():
+            device = model.projector.weight.device
+            arms["fast_ar"] = _timed(lambda: model.sample_fast(obs, fast_tokens), cfg.baseline_iters, warm, device)
+    except Exception as err:
+        arms["fast_ar"] = {"error": f"{type(err).__name__}: {err}"[:800]}
+    finally:
+        model.compiled_fast_step = None
+    return arms
+
+
+def _min_ms(timed: dict | None) -> float | None:
+    """The minimum of a `_timed` record in ms (None: not measured, or the arm did not compile)."""
+    return 1e3 * timed["min_s"] if timed and "min_s" in timed else None
 
 
 def remeasure_flow(cfg: BenchConfig, where: Placement) -> dict:
@@ -243,8 +270,11 @@ def remeasure_flow(cfg: BenchConfig, where: Placement) -> dict:
     return result
 
 
-def measure_peer(cfg: BenchConfig, dtype: str = "float32") -> tuple[dict | None, str | None]:
-    """Run the LeRobot pi05 harness in its venv with `dtype` weights → (its JSON record, None) or (None, why not)."""
+def measure_peer(
+    cfg: BenchConfig, dtype: str = "float32", device: torch.device = CPU
+) -> tuple[dict | None, str | None]:
+    """Run the LeRobot pi05 harness in its venv with `dtype` weights on `device` (its policy built there, each
+    timed call synchronised) → (its JSON record, None) or (None, why not)."""
     peer, m = cfg.peer, cfg.model
     if not peer.enabled:
         return None, "disabled in this preset"
@@ -257,9 +287,13 @@ def measure_peer(cfg: BenchConfig, dtype: str = "float32") -> tuple[dict | None,
         "--steps", str(m.flow_steps), "--action-dim", str(peer.action_dim), "--max-action-dim", str(m.action_dim),
         "--state-dim", str(m.state_dim), "--prompt-tokens", str(m.max_prompt_tokens), "--iters", str(peer.iters),
         "--warmup", str(cfg.warmup), "--threads", str(cfg.threads), "--time-prefix", "--dtype", dtype,
+        "--device", str(device), "--compile-mode", peer.compile_mode,
     ]  # fmt: skip
+    env = dict(os.environ)
+    if peer.site is not None:  # the peer's packages before the machine's (it needs transformers >= 5.4, < 5.6)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(peer.site), env.get("PYTHONPATH")]))
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=peer.timeout_s, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=peer.timeout_s, check=False, env=env)
     except subprocess.TimeoutExpired:
         return None, f"peer timed out after {peer.timeout_s} s"
     if done.returncode != 0:
@@ -291,9 +325,10 @@ def run(config: BenchConfig) -> dict:
     roof_bf16 = matmul_roof_flops(config.roof_size, dtype=torch.bfloat16, device=where.device) if config.bf16 else None
     ours = measure_ours(config, where)
     load_ours = os.getloadavg()
-    peer_record, peer_error = measure_peer(config, "bfloat16" if where.dtype == torch.bfloat16 else "float32")
+    peer_dtype = "bfloat16" if where.dtype == torch.bfloat16 else "float32"
+    peer_record, peer_error = measure_peer(config, peer_dtype, where.device)
     again = remeasure_flow(config, where) if peer_record else None
-    peer_bf16, peer_bf16_error = measure_peer(config, "bfloat16") if config.bf16 else (None, None)
+    peer_bf16, peer_bf16_error = measure_peer(config, "bfloat16", where.device) if config.bf16 else (None, None)
     again_bf16 = remeasure_flow(config, bf16_where) if peer_bf16 else None  # A-B-A in bf16 too
     flow_s = ours["flow_cached"]["min_s"]  # (a), (b): beside the baselines it is compared with
     expert_s = flow_s - ours["prefix_only"]["min_s"]
@@ -302,6 +337,8 @@ def run(config: BenchConfig) -> dict:
     bf16 = ours["bf16"]
     captured = ours["graph_capture"]
     bf16_s = bf16["flow_cached"]["min_s"] if bf16 else None
+    flow_captured_ms = _min_ms((captured or {}).get("flow", {}).get("flow_cached"))
+    fast_captured_ms = _min_ms((captured or {}).get("fast_ar"))
     bf16_ab = min(bf16_s, again_bf16["flow_cached"]["min_s"]) if again_bf16 else bf16_s
     report = {
         "flow_vs_fast_ar_speedup": ours["fast_ar"]["min_s"] / flow_s,
@@ -315,8 +352,18 @@ def run(config: BenchConfig) -> dict:
             else None
         ),
         "mfu": ours["sample_actions_flops"] / flow_s / roof,
-        "graph_captured_ms": 1e3 * captured["flow_cached"]["min_s"] if captured and "error" not in captured else None,
-        "vs_peer_latency_ratio_bf16": bf16_ab / peer_bf16["latency_s"]["min"] if peer_bf16 else None,  # --bf16 arm
+        "graph_captured_ms": flow_captured_ms,  # sample_actions, expert step captured
+        "graph_captured_fast_ms": fast_captured_ms,  # π0-FAST AR decoding, decode step captured
+        "flow_vs_fast_ar_speedup_captured": (
+            fast_captured_ms / flow_captured_ms if flow_captured_ms and fast_captured_ms else None
+        ),  # both arms graph-captured
+        "vs_peer_latency_ratio_bf16": (  # both in bf16: the --bf16 arm, or the headline under --dtype bfloat16
+            bf16_ab / peer_bf16["latency_s"]["min"]
+            if peer_bf16
+            else flow_ab / peer_s
+            if peer_s and where.dtype == torch.bfloat16
+            else None
+        ),
         "matmul_roof_gflops": roof / 1e9,
         "latency_s": {
             "ours_flow_cached": flow_s,
@@ -383,8 +430,8 @@ def run(config: BenchConfig) -> dict:
 
 def device_summary(reports: dict[str, Path], out: Path, tiny: bool, peer_note: str | None = None) -> dict:
     """The reports of `vla bench` per dims name ("paper", "pi05_300m") → one JSON of the headline numbers
-    (`benchmarks/device.sh`): device, dtype, and per dims sample_actions_ms (eager), graph_captured_ms,
-    flow_vs_fast_ar_speedup (eager arms),
+    (`benchmarks/device.sh`): device, dtype, and per dims sample_actions_ms (eager), graph_captured_ms and
+    graph_captured_fast_ms, flow_vs_fast_ar_speedup (both arms graph-captured on a GPU, both eager elsewhere),
     vs_peer_latency_ratio (None where the peer did not run: `peer_error`, and `peer_note` says why)."""
     loaded = {name: json.loads(path.read_text()) for name, path in reports.items()}
     first = next(iter(loaded.values()))
@@ -393,11 +440,18 @@ def device_summary(reports: dict[str, Path], out: Path, tiny: bool, peer_note: s
         "peer_note": peer_note,
     }  # fmt: skip
     for name, report in loaded.items():
+        eager_speedup, captured_speedup = report["flow_vs_fast_ar_speedup"], report["flow_vs_fast_ar_speedup_captured"]
+        headline_captured = first["device"].startswith("cuda") and captured_speedup is not None
         summary[name] = {
             "sample_actions_ms": 1e3 * report["latency_s"]["ours_flow_cached"],
             "fast_ar_ms": 1e3 * report["latency_s"]["ours_fast_ar"],
             "graph_captured_ms": report["graph_captured_ms"],  # the expert step compiled, "reduce-overhead"
-            "flow_vs_fast_ar_speedup": report["flow_vs_fast_ar_speedup"],
+            "graph_captured_fast_ms": report["graph_captured_fast_ms"],  # the FAST decode step compiled, alike
+            # on a GPU the headline compares both arms graph-captured (issue 15's target), else both eager
+            "flow_vs_fast_ar_speedup": captured_speedup if headline_captured else eager_speedup,
+            "flow_vs_fast_ar_arms": "graph-captured" if headline_captured else "eager",
+            "flow_vs_fast_ar_speedup_eager": eager_speedup,
+            "flow_vs_fast_ar_speedup_captured": captured_speedup,
             "prefix_cache_speedup": report["prefix_cache_speedup"],
             "vs_peer_latency_ratio": report["vs_peer_latency_ratio"],
             "peer_error": report.get("peer_error"),

@@ -34,6 +34,12 @@ def test_device_script_tiny_writes_the_summary(tmp_path: Path) -> None:
         assert numbers["vs_peer_latency_ratio"] is None and numbers["peer_error"] == "disabled in this preset"
         assert numbers["fast_tokens_per_chunk"] > 1
         assert numbers["graph_captured_ms"] > 0  # this CPU has a C++ compiler: inductor compiles the expert step
+        assert numbers["graph_captured_fast_ms"] > 0  # ... and the FAST decode step
+        assert numbers["flow_vs_fast_ar_arms"] == "eager"  # the captured pair is the headline on a GPU only
+        assert (
+            numbers["flow_vs_fast_ar_speedup_captured"]
+            == numbers["graph_captured_fast_ms"] / numbers["graph_captured_ms"]
+        )
 
 
 def test_device_script_refuses_a_bad_device_before_building(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """No host synchronisation inside KI-VLA inference (issue 15): past the input checks at the public boundary,
-`sample_actions` (prefix pass + Euler loop) and `sample_fast` (prefix pass + greedy FAST decode) never read
-a tensor back to the host, so on a GPU they queue kernels without waiting. Checked on the CPU by recording
+`sample_actions` (prefix pass + Euler loop) and `sample_fast` (prefix pass + greedy FAST decode into a
+preallocated KV buffer, allocated or reused) never read a tensor back to the host, so on a GPU they queue
+kernels without waiting. Checked on the CPU by recording
 every call that would synchronise a device (`.item()`, `bool(t)`, `.cpu()`, `.tolist()`, `.numpy()`,
 `int(t)`, `float(t)`, `t.__index__`) with a `TorchFunctionMode`."""
 
@@ -94,10 +95,12 @@ def test_fast_decoding_never_synchronises_and_stops_by_done_mask(recorder, make_
         decoded = model.sample_fast(obs, max_tokens=10)
     assert recorder.syncs == []
     assert generated[0].shape == (2, 10)  # a fixed number of steps ...
+    buffer = model._fast_buffer  # the preallocated K/V of the decode ...
     with torch.no_grad():  # ... where, once a sample has emitted EOA, it keeps emitting EOA
         model.lm.embed.weight[cfg.eoa] *= 50.0  # make EOA the greedy choice from the first token on
     with recorder:
         model.sample_fast(obs, max_tokens=10)
+    assert recorder.syncs == [] and model._fast_buffer is buffer  # reused (same shapes), still no sync
     assert (generated[1] == cfg.eoa).all()
     assert decoded.actions.shape == (2, cfg.horizon, cfg.action_dim)
 

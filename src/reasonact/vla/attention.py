@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from reasonact.kv_cache import KVBuffer
 
 PREFIX, EXPERT, SUFFIX_STATE = 0, -1, -2
 
@@ -86,16 +87,6 @@ class KVCache:
     positions: Tensor  # (b, s) RoPE positions
     valid: Tensor  # (b, s) bool: False for padding
 
-    def extend(self, other: KVCache) -> KVCache:
-        """This cache followed by `other` along the sequence."""
-        return KVCache(
-            [torch.cat(pair, dim=2) for pair in zip(self.keys, other.keys, strict=True)],
-            [torch.cat(pair, dim=2) for pair in zip(self.values, other.values, strict=True)],
-            torch.cat([self.blocks, other.blocks], dim=1),
-            torch.cat([self.positions, other.positions], dim=1),
-            torch.cat([self.valid, other.valid], dim=1),
-        )
-
     def detached(self) -> KVCache:
         """Stop-gradient copy (knowledge insulation): values identical, no gradient flows back through it."""
         return KVCache(
@@ -112,3 +103,15 @@ class KVCache:
     @property
     def length(self) -> int:
         return self.blocks.shape[1]
+
+
+@dataclass
+class StaticKVCache:
+    """A preallocated cache (`reasonact.kv_cache.KVBuffer`) of C columns, with the block ids, positions and
+    validity of every column, including those not written yet: AR decoding knows them in advance (column
+    P + j holds the j-th generated token, block j + 1), so a step's mask hides the unwritten columns."""
+
+    buffer: KVBuffer  # per layer (b, kv_heads, C, hd)
+    blocks: Tensor  # (b, C) block ids
+    positions: Tensor  # (b, C) RoPE positions
+    valid: Tensor  # (b, C) bool: False for padding

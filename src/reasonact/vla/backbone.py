@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reasonact.vla.attention import KVCache, attend, attention_mask, sliding_window_mask
+from reasonact.vla.attention import KVCache, StaticKVCache, attend, attention_mask, sliding_window_mask
 from reasonact.vla.config import LMConfig, VisionConfig
 from reasonact.vla.layers import Block, RMSNorm, attention_scale, rope_table
 
@@ -95,35 +95,34 @@ class GemmaLM(nn.Module):
         return h @ self.embed.weight.T
 
     def forward(
-        self,
-        h: Tensor,
-        blocks: Tensor,
-        positions: Tensor,
-        valid: Tensor,
-        past: KVCache | None = None,
-        kv_only: bool = False,
+        self, h: Tensor, blocks: Tensor, positions: Tensor, valid: Tensor, kv_only: bool = False
     ) -> tuple[Tensor, KVCache]:
-        """Embeddings h (b, s, w) with block ids, positions and validity (b, s), optionally after a cached
-        sequence → final-normed hidden (b, s, w) and the cache of past + these tokens.
+        """Embeddings h (b, s, w) with block ids, positions and validity (b, s) → final-normed hidden (b, s, w)
+        and the cache of these tokens.
 
         `kv_only`: the caller needs only the cache (the action expert's prefix), so the last layer's
         attention output and MLP, which no key/value depends on, are skipped and the hidden returned is
         that layer's input, not the final hidden."""
-        new = KVCache([], [], blocks, positions, valid)
-        k_blocks, k_positions, k_valid = blocks, positions, valid
-        if past is not None:
-            k_blocks = torch.cat([past.blocks, blocks], dim=1)  # (b, s_past + s)
-            k_positions = torch.cat([past.positions, positions], dim=1)
-            k_valid = torch.cat([past.valid, valid], dim=1)
-        masks = layer_masks(self.cfg, attention_mask(blocks, k_blocks, k_valid), positions, k_positions)
+        cache = KVCache([], [], blocks, positions, valid)
+        masks = layer_masks(self.cfg, attention_mask(blocks, blocks, valid), positions, positions)
         ropes = rope_tables(self.cfg, positions)
         for i, block in enumerate(self.blocks):
             q, k, v, _ = block.project(h, ropes[layer_theta(self.cfg, i)])
-            new.keys.append(k)
-            new.values.append(v)
-            if past is not None:
-                k, v = torch.cat([past.keys[i], k], dim=2), torch.cat([past.values[i], v], dim=2)
+            cache.keys.append(k)
+            cache.values.append(v)
             if kv_only and i == len(self.blocks) - 1:
-                return h, new if past is None else past.extend(new)
+                return h, cache
             h = block.finish(h, attend(q, k, v, masks[i], self.scale), None)
-        return self.norm(h), new if past is None else past.extend(new)
+        return self.norm(h), cache
+
+    def decode(self, h: Tensor, blocks: Tensor, positions: Tensor, cache: StaticKVCache, columns: Tensor) -> Tensor:
+        """New tokens h (b, s, w) with block ids and positions (b, s), written into the preallocated cache at
+        `columns` (s,) → final-normed hidden (b, s, w). They attend over every column of the cache; the mask
+        (from the cache's block ids, which give unwritten columns later blocks) hides what is not written yet."""
+        masks = layer_masks(self.cfg, attention_mask(blocks, cache.blocks, cache.valid), positions, cache.positions)
+        ropes = rope_tables(self.cfg, positions)
+        for i, block in enumerate(self.blocks):
+            q, k, v, _ = block.project(h, ropes[layer_theta(self.cfg, i)])
+            k, v = cache.buffer.write(i, columns, k, v)  # (b, kv_heads, C, hd)
+            h = block.finish(h, attend(q, k, v, masks[i], self.scale), None)
+        return self.norm(h)

@@ -18,6 +18,7 @@ autoregressively over the same cache (`sample_fast`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,12 +27,25 @@ from torch import Tensor, nn
 
 from reasonact.actions import Decoded, FastTokenizer
 from reasonact.checks import check_shape
-from reasonact.vla.attention import PREFIX, KVCache
+from reasonact.kv_cache import KVBuffer, reuse_or_allocate
+from reasonact.vla.attention import PREFIX, KVCache, StaticKVCache
 from reasonact.vla.backbone import GemmaLM, VisionEncoder
 from reasonact.vla.config import VLAConfig
 from reasonact.vla.contract import BasePolicy, Observation, check_actions, check_observation, images_to_float
 from reasonact.vla.expert import ActionExpert, ExpertContext
 from reasonact.vla.flow import euler_integrate, euler_times, noisy_actions, sample_time, target_velocity
+
+
+@dataclass
+class FastDecodeState:
+    """What a π0-FAST decode step reads and updates in place (fixed addresses: a captured graph replays on them)."""
+
+    cache: StaticKVCache  # prefix K/V + one column per generated token
+    prefix: int  # P: the column of the first generated token
+    start: Tensor  # (b, 1) RoPE position of the first generated token
+    token: Tensor  # (b, 1) the token fed to the next step (BOA first)
+    done: Tensor  # (b, 1) bool: EOA emitted
+    ids: Tensor  # (b, n) generated ids (EOA where not generated yet)
 
 
 class KIVLA(BasePolicy):
@@ -53,6 +67,8 @@ class KIVLA(BasePolicy):
             else None
         )
         self.compiled_velocity: Callable[..., Tensor] | None = None  # set by compile_expert
+        self.compiled_fast_step: Callable[..., None] | None = None  # set by compile_fast_decode
+        self._fast_buffer: KVBuffer | None = None  # the FAST decode's preallocated K/V, reused per shape
         if config.freeze_backbone:
             for p in self.backbone_parameters():
                 p.requires_grad_(False)
@@ -69,6 +85,12 @@ class KIVLA(BasePolicy):
         if self.expert is None:
             raise ValueError(f"variant: {self.config.variant!r} has no action expert to compile")
         self.compiled_velocity = torch.compile(self.expert.velocity, mode=mode, dynamic=False)
+
+    def compile_fast_decode(self, mode: str | None = None) -> None:
+        """Optional: run each π0-FAST decode step through `torch.compile` (`mode="reduce-overhead"`: one CUDA
+        graph per shape on a GPU, replayed per token — possible because the step writes a preallocated cache
+        in place). On a CPU inductor compiles the step (needs a C++ compiler); tokens stay those of the eager step."""
+        self.compiled_fast_step = torch.compile(self._fast_step, mode=mode, dynamic=False)
 
     # ---- prefix -------------------------------------------------------------------------------------------
 
@@ -274,26 +296,54 @@ class KIVLA(BasePolicy):
         return self.fast.decode(self._strip(ids), cfg.horizon)
 
     def _decode_fast(self, obs: Observation, max_tokens: int, check_every: int | None) -> Tensor:
-        """The greedy decode loop of `sample_fast` over a checked observation → generated ids (b, n ≤ max_tokens)."""
-        cfg = self.config
-        cache = self.encode_prefix(obs)
-        b, device = obs.batch_size, cache.blocks.device
-        start = cache.valid.sum(dim=1, keepdim=True)  # (b, 1)
-        token = torch.full((b, 1), cfg.boa, dtype=torch.int64, device=device)
-        done = torch.zeros(b, 1, dtype=torch.bool, device=device)
-        valid = torch.ones_like(done)
-        generated: list[Tensor] = []
+        """The greedy decode loop of `sample_fast` over a checked observation → generated ids (b, n ≤ max_tokens).
+
+        The prefix is encoded once and copied into a preallocated cache of P + max_tokens columns (reused
+        while the shapes stay); every step writes its token's keys/values in place, so all steps have the
+        same shapes and one compiled step (`compile_fast_decode`: a CUDA graph on a GPU) replays for each."""
+        state = self._fast_state(self.encode_prefix(obs), max_tokens)
+        step = self.compiled_fast_step or self._fast_step
+        steps = torch.arange(max_tokens, device=state.token.device)  # (n,) the step index, as a tensor
         for j in range(max_tokens):
-            block = torch.full((b, 1), j + 1, dtype=torch.int64, device=device)
-            h, cache = self.lm(self.lm.embed_tokens(token), block, start + j, valid, cache)
-            logits = h[:, -1] @ self.lm.embed.weight[cfg.fast_offset : cfg.eoa + 1].T  # (b, fast_vocab + 2)
-            logits[:, cfg.boa - cfg.fast_offset] = float("-inf")  # BOA is never generated
-            token = (logits.argmax(dim=-1, keepdim=True) + cfg.fast_offset).masked_fill(done, cfg.eoa)  # (b, 1)
-            done = done | (token == cfg.eoa)
-            generated.append(token[:, 0])
-            if check_every is not None and (j + 1) % check_every == 0 and bool(done.all()):
-                break
-        return torch.stack(generated, dim=1)
+            step(state, steps[j : j + 1])
+            if check_every is not None and (j + 1) % check_every == 0 and bool(state.done.all()):
+                return state.ids[:, : j + 1].clone()
+        return state.ids.clone()
+
+    def _fast_state(self, prefix: KVCache, max_tokens: int) -> FastDecodeState:
+        """The decode state after the prefix: its K/V copied into the (reused) buffer, BOA as the first input."""
+        cfg = self.config
+        (b, length), device = prefix.blocks.shape, prefix.blocks.device
+        k = prefix.keys[0]  # (b, kv_heads, P, hd)
+        self._fast_buffer = reuse_or_allocate(
+            self._fast_buffer, len(prefix.keys), b, k.shape[1], length + max_tokens, k.shape[3], k.dtype, device
+        )
+        for i, (keys, values) in enumerate(zip(prefix.keys, prefix.values, strict=True)):
+            self._fast_buffer.fill(i, keys, values)
+        ar = torch.arange(1, max_tokens + 1, device=device).expand(b, -1)  # (b, n): block of the j-th token
+        start = prefix.valid.sum(dim=1, keepdim=True)  # (b, 1): position of the first generated token
+        cache = StaticKVCache(
+            self._fast_buffer,
+            torch.cat([prefix.blocks, ar], dim=1),
+            torch.cat([prefix.positions, start + ar - 1], dim=1),
+            torch.cat([prefix.valid, torch.ones_like(ar, dtype=torch.bool)], dim=1),
+        )
+        token = torch.full((b, 1), cfg.boa, dtype=torch.int64, device=device)
+        ids = torch.full((b, max_tokens), cfg.eoa, dtype=torch.int64, device=device)
+        return FastDecodeState(cache, length, start, token, torch.zeros_like(token, dtype=torch.bool), ids)
+
+    def _fast_step(self, state: FastDecodeState, j: Tensor) -> None:
+        """Decode step j (a (1,) int64 tensor): feed `state.token`, write its K/V at column P + j, pick the next
+        greedy FAST token (or EOA once done) into `state.token`, `state.done` and `state.ids[:, j]`, in place."""
+        cfg = self.config
+        block = (j + 1).expand_as(state.token)  # (b, 1)
+        h = self.lm.decode(self.lm.embed_tokens(state.token), block, state.start + j, state.cache, state.prefix + j)
+        logits = h[:, -1] @ self.lm.embed.weight[cfg.fast_offset : cfg.eoa + 1].T  # (b, fast_vocab + 2)
+        logits[:, cfg.boa - cfg.fast_offset] = float("-inf")  # BOA is never generated
+        token = (logits.argmax(dim=-1, keepdim=True) + cfg.fast_offset).masked_fill(state.done, cfg.eoa)  # (b, 1)
+        state.token.copy_(token)
+        state.done.logical_or_(token == cfg.eoa)
+        state.ids.index_copy_(1, j, token)
 
     def _strip(self, ids: Tensor) -> list[list[int]]:
         """(b, n) generated ids → FAST-vocabulary ids up to (excluding) the first EOA."""

@@ -78,7 +78,7 @@ def pick_tokens(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float
     u = uniforms.to(cdf) * cdf[:, -1]  # (r,): scaled so rounding never overshoots
     block = torch.searchsorted(cdf, u[:, None]).squeeze(-1).clamp(max=cdf.shape[1] - 1)  # (r,)
     before = torch.where(block > 0, cdf.gather(1, (block - 1).clamp(min=0)[:, None])[:, 0], 0.0)  # (r,)
-    inner = blocks[torch.arange(rows), block].double().cumsum(-1)  # (r, k)
+    inner = blocks[torch.arange(rows, device=blocks.device), block].double().cumsum(-1)  # (r, k)
     target = torch.minimum(u - before, inner[:, -1])  # (r,) never past the block's own total
     within = torch.searchsorted(inner, target[:, None]).squeeze(-1)  # (r,)
     return (block * SAMPLING_BLOCK + within).clamp(max=vocab - 1)

@@ -2,11 +2,14 @@
 
 One call prefills each distinct prompt once, starting from the longest cached prefix in a
 `KVStore` (the few-shot header, the parent node's prompt + step), then copies that KV to the
-prompt's n sampled siblings and decodes all (prompts × n) rows in one batch, a token at a time,
-until each row hits the step boundary. Rows of different lengths are left-padded inside the KV
-(padding columns are masked and positions are counted over real tokens only), so every row sees
-exactly the computation it would see alone. `generate_texts_per_path` is the reference: one
-`model.generate` call per (prompt, sample) with the same sampling uniforms, hence the same tokens.
+prompt's n sampled siblings — into a preallocated buffer of the final length (`buffer_cache.py`:
+each step writes its column in place instead of re-concatenating the whole cache) — and decodes
+all (prompts × n) rows in one batch, a token at a time, until each row hits the step boundary.
+Rows of different lengths are left-padded inside the KV (padding columns are masked and positions
+are counted over real tokens only), so every row sees exactly the computation it would see alone.
+`generate_texts_per_path` is the reference: one `model.generate` call per (prompt, sample) with the
+same sampling uniforms, hence the same tokens. The backend runs where its model's weights are
+(`from_pretrained(..., device=...)`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    Cache,
     DynamicCache,
     GenerationConfig,
     LogitsProcessor,
@@ -32,6 +36,7 @@ from reasonact.reasoning.backends.base import (
     row_uniforms,
     token_logprobs,
 )
+from reasonact.reasoning.backends.buffer_cache import buffer_cache
 from reasonact.reasoning.backends.kv_store import KVStore, LayerKV
 from reasonact.reasoning.mdp import STEP_BOUNDARY
 from reasonact.threads import torch_threads
@@ -73,6 +78,7 @@ class HFBackend(Backend):
         threads: int | None = None,
     ) -> None:
         self.model = model.eval()
+        self.device = next(model.parameters()).device  # inputs, KV and sampling live where the weights are
         self.tokenizer = tokenizer
         self.header = header  # few-shot text before every question
         self.store = KVStore(kv_store_tokens)  # prefix KV reuse across calls; 0 turns it off
@@ -88,11 +94,17 @@ class HFBackend(Backend):
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, header: str = "", dtype: torch.dtype = torch.float32, **kwargs
+        cls,
+        path: str | Path,
+        header: str = "",
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+        **kwargs,
     ) -> HFBackend:
+        """Load a model directory in `dtype` onto `device` (validate user flags first: `reasonact.devices`)."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
         return cls(model, AutoTokenizer.from_pretrained(path), header, **kwargs)
 
     def encode(self, text: str) -> tuple[int, ...]:
@@ -105,7 +117,7 @@ class HFBackend(Backend):
         for token in tokens.tolist():
             if token not in self._token_texts:
                 self._token_texts[token] = self.tokenizer.decode([token])
-        return torch.tensor([stop in self._token_texts[t] for t in tokens.tolist()])
+        return torch.tensor([stop in self._token_texts[t] for t in tokens.tolist()], device=tokens.device)
 
     @torch.inference_mode()
     def generate_texts(
@@ -145,12 +157,12 @@ class HFBackend(Backend):
         past = max(p for p, _ in cached)
         suffixes = [ids[p:] for ids, (p, _) in zip(prompts, cached, strict=True)]
         width = max(len(s) for s in suffixes)
-        cache = DynamicCache(config=self.model.config)
+        cache = DynamicCache()  # full layers: sliding-window layers keep every column, their mask applies the window
         if past:
             reference = next(kv for p, kv in cached if p)  # any cached row: gives the KV shapes
             for layer in range(len(reference)):
                 keys, values = zip(*(self._left_pad(kv or reference, layer, past, p) for p, kv in cached), strict=True)
-                cache.layers[layer].update(torch.cat(keys), torch.cat(values))
+                cache.update(torch.cat(keys), torch.cat(values), layer)
         mask = torch.zeros(len(prompts), past + width, dtype=torch.long)
         input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         for b, ((p, _), suffix) in enumerate(zip(cached, suffixes, strict=True)):
@@ -159,6 +171,7 @@ class HFBackend(Backend):
             input_ids[b, width - len(suffix) :] = torch.tensor(suffix)
         self.store.hits += sum(p for p, _ in cached)
         self.store.misses += sum(len(s) for s in suffixes)
+        mask, input_ids = mask.to(self.device), input_ids.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, past:]  # (B, width)
         logits = self.model(
             input_ids=input_ids,
@@ -177,7 +190,7 @@ class HFBackend(Backend):
         pad = (0, 0, past - length, 0)
         return torch.nn.functional.pad(keys, pad), torch.nn.functional.pad(values, pad)
 
-    def _save(self, ids: tuple[int, ...], cache: DynamicCache, row: int, columns: torch.Tensor) -> None:
+    def _save(self, ids: tuple[int, ...], cache: Cache, row: int, columns: torch.Tensor) -> None:
         """Store one row's KV (its real, unpadded columns) under its token ids."""
         kv = [
             (layer.keys[row : row + 1, :, columns].clone(), layer.values[row : row + 1, :, columns].clone())
@@ -200,16 +213,17 @@ class HFBackend(Backend):
         if use_store:
             for b, ids in enumerate(prompts):
                 self._save(ids, cache, b, mask[b].bool())
+        cache = buffer_cache(cache, n, max_new_tokens)  # siblings share their prompt's KV; decoding writes in place
         if n > 1:
-            cache.batch_repeat_interleave(n)
             mask, logits = mask.repeat_interleave(n, 0), logits.repeat_interleave(n, 0)
         rows = len(prompts) * n
         uniforms = torch.stack([row_uniforms(seed, i, j, max_new_tokens) for i in indices for j in range(n)])  # (R, T)
-        tokens = torch.full((rows, max_new_tokens), self.pad_id, dtype=torch.long)  # (R, T)
-        logprobs = torch.zeros(rows, max_new_tokens)  # (R, T)
-        lengths = torch.full((rows,), max_new_tokens)  # (R,)
-        fed = torch.zeros(rows, dtype=torch.long)  # generated tokens whose KV is in the cache
-        done = torch.zeros(rows, dtype=torch.bool)  # (R,)
+        uniforms, device = uniforms.to(self.device), self.device
+        tokens = torch.full((rows, max_new_tokens), self.pad_id, dtype=torch.long, device=device)  # (R, T)
+        logprobs = torch.zeros(rows, max_new_tokens, device=device)  # (R, T)
+        lengths = torch.full((rows,), max_new_tokens, device=device)  # (R,)
+        fed = torch.zeros(rows, dtype=torch.long, device=device)  # generated tokens whose KV is in the cache
+        done = torch.zeros(rows, dtype=torch.bool, device=device)  # (R,)
         position = mask.sum(-1)  # (R,) position id of the next token
         for t in range(max_new_tokens):
             token = torch.where(done, self.pad_id, pick_tokens(logits, uniforms[:, t], temperature))  # (R,)
@@ -264,7 +278,7 @@ class HFBackend(Backend):
         )
         out = []
         for i, prompt in enumerate(prompts):
-            ids = torch.tensor([self.encode(prompt)])  # (1, s)
+            ids = torch.tensor([self.encode(prompt)], device=self.device)  # (1, s)
             samples = []
             for j in range(n):
                 force = _InverseCDF(row_uniforms(seed, i, j, max_new_tokens), ids.shape[1], temperature)
@@ -278,7 +292,7 @@ class HFBackend(Backend):
                     )
                 new = result.sequences[0, ids.shape[1] :].tolist()
                 logits = torch.cat(result.logits)  # (t, V)
-                lps = token_logprobs(logits, torch.tensor(new))
+                lps = token_logprobs(logits, torch.tensor(new, device=logits.device))
                 text, stopped = cut_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), stop)
                 finish = "stop" if stopped else "eos" if stop is not None and new[-1] == self.eos_id else "length"
                 samples.append(Generation(text, tuple(new), tuple(lps.tolist()), finish))
