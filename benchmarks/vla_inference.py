@@ -6,11 +6,11 @@
 (c) our `sample_actions` vs LeRobot's pi05 `predict_action_chunk` (random weights, its own venv, run as a
     subprocess through ../shared/peers/lerobot_pi05/bench_pi05_device.py) → `vs_peer_latency_ratio` (ours / peer);
 and MFU: model FLOPs (torch's FlopCounterMode) / latency / a matmul roof measured in the same run.
-The headline ratios compare `--dtype` with `--dtype` (float32 by default, the peer's default; with
-`--dtype bfloat16` both run bf16, what openpi serves in, and `vs_peer_latency_ratio_bf16` is that headline
-ratio). With `--bf16` (a float32 headline) our sample_actions and
-the peer are also timed with bfloat16 weights (ours before and after the peer again), and our MFU against a
-bfloat16 matmul roof (`bf16`; this CPU has AMX-BF16). `--device` (cpu, cuda, cuda:N, mps) and `--dtype`
+The headline ratios compare `--dtype` with `--dtype`: bfloat16 in the `default` preset, what openpi serves in
+(this CPU has AMX-BF16), so `vs_peer_latency_ratio_bf16` is the headline ratio. `--second-dtype` times our
+sample_actions and the peer once more in another dtype (float32, the peer's own default, in `default`; ours
+before and after the peer again) with our MFU against that dtype's matmul roof (`second_arm`).
+`--device` (cpu, cuda, cuda:N, mps) and `--dtype`
 (float32, bfloat16, float16) place our headline arms, validated before any model is built; on a GPU each
 timed call ends with a device synchronisation. The peer runs on the same `--device` in `--dtype` (float32 or
 bfloat16); on a GPU machine its packages come from `--peer.site` (a directory put first on its PYTHONPATH).
@@ -74,17 +74,21 @@ class BenchConfig:
     baseline_iters: int = 1  # timed calls of the slow baselines (prefix recomputed per step, FAST AR)
     warmup: int = 1  # untimed calls first
     threads: int = 2  # torch.set_num_threads, same for the peer
-    roof_size: int = 2048  # n of the n×n matmul that defines the roof (fp32; bf16 for the bf16 arm)
-    bf16: bool = False  # also time our sample_actions with bfloat16 weights (extra arm, not the headline)
+    roof_size: int = 2048  # n of the n×n matmul that defines the roof (in the dtype of the arm it divides)
     device: str = "cpu"  # where our model runs: cpu, cuda, cuda:N or mps
     dtype: str = "float32"  # our weights in the headline arms (float32, bfloat16, float16); the peer's too
+    second_dtype: str | None = None  # also time our sample_actions and the peer in this dtype (not the headline)
     graph_capture: bool = False  # also time both arms graph-captured (expert / FAST decode step, "reduce-overhead")
     peer: PeerConfig = field(default_factory=PeerConfig)
     out: Path = Path("benchmarks/results/vla_inference.json")
 
 
 PRESETS: dict[str, tuple[str, BenchConfig]] = {
-    "default": ("pi05_300m dims (1 cam 224 px, 200 tokens, H=50, 10 steps, fp32) + LeRobot pi05 peer.", BenchConfig()),
+    "default": (
+        "pi05_300m dims (1 cam 224 px, 200 tokens, H=50, 10 steps) + LeRobot pi05 peer, both bf16 (headline) "
+        "and both fp32 (second arm).",
+        BenchConfig(dtype="bfloat16", second_dtype="float32"),
+    ),
     "paper": (
         "Paper dims (SigLIP So400m, 3 cameras, Gemma 2B backbone + 300M expert, fp32; ~12 GB, ~10 min), no peer: "
         "flow vs π0-FAST AR at the backbone the paper's claim is about.",
@@ -215,14 +219,14 @@ def measure_ours(cfg: BenchConfig, where: Placement) -> dict:
     obs = _observation(model_cfg, where.device)
     result = _latencies(model, obs, fast_tokens, cfg)
     captured = _captured_latencies(model, obs, fast_tokens, cfg) if cfg.graph_capture else None
-    bf16 = _flow_latencies(model.to(torch.bfloat16), obs, cfg) if cfg.bf16 else None  # after the fp32 arms
+    second = _flow_latencies(model.to(_second(cfg, where).dtype), obs, cfg) if cfg.second_dtype else None
     del model
     return {
         "dims": dataclasses.asdict(model_cfg),
         "build_s": build_s,
         "fast_tokens_per_chunk": fast_tokens,
         **result,
-        "bf16": bf16,
+        "second_arm": second,
         "graph_capture": captured,
         "rss_gb_after_free": _release_memory(),
     }
@@ -315,31 +319,43 @@ def _device_name(device: torch.device) -> str:
     return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
 
 
+def _second(cfg: BenchConfig, where: Placement) -> Placement:
+    """Where the `--second-dtype` arm runs: the headline's device, that dtype (validated like `--dtype`)."""
+    return placement(str(where.device), cfg.second_dtype)
+
+
+def _peer_dtype(dtype: torch.dtype) -> str:
+    """The peer harness's `--dtype` for ours (it runs float32 or bfloat16)."""
+    return "bfloat16" if dtype == torch.bfloat16 else "float32"
+
+
 def run(config: BenchConfig) -> dict:
     """Measure, print the side-by-side ratios, write JSON to `config.out`."""
     where = placement(config.device, config.dtype)  # a bad --device/--dtype fails before anything is built
+    other = _second(config, where) if config.second_dtype else None
     torch.set_num_threads(config.threads)
     load_start = os.getloadavg()
     roof = matmul_roof_flops(config.roof_size, dtype=where.dtype, device=where.device)
-    bf16_where = Placement(where.device, torch.bfloat16)
-    roof_bf16 = matmul_roof_flops(config.roof_size, dtype=torch.bfloat16, device=where.device) if config.bf16 else None
+    roof_other = matmul_roof_flops(config.roof_size, dtype=other.dtype, device=where.device) if other else None
     ours = measure_ours(config, where)
     load_ours = os.getloadavg()
-    peer_dtype = "bfloat16" if where.dtype == torch.bfloat16 else "float32"
-    peer_record, peer_error = measure_peer(config, peer_dtype, where.device)
+    peer_record, peer_error = measure_peer(config, _peer_dtype(where.dtype), where.device)
     again = remeasure_flow(config, where) if peer_record else None
-    peer_bf16, peer_bf16_error = measure_peer(config, "bfloat16", where.device) if config.bf16 else (None, None)
-    again_bf16 = remeasure_flow(config, bf16_where) if peer_bf16 else None  # A-B-A in bf16 too
+    peer_other, peer_other_error = (
+        measure_peer(config, _peer_dtype(other.dtype), where.device) if other else (None, None)
+    )
+    again_other = remeasure_flow(config, other) if peer_other else None  # A-B-A in the second dtype too
     flow_s = ours["flow_cached"]["min_s"]  # (a), (b): beside the baselines it is compared with
     expert_s = flow_s - ours["prefix_only"]["min_s"]
     peer_s = peer_record["latency_s"]["min"] if peer_record else None
     flow_ab = min(flow_s, again["flow_cached"]["min_s"]) if again else flow_s  # (c): before/after the peer
-    bf16 = ours["bf16"]
+    second = ours["second_arm"]
     captured = ours["graph_capture"]
-    bf16_s = bf16["flow_cached"]["min_s"] if bf16 else None
+    second_s = second["flow_cached"]["min_s"] if second else None
     flow_captured_ms = _min_ms((captured or {}).get("flow", {}).get("flow_cached"))
     fast_captured_ms = _min_ms((captured or {}).get("fast_ar"))
-    bf16_ab = min(bf16_s, again_bf16["flow_cached"]["min_s"]) if again_bf16 else bf16_s
+    second_ab = min(second_s, again_other["flow_cached"]["min_s"]) if again_other else second_s
+    ratio_other = second_ab / peer_other["latency_s"]["min"] if peer_other else None  # both in the second dtype
     report = {
         "flow_vs_fast_ar_speedup": ours["fast_ar"]["min_s"] / flow_s,
         "flow_vs_fast_ar_speedup_after_prefix": (ours["fast_ar"]["min_s"] - ours["prefix_only"]["min_s"]) / expert_s,
@@ -357,11 +373,11 @@ def run(config: BenchConfig) -> dict:
         "flow_vs_fast_ar_speedup_captured": (
             fast_captured_ms / flow_captured_ms if flow_captured_ms and fast_captured_ms else None
         ),  # both arms graph-captured
-        "vs_peer_latency_ratio_bf16": (  # both in bf16: the --bf16 arm, or the headline under --dtype bfloat16
-            bf16_ab / peer_bf16["latency_s"]["min"]
-            if peer_bf16
-            else flow_ab / peer_s
+        "vs_peer_latency_ratio_bf16": (  # both in bf16: the headline under --dtype bfloat16, or the second arm
+            flow_ab / peer_s
             if peer_s and where.dtype == torch.bfloat16
+            else ratio_other
+            if other and other.dtype == torch.bfloat16
             else None
         ),
         "matmul_roof_gflops": roof / 1e9,
@@ -372,23 +388,24 @@ def run(config: BenchConfig) -> dict:
             "ours_expert_steps": expert_s,
             "ours_flow_recompute_prefix": ours["flow_recompute_prefix"]["min_s"],
             "ours_fast_ar": ours["fast_ar"]["min_s"],
-            "ours_bf16_flow_cached": bf16_s,
+            "ours_second_dtype_flow_cached": second_s,
             "peer_predict_action_chunk": peer_s,
             "peer_prefix": peer_record.get("prefix_latency_s", {}).get("min") if peer_record else None,
         },
-        "bf16": None
-        if bf16 is None
+        "second_arm": None
+        if second is None
         else {
-            "vs_peer_latency_ratio": bf16_ab / peer_bf16["latency_s"]["min"] if peer_bf16 else None,  # both bf16
-            "ours_after_peer": again_bf16,
-            "peer_record": peer_bf16,
-            "peer_latency_s": peer_bf16["latency_s"]["min"] if peer_bf16 else None,
-            "peer_prefix_s": peer_bf16.get("prefix_latency_s", {}).get("min") if peer_bf16 else None,
-            "ours_prefix_s": bf16["prefix_only"]["min_s"],
-            "peer_error": peer_bf16_error,
-            "speedup_vs_fp32": flow_s / bf16_s,
-            "mfu": ours["sample_actions_flops"] / bf16_s / roof_bf16,
-            "matmul_roof_gflops": roof_bf16 / 1e9,
+            "dtype": config.second_dtype,
+            "vs_peer_latency_ratio": ratio_other,  # ours / peer, both in the second dtype
+            "ours_after_peer": again_other,
+            "peer_record": peer_other,
+            "peer_latency_s": peer_other["latency_s"]["min"] if peer_other else None,
+            "peer_prefix_s": peer_other.get("prefix_latency_s", {}).get("min") if peer_other else None,
+            "ours_prefix_s": second["prefix_only"]["min_s"],
+            "peer_error": peer_other_error,
+            "headline_speedup": second_s / flow_s,  # > 1: the headline dtype is faster
+            "mfu": ours["sample_actions_flops"] / second_s / roof_other,
+            "matmul_roof_gflops": roof_other / 1e9,
         },
         "ours": ours,
         "ours_after_peer": again,
@@ -405,7 +422,7 @@ def run(config: BenchConfig) -> dict:
     if peer_error:
         report["peer_error"] = peer_error
     atomic_write_json(config.out, report)
-    ratio, b16 = report["vs_peer_latency_ratio"], report["bf16"]
+    ratio, arm = report["vs_peer_latency_ratio"], report["second_arm"]
     lines = [
         f"flow (cached prefix) {flow_s:.3f} s | π0-FAST AR ({ours['fast_tokens_per_chunk']} tokens) "
         f"{ours['fast_ar']['min_s']:.3f} s → {report['flow_vs_fast_ar_speedup']:.2f}× "
@@ -418,12 +435,11 @@ def run(config: BenchConfig) -> dict:
         ),
         f"MFU {report['mfu']:.1%} of a {roof / 1e9:.0f} GFLOP/s {config.dtype} matmul roof on {report['device']}",
     ]
-    if b16:
-        roof16 = b16["matmul_roof_gflops"]
-        lines.append(f"bf16 weights: {bf16_ab:.3f} s ({b16['mfu']:.1%} of a {roof16:.0f} GFLOP/s bf16 matmul roof)")
-        if b16["vs_peer_latency_ratio"]:
-            peer16, ratio16 = b16["peer_latency_s"], b16["vs_peer_latency_ratio"]
-            lines.append(f"peer bf16 {peer16:.3f} s → ours/peer (both bf16) {ratio16:.2f}")
+    if arm:
+        name, arm_roof = arm["dtype"], arm["matmul_roof_gflops"]
+        lines.append(f"{name} weights: {second_ab:.3f} s ({arm['mfu']:.1%} of a {arm_roof:.0f} GFLOP/s matmul roof)")
+        if ratio_other:
+            lines.append(f"peer {name} {arm['peer_latency_s']:.3f} s → ours/peer (both {name}) {ratio_other:.2f}")
     print("\n".join(lines) + f"\n→ {config.out}")
     return report
 
