@@ -11,7 +11,7 @@ exactly the computation it would see alone. `generate_texts_per_path` is the ref
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -35,6 +35,8 @@ from reasonact.reasoning.backends.base import (
 from reasonact.reasoning.backends.kv_store import KVStore, LayerKV
 from reasonact.reasoning.mdp import STEP_BOUNDARY
 from reasonact.threads import torch_threads
+
+RowEnd = Callable[[torch.Tensor], torch.Tensor]  # each row's new token (R,) → whether that row ends here (R,) bool
 
 
 class _InverseCDF(LogitsProcessor):
@@ -130,6 +132,35 @@ class HFBackend(Backend):
                     out[i] = generations
         return out
 
+    @torch.inference_mode()
+    def generate_until(
+        self,
+        prompts: Sequence[str],
+        n: int,
+        max_new_tokens: int,
+        ends: Callable[[int], RowEnd],
+        temperature: float = 1.0,
+        seed: int = 0,
+    ) -> list[list[Generation]]:
+        """Like `generate_texts`, but each row decodes until the stateful rule `ends(rows)` (built
+        once per batch of rows, prompt-major) says it is done: whole solutions in one call instead
+        of one call per step. The prefix-KV store is not used (every row continues its own KV).
+        A row the rule ends finishes "stop", one that runs out of tokens "length"."""
+        self.check_request(prompts, n, max_new_tokens, temperature)
+        encoded = [self.encode(p) for p in prompts]
+        out: list[list[Generation]] = [[Generation("", (), (), "too_long")] * n for _ in prompts]
+        fits = [i for i, ids in enumerate(encoded) if len(ids) + max_new_tokens <= self.max_context]
+        per_batch = max(1, self.max_rows // n)
+        with self._threads():
+            for start in range(0, len(fits), per_batch):
+                chunk = fits[start : start + per_batch]
+                prompts_ids = [encoded[i] for i in chunk]
+                rule = ends(len(chunk) * n)
+                results = self._generate(prompts_ids, chunk, n, max_new_tokens, temperature, seed, None, rule)
+                for i, generations in zip(chunk, results, strict=True):
+                    out[i] = generations
+        return out
+
     def _threads(self):  # a context manager
         """Run with `self.threads` torch threads (`reasonact.threads`), then restore the count."""
         return torch_threads(self.threads)
@@ -194,8 +225,9 @@ class HFBackend(Backend):
         temperature: float,
         seed: int,
         stop: str | None,
+        ends: RowEnd | None = None,
     ) -> list[list[Generation]]:
-        use_store = self._use_store(max(len(p) for p in prompts) + max_new_tokens)
+        use_store = ends is None and self._use_store(max(len(p) for p in prompts) + max_new_tokens)
         cache, mask, logits = self._prefill(prompts, use_store)
         if use_store:
             for b, ids in enumerate(prompts):
@@ -215,8 +247,11 @@ class HFBackend(Backend):
             token = torch.where(done, self.pad_id, pick_tokens(logits, uniforms[:, t], temperature))  # (R,)
             tokens[:, t] = token
             logprobs[:, t] = token_logprobs(logits, token)
-            if stop is not None:
+            if ends is not None:
+                ended = ~done & ends(token)
+            elif stop is not None:
                 ended = ~done & (self.ends_step(token, stop) | (token == self.eos_id))
+            if ends is not None or stop is not None:
                 lengths[ended] = t + 1
                 done |= ended
             if t == max_new_tokens - 1 or bool(done.all()):
@@ -236,6 +271,8 @@ class HFBackend(Backend):
                 ids_r = tokens[r, : lengths[r]].tolist()
                 text, stopped = cut_at_stop(self.tokenizer.decode(ids_r, skip_special_tokens=True), stop)
                 finish = "stop" if stopped else "eos" if stop is not None and ids_r[-1] == self.eos_id else "length"
+                if ends is not None:
+                    finish = "stop" if done[r] else "length"
                 samples.append(Generation(text, tuple(ids_r), tuple(logprobs[r, : lengths[r]].tolist()), finish))
                 if use_store and self.store_generations and stop is not None and fed[r] > 0:
                     self._save(ids + tuple(ids_r[: fed[r]]), cache, r, mask[r].bool())
