@@ -25,26 +25,37 @@ class Example:
     prompt: str  # context, e.g. "Question: Calculate 3 + 4.\n"
     completion: str  # the text trained on, e.g. "7\nAnswer: 7\n"
     eos: bool = True  # append the end-of-sequence token (whole solutions); False for single steps
+    no_loss: tuple[tuple[int, int], ...] = ()  # character spans [a, b) of the completion kept as context, no loss
 
 
 def encode(tokenizer, examples: Sequence[Example]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pairs → input ids (N, s) and labels (N, s), right-padded with the tokenizer's pad id."""
+    """Pairs → input ids (N, s) and labels (N, s), right-padded with the tokenizer's pad id.
+
+    A completion token overlapping a `no_loss` span stays in the input but gets label -100."""
     if not examples:
         raise ValueError("examples: expected at least one (prompt, completion) pair, received none")
     rows = []
     for i, ex in enumerate(examples):
         context = tokenizer(ex.prompt)["input_ids"]
-        target = tokenizer(ex.completion, add_special_tokens=False)["input_ids"]
-        target = [*target, tokenizer.eos_token_id] if ex.eos else target
+        encoded = tokenizer(ex.completion, add_special_tokens=False, return_offsets_mapping=bool(ex.no_loss))
+        target = encoded["input_ids"]
+        trained = [
+            not any(a < end and start < b for a, b in ex.no_loss) for start, end in encoded.get("offset_mapping", [])
+        ] or [True] * len(target)
+        target, trained = ([*target, tokenizer.eos_token_id], [*trained, True]) if ex.eos else (target, trained)
         if not target:
             raise ValueError(f"examples[{i}].completion: expected a non-empty completion, received {ex.completion!r}")
-        rows.append((context, target))
-    width = max(len(c) + len(t) for c, t in rows)
+        if not any(trained):
+            raise ValueError(f"examples[{i}].no_loss: covers the whole completion; nothing would be trained")
+        rows.append((context, target, trained))
+    width = max(len(c) + len(t) for c, t, _ in rows)
     ids = torch.full((len(rows), width), tokenizer.pad_token_id)  # (N, s)
     labels = torch.full((len(rows), width), IGNORE)  # (N, s)
-    for i, (context, target) in enumerate(rows):
+    for i, (context, target, trained) in enumerate(rows):
         ids[i, : len(context) + len(target)] = torch.tensor(context + target)
-        labels[i, len(context) : len(context) + len(target)] = torch.tensor(target)
+        labels[i, len(context) : len(context) + len(target)] = torch.tensor(
+            [t if keep else IGNORE for t, keep in zip(target, trained, strict=True)]
+        )
     return ids, labels
 
 
