@@ -30,6 +30,8 @@ def test_group_advantages() -> None:
     # process: rewards of all steps normalised together (mean 0.5, std 0.5), advantage = Σ of later steps
     adv = process_advantages([[1.0, 0.0], [1.0, 1.0, 0.0, 0.0]], [[2, 3], [1, 2, 3, 4]])
     assert adv == [[0.0, 0.0, -1.0], [0.0, -1.0, -2.0, -1.0]]
+    own = process_advantages([[1.0, 0.0], [1.0, 1.0, 0.0, 0.0]], [[2, 3], [1, 2, 3, 4]], to_go=False)
+    assert own == [[1.0, 1.0, -1.0], [1.0, 1.0, -1.0, -1.0]]  # each step its own normalised reward
 
 
 def test_grpo_loss_clips_and_penalises_kl() -> None:

@@ -5,7 +5,7 @@ backend as search); each gets a reward; advantages are normalised within the gro
 
     outcome:  Â_i,t = (r_i − mean(r)) / std(r)                      for every token of solution i
     process:  r̃_i,j = (r_i,j − mean(R)) / std(R) over all steps j of the group,
-              Â_i,t = Σ_{steps j ending at or after t} r̃_i,j
+              Â_i,t = Σ_{steps j ending at or after t} r̃_i,j   (credit "step": r̃ of t's own step)
 
 and the loss per token is the clipped surrogate minus a KL penalty to a frozen reference
 (in the loss, not in the reward), with the unbiased k3 estimator:
@@ -56,6 +56,7 @@ class GRPOConfig:
     difficulty: str = "easy"  # named task level (Task.LEVELS); "easy" is what the shipped tiny policy learned
     init: str = "tiny"  # starting policy and π_ref: a preset name or a model directory
     reward: Literal["outcome", "process"] = "outcome"  # answer check, or the step checker per step (PRM slot)
+    credit: Literal["to_go", "step"] = "to_go"  # process rewards: Σ of this and later steps, or this step's own
     questions: int = 8  # questions per step
     group: int = 8  # G: solutions sampled per question
     pool: int = 2000  # training questions (train split) the steps draw from
@@ -110,17 +111,21 @@ def group_advantages(rewards: Sequence[float]) -> list[float]:
 
 
 def process_advantages(
-    step_rewards: Sequence[Sequence[float]], step_ends: Sequence[Sequence[int]]
+    step_rewards: Sequence[Sequence[float]], step_ends: Sequence[Sequence[int]], to_go: bool = True
 ) -> list[list[float]]:
-    """Per-token advantages from per-step rewards normalised over the whole group → [solution][token]."""
+    """Per-token advantages from per-step rewards normalised over the whole group → [solution][token].
+
+    to_go: a token's advantage is the sum of its step's and the later steps' normalised rewards
+    (DeepSeekMath §4.1.3); False: its own step's only (the checker judges each step given its
+    prefix, so a step's credit need not wait for the steps after it)."""
     flat = torch.tensor([x for rs in step_rewards for x in rs], dtype=torch.float64)
     std = flat.std(unbiased=False) if len(flat) > 1 else torch.tensor(0.0)
     out = []
     for rewards, ends in zip(step_rewards, step_ends, strict=True):
         norm = [0.0 if std < 1e-8 else float((x - flat.mean()) / std) for x in rewards]
-        to_go = [sum(norm[j:]) for j in range(len(norm))]  # Σ over steps ending at or after this one
+        credit = [sum(norm[j:]) for j in range(len(norm))] if to_go else norm  # per step
         starts = [0, *ends[:-1]]
-        out.append([to_go[j] for j, (a, b) in enumerate(zip(starts, ends, strict=True)) for _ in range(b - a)])
+        out.append([credit[j] for j, (a, b) in enumerate(zip(starts, ends, strict=True)) for _ in range(b - a)])
     return out
 
 
@@ -192,7 +197,9 @@ class GRPOTrainer:
                 rewards_seen += [x for _, x in kept]
             else:
                 kept = [(r, x) for r, x in scored if x is not None and len(x) == len(r.steps) and all(map(valid, x))]
-                per_token = process_advantages([x for _, x in kept], [r.step_ends for r, _ in kept])
+                per_token = process_advantages(
+                    [x for _, x in kept], [r.step_ends for r, _ in kept], to_go=c.credit == "to_go"
+                )
                 rewards_seen += [sum(x) / max(1, len(x)) for _, x in kept]
             bad += len(faithful) - len(kept)
             is_flat = all(a == 0 for row in per_token for a in row)
