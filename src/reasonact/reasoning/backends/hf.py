@@ -119,18 +119,7 @@ class HFBackend(Backend):
         seed: int = 0,
         stop: str | None = STEP_BOUNDARY,
     ) -> list[list[Generation]]:
-        self.check_request(prompts, n, max_new_tokens, temperature)
-        encoded = [self.encode(p) for p in prompts]
-        out: list[list[Generation]] = [[Generation("", (), (), "too_long")] * n for _ in prompts]
-        fits = [i for i, ids in enumerate(encoded) if len(ids) + max_new_tokens <= self.max_context]
-        per_batch = max(1, self.max_rows // n)
-        with self._threads():
-            for start in range(0, len(fits), per_batch):
-                chunk = fits[start : start + per_batch]
-                results = self._generate([encoded[i] for i in chunk], chunk, n, max_new_tokens, temperature, seed, stop)
-                for i, generations in zip(chunk, results, strict=True):
-                    out[i] = generations
-        return out
+        return self._batches(prompts, n, max_new_tokens, temperature, seed, stop)
 
     @torch.inference_mode()
     def generate_until(
@@ -146,6 +135,19 @@ class HFBackend(Backend):
         once per batch of rows, prompt-major) says it is done: whole solutions in one call instead
         of one call per step. The prefix-KV store is not used (every row continues its own KV).
         A row the rule ends finishes "stop", one that runs out of tokens "length"."""
+        return self._batches(prompts, n, max_new_tokens, temperature, seed, None, ends)
+
+    def _batches(
+        self,
+        prompts: Sequence[str],
+        n: int,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        stop: str | None,
+        ends: Callable[[int], RowEnd] | None = None,
+    ) -> list[list[Generation]]:
+        """Prompts that fit the context, `max_rows // n` at a time through `_generate`."""
         self.check_request(prompts, n, max_new_tokens, temperature)
         encoded = [self.encode(p) for p in prompts]
         out: list[list[Generation]] = [[Generation("", (), (), "too_long")] * n for _ in prompts]
@@ -154,9 +156,10 @@ class HFBackend(Backend):
         with self._threads():
             for start in range(0, len(fits), per_batch):
                 chunk = fits[start : start + per_batch]
-                prompts_ids = [encoded[i] for i in chunk]
-                rule = ends(len(chunk) * n)
-                results = self._generate(prompts_ids, chunk, n, max_new_tokens, temperature, seed, None, rule)
+                rule = ends(len(chunk) * n) if ends is not None else None
+                results = self._generate(
+                    [encoded[i] for i in chunk], chunk, n, max_new_tokens, temperature, seed, stop, rule
+                )
                 for i, generations in zip(chunk, results, strict=True):
                     out[i] = generations
         return out
