@@ -1,17 +1,21 @@
 """`reasonact journey bench`: GRPO step time, ours vs TRL's `GRPOTrainer`, on the same setup.
 
-Same tiny policy (the shipped char-level SFT policy), same training questions, same number of
-questions per step and group size G, same learning rate, β and ε, one process, run one after the
-other. Each step is split into generation (sampling + rewards + advantages) and training (the
-forward/backward/optimiser work):
+Same tiny policy (the shipped char-level SFT policy), same training questions (same task level),
+same number of questions per step and group size G, same learning rate, β and ε, one process, one
+thread. Each step is split into generation (sampling + rewards + advantages; TRL's reference
+forward happens there too) and training (the forward/backward/optimiser work):
 
-* ours: `reasonact.training.grpo.GRPOTrainer` — samples step by step through `HFBackend` (prefix-KV
-  store, siblings share the question's prefill, one batch), π_old log-probs come with the samples;
+* ours: `reasonact.training.grpo.GRPOTrainer` — each group's whole solutions decoded in one
+  `HFBackend.generate_until` call (one prefill, a KV cache per row), π_old log-probs come with the
+  samples, policy and reference log-probs only at completion positions;
 * TRL 1.16 `GRPOTrainer` (transformers `generate`, no vLLM on this CPU), with a reward function
   reading the same checker; its generation time is measured around `_generate_and_score_completions`.
 
+The two run alternately for `rounds` rounds (ours, TRL, ours, TRL, …) so that a change in the
+machine's load hits both; each side's step times are pooled over its rounds.
+
 Keys: `vs_trl_grpo_throughput_ratio` = ours / TRL samples (completions) per second over the
-measured steps (the first, warm-up step is left out of both).
+measured steps (the first, warm-up step of every round is left out of both).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from reasonact.training.sequences import load_policy, resolve_policy
 @dataclass(frozen=True)
 class JourneyBenchConfig:
     family: str = "arithmetic"  # task family of the questions
+    difficulty: str = "easy"  # task level of both trainers' questions ("easy": the level the tiny policy learned)
     init: str = "tiny"  # the policy both trainers start from
     questions: int = 8  # questions per step
     group: int = 8  # G: completions per question
@@ -50,18 +55,24 @@ class JourneyBenchConfig:
     beta: float = 0.04  # KL weight of both
     threads: int = 1  # torch threads for both (1 is fastest on this busy 2-core machine)
     seed: int = 0  # questions and sampling
+    rounds: int = 2  # alternating runs of each trainer (load changes hit both)
     out: Path = Path("runs/journey_bench.json")  # where the JSON goes
+
+
+Times = tuple[list[float], list[float], list[int]]  # per measured step: step s, generation s, generated tokens
 
 
 PRESETS: dict[str, tuple[str, JourneyBenchConfig]] = {
     "default": ("8 questions × G = 8, 4 steps each (first is warm-up): ours vs TRL GRPOTrainer.", JourneyBenchConfig()),
-    "tiny": ("Smoke: 2 questions × G = 4, 2 steps.", JourneyBenchConfig(questions=2, group=4, steps=2)),
+    "tiny": ("Smoke: 2 questions × G = 4, 2 steps.", JourneyBenchConfig(questions=2, group=4, steps=2, rounds=1)),
 }
 
 
-def measure_ours(config: JourneyBenchConfig, root: Path) -> dict[str, Any]:
+def measure_ours(config: JourneyBenchConfig, root: Path) -> Times:
+    """One run of our trainer → (step s, generation s, generated tokens) per measured step."""
     grpo = GRPOConfig(
         family=config.family,
+        difficulty=config.difficulty,
         init=config.init,
         questions=config.questions,
         group=config.group,
@@ -88,16 +99,17 @@ def measure_ours(config: JourneyBenchConfig, root: Path) -> dict[str, Any]:
     records = Run(root / "ours").metrics()[1:]
     step_s = [m["step_s"] for m in records]
     generate_s = [m["generate_s"] for m in records]
-    return summary(config, step_s, generate_s, tokens[1:])
+    return step_s, generate_s, tokens[1:]
 
 
-def measure_trl(config: JourneyBenchConfig, root: Path) -> dict[str, Any]:
+def measure_trl(config: JourneyBenchConfig, root: Path) -> Times:
+    """One run of TRL's trainer → (step s, generation s, generated tokens) per measured step."""
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig as TRLConfig
     from trl import GRPOTrainer as TRLTrainer
 
-    task = make_task(config.family)
+    task = make_task(config.family, config.difficulty)
     problems = {render(p): p for p in task.generate("train", config.questions * config.steps, seed=config.seed)}
     data = Dataset.from_list([{"prompt": prompt} for prompt in problems])
 
@@ -150,10 +162,11 @@ def measure_trl(config: JourneyBenchConfig, root: Path) -> dict[str, Any]:
 
     trainer._generate_and_score_completions = timed
     trainer.train()
-    return summary(config, step_s[1:], generate_s[1:], tokens[1:])
+    return step_s[1:], generate_s[1:], tokens[1:]
 
 
-def summary(config: JourneyBenchConfig, step_s: list[float], generate_s: list[float], tokens: list[int]) -> dict:
+def summary(config: JourneyBenchConfig, rounds: list[Times]) -> dict:
+    step_s, generate_s, tokens = ([x for r in rounds for x in r[k]] for k in range(3))
     step, generate = statistics.mean(step_s), statistics.mean(generate_s)
     return {
         "step_s": step,
@@ -169,12 +182,17 @@ def summary(config: JourneyBenchConfig, step_s: list[float], generate_s: list[fl
 def run(config: JourneyBenchConfig) -> dict[str, Any]:
     if config.steps < 2:
         raise ValueError(f"steps: expected >= 2 (the first step is warm-up), received {config.steps}")
+    if config.rounds < 1:
+        raise ValueError(f"rounds: expected >= 1, received {config.rounds}")
     before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
+        times: dict[str, list[Times]] = {"ours": [], "trl": []}
         with tempfile.TemporaryDirectory() as tmp:
-            ours = measure_ours(config, Path(tmp))
-            trl = measure_trl(config, Path(tmp))
+            for k in range(config.rounds):
+                times["ours"].append(measure_ours(config, Path(tmp) / f"round_{k}"))
+                times["trl"].append(measure_trl(config, Path(tmp) / f"round_{k}"))
+        ours, trl = summary(config, times["ours"]), summary(config, times["trl"])
     finally:
         torch.set_num_threads(before)
     result = {

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from reasonact.journey.construct import JourneyTree
 from reasonact.journey.critic import CheckerCritic, Verdict
 from reasonact.journey.derive import journey, parse_thought, shortcut, to_example
 from reasonact.reasoning.tasks import make_task
 from reasonact.reasoning.tree import Tree
+from reasonact.training.sequences import IGNORE, encode, load_policy, resolve_policy
 
 
 def judged_tree() -> JourneyTree:
@@ -71,3 +73,19 @@ def test_json_round_trip() -> None:
     assert back.verdicts == jt.verdicts and back.order == jt.order and back.answer_node == jt.answer_node
     assert back.dialogue == jt.dialogue and journey(back, 2) == journey(jt, 2)
     assert Verdict("continue").accepts and not Verdict("reflect", "x").accepts
+
+
+def test_masked_journey_trains_the_reflection_not_the_wrong_step() -> None:
+    """The withdrawn wrong steps (and their newline) are context without loss; everything else,
+    the `Wait:` lines and the end of sequence included, keeps its label."""
+    jt = judged_tree()
+    steps = journey(jt, detours=2)
+    plain, masked = to_example(jt, steps), to_example(jt, steps, mask_withdrawn=True)
+    assert plain.no_loss == () and masked.completion == plain.completion
+    assert [masked.completion[a:b] for a, b in masked.no_loss] == ["7 * 7 * 7\n", "7 * 7 * 7\n"]
+    _, tokenizer = load_policy(resolve_policy("tiny", "arithmetic"))
+    (ids_p, ids_m), (labels_p, labels_m) = zip(*(encode(tokenizer, [e]) for e in (plain, masked)), strict=True)
+    assert torch.equal(ids_p, ids_m)  # the same text in the context
+    dropped = (labels_p != IGNORE) & (labels_m == IGNORE)
+    assert tokenizer.decode(ids_p[dropped]) == "7 * 7 * 7\n7 * 7 * 7\n"
+    assert torch.equal(labels_m[labels_m != IGNORE], labels_p[(labels_p != IGNORE) & ~dropped])

@@ -10,12 +10,13 @@ import pytest
 import torch
 
 from reasonact.reasoning.backends.hf import HFBackend
-from reasonact.reasoning.mdp import State
+from reasonact.reasoning.mdp import State, render
 from reasonact.reasoning.tasks import make_task
 from reasonact.runs import Run
 from reasonact.training.grpo import GRPOConfig, GRPOTrainer, group_advantages, grpo_loss, process_advantages
+from reasonact.training.rollouts import sample_rollouts, sample_solutions
 from reasonact.training.run_loop import OptimConfig
-from reasonact.training.sequences import load_policy, resolve_policy
+from reasonact.training.sequences import IGNORE, load_policy, resolve_policy, token_logprobs
 
 
 def tiny(tmp_path: Path, **overrides) -> GRPOConfig:
@@ -29,6 +30,8 @@ def test_group_advantages() -> None:
     # process: rewards of all steps normalised together (mean 0.5, std 0.5), advantage = Σ of later steps
     adv = process_advantages([[1.0, 0.0], [1.0, 1.0, 0.0, 0.0]], [[2, 3], [1, 2, 3, 4]])
     assert adv == [[0.0, 0.0, -1.0], [0.0, -1.0, -2.0, -1.0]]
+    own = process_advantages([[1.0, 0.0], [1.0, 1.0, 0.0, 0.0]], [[2, 3], [1, 2, 3, 4]], to_go=False)
+    assert own == [[1.0, 1.0, -1.0], [1.0, 1.0, -1.0, -1.0]]  # each step its own normalised reward
 
 
 def test_grpo_loss_clips_and_penalises_kl() -> None:
@@ -70,8 +73,9 @@ def test_bad_rewards_are_counted_and_flat_steps_skipped(tmp_path: Path) -> None:
 
 def test_kl_blow_up_stops_before_the_update(tmp_path: Path) -> None:
     config = tiny(tmp_path, max_kl=1e-12, optim=OptimConfig(steps=3, lr=5e-2, warmup=0.0, checkpoint_every=1))
+    alternating = iter(range(1_000_000))  # every group has signal, so the first update moves π off π_ref
     with pytest.raises(FloatingPointError, match="kl: mean KL"):
-        GRPOTrainer(config).train()
+        GRPOTrainer(config, reward=lambda r: float(next(alternating) % 2)).train()
     assert Run(tmp_path / "grpo").latest() is not None  # the first step's checkpoint survives
 
 
@@ -139,3 +143,56 @@ def gap(a, b) -> float:
         for x, y in zip(ga.logprobs, gb.logprobs, strict=False)
     ]
     return max(abs(x - y) for x, y in pairs)
+
+
+def test_whole_solutions_match_step_by_step_sampling_greedily() -> None:
+    """One decode per solution (`sample_solutions`) stops where step-by-step sampling stops: at T = 0
+    the same steps, tokens, step ends and failures, and the same log-probs up to float error."""
+    model, tokenizer = load_policy(resolve_policy("tiny", "arithmetic"))
+    backend = HFBackend(model, tokenizer, threads=1)
+    problems = make_task("arithmetic", "easy").generate("val", 12, seed=4)
+    for max_steps, max_step_tokens in ((6, 24), (2, 5)):  # the second cuts steps and solutions short
+        steps = sample_rollouts(backend, problems, 1, max_steps, max_step_tokens, 0.0)
+        whole = sample_solutions(backend, problems, 1, max_steps, max_step_tokens, 0.0)
+        for (a,), (b,) in zip(steps, whole, strict=True):
+            assert (a.steps, a.token_ids, a.step_ends, a.failure) == (b.steps, b.token_ids, b.step_ends, b.failure)
+            assert max(abs(x - y) for x, y in zip(a.logprobs, b.logprobs, strict=True)) < 1e-4
+    assert {r.failure for (r,) in whole} >= {"length"}  # the short budget really cut solutions
+
+
+def test_shared_prompt_completion_only_loss_equals_the_full_sequence_loss(tmp_path: Path) -> None:
+    """The loss with each prompt run once for its group and logits only at completion positions equals
+    the loss of the previous layout (right-padded prompt + completion, logits everywhere) ≤ 1e-6."""
+    trainer = GRPOTrainer(tiny(tmp_path, questions=3, group=4))
+    rollouts, advantages, _ = trainer.step_batch(0)
+    advantages = [[(i % 3 - 1.0) * (1 + t / 10) for t in range(len(row))] for i, row in enumerate(advantages)]
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            p.add_(1e-3 * torch.randn_like(p))  # π ≠ π_old ≠ π_ref, so ratio and KL terms are exercised
+    prompts = [trainer.tokenizer(render(r.problem))["input_ids"] for r in rollouts]
+    width = max(len(p) + len(r.token_ids) for p, r in zip(prompts, rollouts, strict=True))
+    ids = torch.full((len(rollouts), width), trainer.tokenizer.pad_token_id)
+    labels = torch.full((len(rollouts), width), IGNORE)
+    old, adv = torch.zeros(len(rollouts), width), torch.zeros(len(rollouts), width)
+    for i, (p, r) in enumerate(zip(prompts, rollouts, strict=True)):
+        a, b = len(p), len(p) + len(r.token_ids)
+        ids[i, :b], labels[i, a:b] = torch.tensor(p + r.token_ids), torch.tensor(r.token_ids)
+        old[i, a:b], adv[i, a:b] = torch.tensor(r.logprobs), torch.tensor(advantages[i])
+    logps, mask = token_logprobs(trainer.model, ids, labels)
+    with torch.no_grad():
+        ref, _ = token_logprobs(trainer.reference, ids, labels)
+    c = trainer.config
+    before, before_metrics = grpo_loss(logps, old[:, 1:], ref, adv[:, 1:], mask.float(), c.epsilon, c.beta)
+    after, after_metrics = trainer.loss(*trainer.batch(rollouts, advantages))
+    assert abs(before.item() - after.item()) <= 1e-6 and abs(before.item()) > 1e-3
+    assert after_metrics["kl"] > 0 and abs(before_metrics["kl"] - after_metrics["kl"]) <= 1e-6
+    (grad_before,) = torch.autograd.grad(before, trainer.model.model.embed_tokens.weight)
+    (grad_after,) = torch.autograd.grad(after, trainer.model.model.embed_tokens.weight)
+    assert torch.allclose(grad_before, grad_after, atol=1e-6)
+
+
+def test_skip_flat_drops_groups_without_signal(tmp_path: Path) -> None:
+    every_other = iter(range(1_000))
+    trainer = GRPOTrainer(tiny(tmp_path, questions=4, skip_flat=True), reward=lambda r: float(next(every_other) < 8))
+    rollouts, _, counts = trainer.step_batch(0)  # first two groups all 1, last two all 0
+    assert counts["flat_groups"] == 4 and rollouts == []

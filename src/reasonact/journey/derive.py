@@ -57,9 +57,20 @@ def journey(jt: JourneyTree, detours: int = 1, seed: int = 0) -> list[str]:
     return out
 
 
-def to_example(jt: JourneyTree, steps: list[str]) -> Example:
-    """A long thought in the SFT trainer's format: the question as prompt, the thought as completion."""
-    return Example(render(jt.tree.problem), solution_text(tuple(steps)))
+def to_example(jt: JourneyTree, steps: list[str], mask_withdrawn: bool = False) -> Example:
+    """A long thought in the SFT trainer's format: the question as prompt, the thought as completion.
+
+    `mask_withdrawn`: every step a `Wait:` line withdraws (the detour's wrong step) stays in the
+    text as context but gets no loss, so the policy learns to reflect on and leave a wrong step
+    without learning to write it; the reflection and the steps after it are trained."""
+    text = solution_text(tuple(steps))
+    spans, start = [], 0
+    for i, step in enumerate(steps):
+        end = start + len(solution_text((step,)))
+        if mask_withdrawn and i + 1 < len(steps) and steps[i + 1].startswith(REFLECT):
+            spans.append((start, end))
+        start = end
+    return Example(render(jt.tree.problem), text, no_loss=tuple(spans))
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ class JourneyStudyConfig:
     test: int = 100  # held-out test problems (the same for every seed)
     construct: ConstructConfig = field(default_factory=lambda: ConstructConfig(width=4, attempts=3, max_rounds=32))
     detours: int = 1  # wrong branches visited per journey
+    mask_wrong_steps: bool = False  # journey SFT: withdrawn wrong steps are context only, no loss (reflections trained)
     sft: OptimConfig = field(default_factory=lambda: OptimConfig(steps=120, lr=5e-4))  # shortcut and journey SFT
     batch: int = 32  # SFT sequences per step
     dpo: OptimConfig = field(default_factory=lambda: OptimConfig(steps=40, lr=1e-4))  # step-DPO after SFT
@@ -102,7 +103,10 @@ def train_arms(config: JourneyStudyConfig, seed: int, where: Path, progress: boo
     arms = {"base": base}
     for kind in ("shortcut", "journey"):
         examples = [
-            to_example(t, shortcut(t) if kind == "shortcut" else journey(t, config.detours, seed)) for t in solved
+            to_example(t, shortcut(t))
+            if kind == "shortcut"
+            else to_example(t, journey(t, config.detours, seed), config.mask_wrong_steps)
+            for t in solved
         ]
         arms[kind] = train_sft(dataclasses.replace(sft, name=kind), examples, progress)
         dpo = DPOConfig(family=config.family, init=str(arms[kind]), seed=seed, optim=config.dpo, root=where)

@@ -5,7 +5,7 @@ backend as search); each gets a reward; advantages are normalised within the gro
 
     outcome:  Â_i,t = (r_i − mean(r)) / std(r)                      for every token of solution i
     process:  r̃_i,j = (r_i,j − mean(R)) / std(R) over all steps j of the group,
-              Â_i,t = Σ_{steps j ending at or after t} r̃_i,j
+              Â_i,t = Σ_{steps j ending at or after t} r̃_i,j   (credit "step": r̃ of t's own step)
 
 and the loss per token is the clipped surrogate minus a KL penalty to a frozen reference
 (in the loss, not in the reward), with the unbiased k3 estimator:
@@ -13,8 +13,16 @@ and the loss per token is the clipped surrogate minus a KL penalty to a frozen r
     −[min(ρ Â, clip(ρ, 1−ε, 1+ε) Â) − β (π_ref/π − log(π_ref/π) − 1)],   ρ = π/π_old
 
 averaged over each solution's tokens, then over solutions. Bad rewards (None / NaN) drop that
-solution (counted); a group whose rewards are all equal carries no signal (counted, advantage 0);
+solution (counted); a group whose rewards are all equal carries no signal (counted, advantage 0;
+with `skip_flat` it leaves the batch, as DAPO's dynamic sampling filters it, Yu et al. 2025 §3.2);
 a mean KL above `max_kl` stops the run before the update, leaving the last checkpoint intact.
+
+Throughput, the way TRL's `GRPOTrainer` gets it: each group's whole solutions are decoded in one
+call with a KV cache per row (`generation="solutions"`; "steps" samples step by step through the
+search API); π_old is the sampler's own log-probs (one update per batch, so π_old is the policy
+that sampled); the policy and reference forwards run each question's prompt once for its G completions and put
+only completion positions through the LM head (`sequences.shared_prompt_logprobs`); the reference
+is skipped when β = 0.
 """
 
 from __future__ import annotations
@@ -33,9 +41,15 @@ from reasonact.reasoning.mdp import render
 from reasonact.reasoning.scorers import OracleScorer
 from reasonact.reasoning.tasks import make_task
 from reasonact.reasoning.tasks.base import Task
-from reasonact.training.rollouts import Rollout, sample_rollouts
+from reasonact.training.rollouts import Rollout, sample_rollouts, sample_solutions
 from reasonact.training.run_loop import OptimConfig, fit, open_training_run
-from reasonact.training.sequences import IGNORE, load_policy, resolve_policy, save_policy, token_logprobs
+from reasonact.training.sequences import (
+    load_policy,
+    resolve_policy,
+    save_policy,
+    shared_prompt_logprobs,
+    token_logprobs,
+)
 from reasonact.training.sft import batch_indices
 
 RewardFn = Callable[[Rollout], float | None]  # outcome reward of one solution (None: could not judge)
@@ -48,6 +62,7 @@ class GRPOConfig:
     difficulty: str = "easy"  # named task level (Task.LEVELS); "easy" is what the shipped tiny policy learned
     init: str = "tiny"  # starting policy and π_ref: a preset name or a model directory
     reward: Literal["outcome", "process"] = "outcome"  # answer check, or the step checker per step (PRM slot)
+    credit: Literal["to_go", "step"] = "to_go"  # process rewards: Σ of this and later steps, or this step's own
     questions: int = 8  # questions per step
     group: int = 8  # G: solutions sampled per question
     pool: int = 2000  # training questions (train split) the steps draw from
@@ -57,6 +72,8 @@ class GRPOConfig:
     epsilon: float = 0.2  # ε: clip range of the ratio ρ = π/π_old
     beta: float = 0.04  # β: weight of the KL(π‖π_ref) term in the loss
     max_kl: float = 5.0  # a mean per-token KL above this stops the run (blow-up guard)
+    skip_flat: bool = False  # drop groups with all-equal rewards from the batch (DAPO); else they add KL only
+    generation: Literal["solutions", "steps"] = "solutions"  # whole solutions per call, or one step per call
     seed: int = 0  # question order and sampling
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(steps=40, lr=5e-5, warmup=0.0, checkpoint_every=10))
     root: Path = Path("runs")  # parent of the run directory
@@ -100,17 +117,21 @@ def group_advantages(rewards: Sequence[float]) -> list[float]:
 
 
 def process_advantages(
-    step_rewards: Sequence[Sequence[float]], step_ends: Sequence[Sequence[int]]
+    step_rewards: Sequence[Sequence[float]], step_ends: Sequence[Sequence[int]], to_go: bool = True
 ) -> list[list[float]]:
-    """Per-token advantages from per-step rewards normalised over the whole group → [solution][token]."""
+    """Per-token advantages from per-step rewards normalised over the whole group → [solution][token].
+
+    to_go: a token's advantage is the sum of its step's and the later steps' normalised rewards
+    (DeepSeekMath §4.1.3); False: its own step's only (the checker judges each step given its
+    prefix, so a step's credit need not wait for the steps after it)."""
     flat = torch.tensor([x for rs in step_rewards for x in rs], dtype=torch.float64)
     std = flat.std(unbiased=False) if len(flat) > 1 else torch.tensor(0.0)
     out = []
     for rewards, ends in zip(step_rewards, step_ends, strict=True):
         norm = [0.0 if std < 1e-8 else float((x - flat.mean()) / std) for x in rewards]
-        to_go = [sum(norm[j:]) for j in range(len(norm))]  # Σ over steps ending at or after this one
+        credit = [sum(norm[j:]) for j in range(len(norm))] if to_go else norm  # per step
         starts = [0, *ends[:-1]]
-        out.append([to_go[j] for j, (a, b) in enumerate(zip(starts, ends, strict=True)) for _ in range(b - a)])
+        out.append([credit[j] for j, (a, b) in enumerate(zip(starts, ends, strict=True)) for _ in range(b - a)])
     return out
 
 
@@ -139,6 +160,15 @@ def grpo_loss(
     return loss, {"kl": kl_mean, "clip_fraction": clipped, "max_ratio_dev": ratio_dev}
 
 
+def check_kl(kl: float, step: int, max_kl: float) -> None:
+    """The KL blow-up guard: stop the run (its last checkpoint intact) when mean KL(π‖π_ref) exceeds max_kl."""
+    if kl > max_kl:
+        raise FloatingPointError(
+            f"kl: mean KL(π‖π_ref) {kl:.3g} at step {step} exceeds max_kl {max_kl}; "
+            "lower optim.lr or raise beta (the last checkpoint is intact)"
+        )
+
+
 def sequence_loss(
     model: torch.nn.Module,
     reference: torch.nn.Module,
@@ -156,11 +186,7 @@ def sequence_loss(
     with torch.no_grad():
         ref, _ = token_logprobs(reference, ids, labels)
     loss, extra = grpo_loss(logps, old, ref, advantages, mask.float(), epsilon, beta)
-    if extra["kl"] > max_kl:
-        raise FloatingPointError(
-            f"kl: mean KL(π‖π_ref) {extra['kl']:.3g} at step {step} exceeds max_kl {max_kl}; "
-            "lower optim.lr or raise beta (the last checkpoint is intact)"
-        )
+    check_kl(extra["kl"], step, max_kl)
     return loss, extra
 
 
@@ -175,14 +201,16 @@ class GRPOTrainer:
         self.model, self.tokenizer = load_policy(path)
         self.reference, _ = load_policy(path)
         self.reference.requires_grad_(False).eval()
-        self.backend = HFBackend(self.model, self.tokenizer, threads=1)
+        rows = max(64, config.questions * config.group)  # one decode batch per step
+        self.backend = HFBackend(self.model, self.tokenizer, threads=1, max_rows=rows)
         self.problems = self.task.generate("train", config.pool, seed=config.seed)
 
     def step_batch(self, step: int) -> tuple[list[Rollout], list[list[float]], dict[str, float]]:
         """Sample the step's groups and their per-token advantages → (rollouts, advantages, counts)."""
         c = self.config
         pick = batch_indices(c.seed, step, len(self.problems), c.questions).tolist()
-        groups = sample_rollouts(
+        sample = sample_solutions if c.generation == "solutions" else sample_rollouts
+        groups = sample(
             self.backend,
             [self.problems[i] for i in pick],
             c.group,
@@ -205,10 +233,15 @@ class GRPOTrainer:
                 rewards_seen += [x for _, x in kept]
             else:
                 kept = [(r, x) for r, x in scored if x is not None and len(x) == len(r.steps) and all(map(valid, x))]
-                per_token = process_advantages([x for _, x in kept], [r.step_ends for r, _ in kept])
+                per_token = process_advantages(
+                    [x for _, x in kept], [r.step_ends for r, _ in kept], to_go=c.credit == "to_go"
+                )
                 rewards_seen += [sum(x) / max(1, len(x)) for _, x in kept]
             bad += len(faithful) - len(kept)
-            flat += all(a == 0 for row in per_token for a in row)
+            is_flat = all(a == 0 for row in per_token for a in row)
+            flat += is_flat
+            if is_flat and c.skip_flat:
+                continue
             rollouts += [r for r, _ in kept]
             advantages += per_token
         correct = sum(r.correct(self.task) for g in groups for r in g) / sum(len(g) for g in groups)
@@ -219,27 +252,30 @@ class GRPOTrainer:
     def faithful(self, rollout: Rollout) -> bool:
         """Whether the text the backend was prompted with re-encodes to the sampled tokens: a step
         holding tokens that do not survive decoding (special tokens) would make π_old and the
-        training forward see different contexts; such rollouts are dropped and counted."""
+        training forward see different contexts; such rollouts are dropped and counted. Whole
+        solutions are decoded from their own tokens, so they always are."""
+        if self.config.generation == "solutions":
+            return True
         context = self.tokenizer(render(rollout.problem, tuple(rollout.steps[:-1])))["input_ids"]
         prompt = self.tokenizer(render(rollout.problem))["input_ids"]
         cut = rollout.step_ends[-2] if len(rollout.step_ends) > 1 else 0
         return context == prompt + rollout.token_ids[:cut]
 
-    def tensors(self, rollouts: list[Rollout], advantages: list[list[float]]):
-        """Right-padded prompt + completion ids, labels, π_old log-probs and advantages.  # (b, s) each"""
-        prompts = [self.tokenizer(render(r.problem))["input_ids"] for r in rollouts]
-        width = max(len(p) + len(r.token_ids) for p, r in zip(prompts, rollouts, strict=True))
-        ids = torch.full((len(rollouts), width), self.tokenizer.pad_token_id)
-        labels = torch.full((len(rollouts), width), IGNORE)
-        old = torch.zeros(len(rollouts), width)
-        adv = torch.zeros(len(rollouts), width)
-        for i, (p, r) in enumerate(zip(prompts, rollouts, strict=True)):
-            a, b = len(p), len(p) + len(r.token_ids)
-            ids[i, :b] = torch.tensor(p + r.token_ids)
-            labels[i, a:b] = torch.tensor(r.token_ids)
-            old[i, a:b] = torch.tensor(r.logprobs)
-            adv[i, a:b] = torch.tensor(advantages[i], dtype=torch.float32)
-        return ids, labels, old[:, 1:], adv[:, 1:]  # old / adv aligned with token_logprobs' shifted output
+    def batch(self, rollouts: list[Rollout], advantages: list[list[float]]):
+        """The distinct prompts' ids, each rollout's prompt index and token ids, and its π_old
+        log-probs and advantages (b, c) right-padded, aligned with `shared_prompt_logprobs`."""
+        prompts: dict[tuple[int, ...], int] = {}
+        rows = []
+        for r in rollouts:
+            ids = tuple(self.tokenizer(render(r.problem))["input_ids"])
+            rows.append(prompts.setdefault(ids, len(prompts)))
+        width = max(len(r.token_ids) for r in rollouts)
+        old = torch.zeros(len(rollouts), width)  # (b, c)
+        adv = torch.zeros(len(rollouts), width)  # (b, c)
+        for i, r in enumerate(rollouts):
+            old[i, : len(r.token_ids)] = torch.tensor(r.logprobs)
+            adv[i, : len(r.token_ids)] = torch.tensor(advantages[i], dtype=torch.float32)
+        return list(prompts), rows, [r.token_ids for r in rollouts], old, adv
 
     def loss_fn(self, step: int) -> tuple[torch.Tensor | None, dict[str, float]]:
         began = time.perf_counter()
@@ -247,10 +283,21 @@ class GRPOTrainer:
         metrics["generate_s"] = time.perf_counter() - began
         if not rollouts or (self.config.beta == 0 and all(a == 0 for row in advantages for a in row)):
             return None, metrics  # nothing to learn from: counted as a skipped step
-        ids, labels, old, adv = self.tensors(rollouts, advantages)
-        clip = (self.config.epsilon, self.config.beta, self.config.max_kl)
-        loss, extra = sequence_loss(self.model, self.reference, (ids, labels, old, adv), clip, step)
+        loss, extra = self.loss(*self.batch(rollouts, advantages))
+        check_kl(extra["kl"], step, self.config.max_kl)
         return loss, metrics | extra
+
+    def loss(self, prompts, rows, completions, old, adv) -> tuple[torch.Tensor, dict[str, float]]:
+        """Eq. 3 on one `batch`: policy forward (with grad) and reference forward (only when β > 0),
+        each running a question's prompt once for its G completions → (loss, metrics)."""
+        pad = self.tokenizer.pad_token_id
+        logps, mask = shared_prompt_logprobs(self.model, prompts, rows, completions, pad)  # (b, c)
+        if self.config.beta > 0:
+            with torch.no_grad():
+                ref, _ = shared_prompt_logprobs(self.reference, prompts, rows, completions, pad)  # (b, c)
+        else:
+            ref = logps.detach()  # the KL term is 0 (and weighted by β = 0)
+        return grpo_loss(logps, old, ref, adv, mask.float(), self.config.epsilon, self.config.beta)
 
     def train(self, progress: bool = False) -> Path:
         run, finished = open_training_run(self.config)

@@ -25,26 +25,37 @@ class Example:
     prompt: str  # context, e.g. "Question: Calculate 3 + 4.\n"
     completion: str  # the text trained on, e.g. "7\nAnswer: 7\n"
     eos: bool = True  # append the end-of-sequence token (whole solutions); False for single steps
+    no_loss: tuple[tuple[int, int], ...] = ()  # character spans [a, b) of the completion kept as context, no loss
 
 
 def encode(tokenizer, examples: Sequence[Example]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pairs → input ids (N, s) and labels (N, s), right-padded with the tokenizer's pad id."""
+    """Pairs → input ids (N, s) and labels (N, s), right-padded with the tokenizer's pad id.
+
+    A completion token overlapping a `no_loss` span stays in the input but gets label -100."""
     if not examples:
         raise ValueError("examples: expected at least one (prompt, completion) pair, received none")
     rows = []
     for i, ex in enumerate(examples):
         context = tokenizer(ex.prompt)["input_ids"]
-        target = tokenizer(ex.completion, add_special_tokens=False)["input_ids"]
-        target = [*target, tokenizer.eos_token_id] if ex.eos else target
+        encoded = tokenizer(ex.completion, add_special_tokens=False, return_offsets_mapping=bool(ex.no_loss))
+        target = encoded["input_ids"]
+        trained = [
+            not any(a < end and start < b for a, b in ex.no_loss) for start, end in encoded.get("offset_mapping", [])
+        ] or [True] * len(target)
+        target, trained = ([*target, tokenizer.eos_token_id], [*trained, True]) if ex.eos else (target, trained)
         if not target:
             raise ValueError(f"examples[{i}].completion: expected a non-empty completion, received {ex.completion!r}")
-        rows.append((context, target))
-    width = max(len(c) + len(t) for c, t in rows)
+        if not any(trained):
+            raise ValueError(f"examples[{i}].no_loss: covers the whole completion; nothing would be trained")
+        rows.append((context, target, trained))
+    width = max(len(c) + len(t) for c, t, _ in rows)
     ids = torch.full((len(rows), width), tokenizer.pad_token_id)  # (N, s)
     labels = torch.full((len(rows), width), IGNORE)  # (N, s)
-    for i, (context, target) in enumerate(rows):
+    for i, (context, target, trained) in enumerate(rows):
         ids[i, : len(context) + len(target)] = torch.tensor(context + target)
-        labels[i, len(context) : len(context) + len(target)] = torch.tensor(target)
+        labels[i, len(context) : len(context) + len(target)] = torch.tensor(
+            [t if keep else IGNORE for t, keep in zip(target, trained, strict=True)]
+        )
     return ids, labels
 
 
@@ -67,6 +78,77 @@ def token_logprobs(
     logps = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0)[..., None])[..., 0]  # (b, s-1)
     check_finite(logps.detach(), "model log-probabilities")
     return logps * mask, mask
+
+
+def shared_prompt_logprobs(
+    model: torch.nn.Module,
+    prompts: Sequence[Sequence[int]],
+    rows: Sequence[int],
+    completions: Sequence[Sequence[int]],
+    pad_id: int,
+    buckets: int = 4,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """log π(token | prompt, earlier tokens) for every completion token, each distinct prompt run once.
+
+    GRPO's G samples of a question share its prompt: the prompts (left-padded, q rows) go through
+    the model once, their KV is copied to the rows that continue them (`rows[i]`: the prompt of
+    completion i), and the completions run on that cache in `buckets` batches of similar length
+    (right-padded to their own longest, not the batch's). The numbers are those of one forward
+    over each [prompt | completion] (tested); the prompt's compute is divided by G, and only
+    completion positions reach the LM head (TRL's `logits_to_keep`). Log-softmax is taken as
+    logit − logsumexp, never as a (b, c, V) copy. → logps (b, c) (0 on padding), mask (b, c)"""
+    from transformers import DynamicCache
+
+    if not prompts or len(rows) != len(completions) or not completions:
+        raise ValueError(f"rows, completions: expected equal non-zero counts, got {len(rows)}, {len(completions)}")
+    p, c = max(map(len, prompts)), max(map(len, completions))
+    prompt_ids = torch.full((len(prompts), p), pad_id)  # (q, p) left-padded
+    prompt_mask = torch.zeros(len(prompts), p, dtype=torch.long)  # (q, p)
+    for i, ids in enumerate(prompts):
+        prompt_ids[i, p - len(ids) :], prompt_mask[i, p - len(ids) :] = torch.tensor(ids), 1
+    cache = DynamicCache(config=model.config)
+    first = model(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
+        cache=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    ).logits  # (q, 1, V): scores each completion's first token
+    order = sorted(range(len(completions)), key=lambda i: len(completions[i]))
+    parts = []
+    for part in split(order, buckets):
+        width = len(completions[part[-1]])
+        ids = torch.full((len(part), width), pad_id)  # (n, w) right-padded
+        mask = torch.zeros(len(part), width, dtype=torch.long)  # (n, w)
+        for j, i in enumerate(part):
+            ids[j, : len(completions[i])], mask[j, : len(completions[i])] = torch.tensor(completions[i]), 1
+        index = torch.as_tensor([rows[i] for i in part])  # (n,)
+        shared = DynamicCache(config=model.config)
+        for layer, source in zip(shared.layers, cache.layers, strict=True):
+            layer.update(source.keys[index], source.values[index])
+        rest = model(
+            input_ids=ids,
+            attention_mask=torch.cat([prompt_mask[index], mask], 1),  # (n, p + w)
+            position_ids=prompt_mask.sum(-1)[index, None] + torch.arange(width),  # (n, w)
+            cache=shared,
+            use_cache=True,
+        ).logits[:, :-1]  # (n, w-1, V): position t scores token t + 1
+        logits = torch.cat([first[index], rest], 1).float()  # (n, w, V)
+        logps = logits.gather(-1, ids[..., None])[..., 0] - torch.logsumexp(logits, -1)  # (n, w)
+        parts.append(torch.nn.functional.pad(logps * mask, (0, c - width)))  # (n, c)
+    logps = torch.cat(parts)[torch.argsort(torch.as_tensor(order))]  # (b, c) back in the rows' order
+    check_finite(logps.detach(), "model log-probabilities")
+    mask = torch.zeros(len(completions), c, dtype=torch.bool)  # (b, c)
+    for i, tokens in enumerate(completions):
+        mask[i, : len(tokens)] = True
+    return logps, mask
+
+
+def split(items: list[int], parts: int) -> list[list[int]]:
+    """`items` cut into at most `parts` consecutive runs of near-equal size."""
+    size = -(-len(items) // max(1, parts))
+    return [items[k : k + size] for k in range(0, len(items), size)]
 
 
 def completion_logprobs(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

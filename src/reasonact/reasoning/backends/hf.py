@@ -14,7 +14,7 @@ same sampling uniforms, hence the same tokens. The backend runs where its model'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -40,6 +40,8 @@ from reasonact.reasoning.backends.buffer_cache import buffer_cache
 from reasonact.reasoning.backends.kv_store import KVStore, LayerKV
 from reasonact.reasoning.mdp import STEP_BOUNDARY
 from reasonact.threads import torch_threads
+
+RowEnd = Callable[[torch.Tensor], torch.Tensor]  # each row's new token (R,) → whether that row ends here (R,) bool
 
 
 class _InverseCDF(LogitsProcessor):
@@ -129,6 +131,35 @@ class HFBackend(Backend):
         seed: int = 0,
         stop: str | None = STEP_BOUNDARY,
     ) -> list[list[Generation]]:
+        return self._batches(prompts, n, max_new_tokens, temperature, seed, stop)
+
+    @torch.inference_mode()
+    def generate_until(
+        self,
+        prompts: Sequence[str],
+        n: int,
+        max_new_tokens: int,
+        ends: Callable[[int], RowEnd],
+        temperature: float = 1.0,
+        seed: int = 0,
+    ) -> list[list[Generation]]:
+        """Like `generate_texts`, but each row decodes until the stateful rule `ends(rows)` (built
+        once per batch of rows, prompt-major) says it is done: whole solutions in one call instead
+        of one call per step. The prefix-KV store is not used (every row continues its own KV).
+        A row the rule ends finishes "stop", one that runs out of tokens "length"."""
+        return self._batches(prompts, n, max_new_tokens, temperature, seed, None, ends)
+
+    def _batches(
+        self,
+        prompts: Sequence[str],
+        n: int,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        stop: str | None,
+        ends: Callable[[int], RowEnd] | None = None,
+    ) -> list[list[Generation]]:
+        """Prompts that fit the context, `max_rows // n` at a time through `_generate`."""
         self.check_request(prompts, n, max_new_tokens, temperature)
         encoded = [self.encode(p) for p in prompts]
         out: list[list[Generation]] = [[Generation("", (), (), "too_long")] * n for _ in prompts]
@@ -137,7 +168,10 @@ class HFBackend(Backend):
         with self._threads():
             for start in range(0, len(fits), per_batch):
                 chunk = fits[start : start + per_batch]
-                results = self._generate([encoded[i] for i in chunk], chunk, n, max_new_tokens, temperature, seed, stop)
+                rule = ends(len(chunk) * n) if ends is not None else None
+                results = self._generate(
+                    [encoded[i] for i in chunk], chunk, n, max_new_tokens, temperature, seed, stop, rule
+                )
                 for i, generations in zip(chunk, results, strict=True):
                     out[i] = generations
         return out
@@ -207,8 +241,9 @@ class HFBackend(Backend):
         temperature: float,
         seed: int,
         stop: str | None,
+        ends: RowEnd | None = None,
     ) -> list[list[Generation]]:
-        use_store = self._use_store(max(len(p) for p in prompts) + max_new_tokens)
+        use_store = ends is None and self._use_store(max(len(p) for p in prompts) + max_new_tokens)
         cache, mask, logits = self._prefill(prompts, use_store)
         if use_store:
             for b, ids in enumerate(prompts):
@@ -229,8 +264,11 @@ class HFBackend(Backend):
             token = torch.where(done, self.pad_id, pick_tokens(logits, uniforms[:, t], temperature))  # (R,)
             tokens[:, t] = token
             logprobs[:, t] = token_logprobs(logits, token)
-            if stop is not None:
+            if ends is not None:
+                ended = ~done & ends(token)
+            elif stop is not None:
                 ended = ~done & (self.ends_step(token, stop) | (token == self.eos_id))
+            if ends is not None or stop is not None:
                 lengths[ended] = t + 1
                 done |= ended
             if t == max_new_tokens - 1 or bool(done.all()):
@@ -250,6 +288,8 @@ class HFBackend(Backend):
                 ids_r = tokens[r, : lengths[r]].tolist()
                 text, stopped = cut_at_stop(self.tokenizer.decode(ids_r, skip_special_tokens=True), stop)
                 finish = "stop" if stopped else "eos" if stop is not None and ids_r[-1] == self.eos_id else "length"
+                if ends is not None:
+                    finish = "stop" if done[r] else "length"
                 samples.append(Generation(text, tuple(ids_r), tuple(logprobs[r, : lengths[r]].tolist()), finish))
                 if use_store and self.store_generations and stop is not None and fed[r] > 0:
                     self._save(ids + tuple(ids_r[: fed[r]]), cache, r, mask[r].bool())
