@@ -87,6 +87,10 @@ class Trainer:
         fast = self._fast_tokenizer()
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.model_cfg, fast)
+        self.model.fit_pixel_statistics(
+            {camera: (episodes[e].images[self.transforms.source_camera(camera)] for e in self.train_ids)
+             for camera in self.model_cfg.cameras}  # fmt: skip
+        )  # a pre-stage backbone (--init-backbone) or a resumed checkpoint replaces them with its own
         if cfg.init_backbone is not None:
             from reasonact.training.vlm_pretrain import load_backbone
 
@@ -201,9 +205,8 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, baselines: bool = True) -> dict[str, float]:
-        """Held-out open-loop chunk MAE (robot units) of the EMA weights, and with `baselines` the mean
-        training chunk and the nearest-state lookup (the training frame of the same task with the closest
-        normalised state) on the same frames."""
+        """Held-out open-loop chunk MAE (robot units) of the EMA weights, and with `baselines` the task's mean
+        training chunk and the nearest-state lookup (`evaluation.baselines.NearestState`) on the same frames."""
         frames = [(e, t) for e in self.heldout_ids for t in range(len(self.episodes[e].action))]
         if not frames:
             return {}
@@ -224,21 +227,20 @@ class Trainer:
         return out
 
     def _baselines(self, picks: list[tuple[int, int]], truth: np.ndarray) -> dict[str, float]:
-        train = self.sampler.frames
-        chunks = np.stack([self.sampler.chunk(e, t) for e, t in train])  # (n_train, H, d_a)
-        states = self.transforms.state.normalize(np.stack([self.episodes[e].state[t] for e, t in train]))
-        tasks = np.array([self.episodes[e].env_task for e, _ in train])
-        nearest = []
-        for e, t in picks:
-            same = np.flatnonzero(tasks == self.episodes[e].env_task)
-            pool = same if same.size else np.arange(len(train))
-            query = self.transforms.state.normalize(self.episodes[e].state[t])
-            nearest.append(chunks[pool[np.argmin(((states[pool] - query) ** 2).sum(1))]])
-        return {
-            "mean_chunk_mae": float(np.abs(chunks.mean(0) - truth).mean()),
-            "nearest_state_mae": float(np.abs(np.stack(nearest) - truth).mean()),
-            "heldout_frames": len(picks),
-        }
+        """The mean-chunk and nearest-state baselines (`evaluation.baselines`), fitted per task on the training
+        frames, on the held-out frames `picks`."""
+        from reasonact.evaluation.baselines import Demonstrations, open_loop_errors
+
+        by_task: dict[str, list[tuple[int, int]]] = {}
+        for e, t in self.sampler.frames:
+            by_task.setdefault(self.episodes[e].env_task, []).append((e, t))
+        demos = Demonstrations(
+            {task: np.stack([self.episodes[e].state[t] for e, t in rows]) for task, rows in by_task.items()},
+            {task: np.stack([self.sampler.chunk(e, t) for e, t in rows]) for task, rows in by_task.items()},
+        )
+        tasks = [self.episodes[e].env_task for e, _ in picks]
+        states = np.stack([self.episodes[e].state[t] for e, t in picks])  # (n, d_s)
+        return {**open_loop_errors(demos, tasks, states, truth), "heldout_frames": len(picks)}
 
 
 def train(config: VLATrainConfig) -> dict:
