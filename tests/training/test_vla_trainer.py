@@ -109,7 +109,8 @@ def test_mixed_batches_train_both_heads_and_the_run_is_complete(data, tmp_path) 
     held = [(e, t) for e in trainer.heldout_ids for t in range(len(trainer.episodes[e].action))]
     truth = np.stack([trainer.sampler.chunk(e, t) for e, t in held])  # (28, H, d) robot units
     closed = baseline_factory("nearest-state", Demonstrations.load(cfg.datasets, 10, cfg.heldout_per_task))
-    lookup = np.stack([closed(trainer.episodes[e].env_task).act({"state": trainer.episodes[e].state[t]}) for e, t in held])
+    episodes = trainer.episodes
+    lookup = np.stack([closed(episodes[e].env_task).act({"state": episodes[e].state[t]}) for e, t in held])
     trained = trainer._baselines(held, truth)["nearest_state_mae"]  # what eval.json reports, on all 28 frames
     assert trained == pytest.approx(float(np.abs(lookup - truth).mean()), rel=1e-6)
     run = tmp_path / "run"

@@ -54,6 +54,12 @@ class Demonstrations:
             chunks.setdefault(tasks[e], []).append(action[idx])  # (T, H, d_a)
         return cls({t: np.concatenate(v) for t, v in states.items()}, {t: np.concatenate(v) for t, v in chunks.items()})
 
+    @classmethod
+    def from_frames(cls, tasks: list[str], states: np.ndarray, chunks: np.ndarray) -> Demonstrations:
+        """Frames grouped by task: their tasks (n,), states (n, d_s) and chunks (n, H, d_a)."""
+        names, unique = np.asarray(tasks), sorted(set(tasks))
+        return cls({t: states[names == t] for t in unique}, {t: chunks[names == t] for t in unique})
+
     def task(self, task: str) -> tuple[np.ndarray, np.ndarray]:
         """(states (n, d_s), chunks (n, H, d_a)) of one task; raises naming the task when it has none."""
         if task not in self.chunks:
@@ -104,7 +110,9 @@ class NearestStateController:
         return self.lookup(np.asarray(obs["state"])[None])[0]  # (H, d_a)
 
 
-def open_loop_errors(demos: Demonstrations, tasks: list[str], states: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+def open_loop_errors(
+    demos: Demonstrations, tasks: list[str], states: np.ndarray, truth: np.ndarray
+) -> dict[str, float]:
     """Held-out chunk MAE (robot units) of the mean-chunk and nearest-state baselines, each fitted per task on
     `demos`: held-out frames of `tasks` (m,), their states (m, d_s) and true chunks (m, H, d_a)."""
     mean, nearest = np.empty_like(truth), np.empty_like(truth)

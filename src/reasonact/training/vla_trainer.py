@@ -87,10 +87,11 @@ class Trainer:
         fast = self._fast_tokenizer()
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.model_cfg, fast)
+        # pixel statistics of the training frames; a pre-stage backbone or a resumed checkpoint brings its own
+        camera_of = self.transforms.source_camera
         self.model.fit_pixel_statistics(
-            {camera: (episodes[e].images[self.transforms.source_camera(camera)] for e in self.train_ids)
-             for camera in self.model_cfg.cameras}  # fmt: skip
-        )  # a pre-stage backbone (--init-backbone) or a resumed checkpoint replaces them with its own
+            {c: (episodes[e].images[camera_of(c)] for e in self.train_ids) for c in self.model_cfg.cameras}
+        )
         if cfg.init_backbone is not None:
             from reasonact.training.vlm_pretrain import load_backbone
 
@@ -231,13 +232,10 @@ class Trainer:
         frames, on the held-out frames `picks`."""
         from reasonact.evaluation.baselines import Demonstrations, open_loop_errors
 
-        by_task: dict[str, list[tuple[int, int]]] = {}
-        for e, t in self.sampler.frames:
-            by_task.setdefault(self.episodes[e].env_task, []).append((e, t))
-        demos = Demonstrations(
-            {task: np.stack([self.episodes[e].state[t] for e, t in rows]) for task, rows in by_task.items()},
-            {task: np.stack([self.sampler.chunk(e, t) for e, t in rows]) for task, rows in by_task.items()},
-        )
+        train = self.sampler.frames
+        demos = Demonstrations.from_frames([self.episodes[e].env_task for e, _ in train],
+                                           np.stack([self.episodes[e].state[t] for e, t in train]),
+                                           np.stack([self.sampler.chunk(e, t) for e, t in train]))  # fmt: skip
         tasks = [self.episodes[e].env_task for e, _ in picks]
         states = np.stack([self.episodes[e].state[t] for e, t in picks])  # (n, d_s)
         return {**open_loop_errors(demos, tasks, states, truth), "heldout_frames": len(picks)}

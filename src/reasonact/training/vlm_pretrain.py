@@ -35,6 +35,7 @@ from reasonact.vla.model import KIVLA, build_model
 from reasonact.vla.vqa_eval import baselines, evaluate_vqa, load_records, text_tokenizer, vlm_observation
 
 BACKBONE = "backbone.safetensors"
+PIXEL_BATCH = 512  # images per batch when fitting the pixel statistics
 
 
 class Pretrainer:
@@ -59,6 +60,8 @@ class Pretrainer:
         atomic_write_json(self.run.path / "model.json", to_jsonable(cfg.model))
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg.model, device=cfg.device)
+        train_images = self.records.images[self.train_ids]  # (n, S, S, 3) uint8
+        self.model.fit_pixel_statistics({cfg.model.cameras[0]: train_images.split(PIXEL_BATCH)})
         for name, p in self.model.named_parameters():
             p.requires_grad_(trainable(name, cfg))
         self.ema = EMA(self.model, cfg.ema_decay)

@@ -30,7 +30,10 @@ from reasonact.evaluation.baselines import BASELINES
 from reasonact.evaluation.controllers import ControllerFactory
 from reasonact.evaluation.harness import EvalConfig, evaluate
 
-CHECKPOINT_HELP = "a `reasonact vla train` run directory (its latest checkpoint) or one of its checkpoints/step_<n>"
+CHECKPOINT_HELP = (
+    "a `reasonact vla train` or `reasonact bc train` run directory (its latest checkpoint) or one of its "
+    "checkpoints/step_<n>"
+)
 
 
 @dataclass(frozen=True)
@@ -119,27 +122,44 @@ def expert_results(config: VLAEvalConfig, base: EvalConfig, tasks: list[str]) ->
 def baseline_factories(config: VLAEvalConfig, horizon: int, tasks: list[str]) -> dict[str, ControllerFactory]:
     """The requested baselines, fitted on the checkpoint run's training datasets and split (every task checked)."""
     from reasonact.evaluation.baselines import Demonstrations, baseline_factory
-    from reasonact.vla.policy import resolve_checkpoint
 
     unknown = [b for b in config.baselines if b not in BASELINES]
     if unknown:
         raise ValueError(f"baselines: expected names from {list(BASELINES)}, received {unknown}")
     demos = None
     if any(b != "random" for b in config.baselines):
-        train = read_json(resolve_checkpoint(config.checkpoint)[0] / "config.json")
+        train = read_json(run_directory(config.checkpoint) / "config.json")
         demos = Demonstrations.load(tuple(Path(p) for p in train["datasets"]), horizon, train["heldout_per_task"])
         for task in tasks:
             demos.task(task)
     return {name: baseline_factory(name, demos, config.seed) for name in config.baselines}
 
 
-def run(config: VLAEvalConfig) -> dict:
-    """Evaluate a trained VLA closed loop beside the expert (and baselines); prints a table, writes `out`."""
+def run_directory(checkpoint: Path) -> Path:
+    """The training run directory of a checkpoint argument (a VLA or BC run, or one of its checkpoints)."""
+    from reasonact.bc.policy import is_bc_run
+    from reasonact.vla.policy import resolve_checkpoint
+
+    if is_bc_run(checkpoint):
+        return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint
+    return resolve_checkpoint(checkpoint)[0]
+
+
+def load_policy(config: VLAEvalConfig):  # -> CheckpointPolicy | BCCheckpointPolicy
+    """The policy of a `reasonact vla train` or `reasonact bc train` checkpoint."""
+    from reasonact.bc.policy import is_bc_run, load_bc
     from reasonact.vla.policy import load_checkpoint
 
+    load = load_bc if is_bc_run(config.checkpoint) else load_checkpoint
+    return load(config.checkpoint, config.ema, config.n_action_steps)
+
+
+def run(config: VLAEvalConfig) -> dict:
+    """Evaluate a trained VLA (or CNN BC) closed loop beside the expert (and baselines); prints a table, writes
+    `out`."""
     where = placement(config.device, config.dtype)  # a bad --device/--dtype fails before the model is built
     tasks = select_tasks(config.suite, config.tasks)
-    policy = load_checkpoint(config.checkpoint, config.ema, config.n_action_steps)
+    policy = load_policy(config)
     policy.model.to(where.device, where.dtype)
     check_compatible(policy.spec, tasks)
     artefacts = config.out.with_suffix("")
