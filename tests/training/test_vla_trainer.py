@@ -103,7 +103,8 @@ def test_mixed_batches_train_both_heads_and_the_run_is_complete(data, tmp_path) 
     first, last = np.mean([m["loss"] for m in metrics[:5]]), np.mean([m["loss"] for m in metrics[-5:]])
     assert last < 0.6 * first and all({"ce", "flow", "lr", "grad_norm"} <= set(m) for m in metrics)
     assert metrics[0]["lr"] < metrics[1]["lr"] and metrics[-1]["lr"] < metrics[10]["lr"]  # warmup, then decay
-    assert set(report) == {"mae", "mean_chunk_mae", "nearest_state_mae", "heldout_frames"}
+    assert set(report) == {"mae", "mean_chunk_mae", "nearest_state_mae", "heldout_frames", "image_dependence"}
+    assert {"loss_real", "loss_shuffled", "loss_black", "flow_real", "ce_real"} <= set(report["image_dependence"])
     assert report["heldout_frames"] == 16 and np.isfinite(report["mae"])
     # one nearest-state baseline: the closed-loop controller `vla eval --baselines` fits gives the same error
     held = [(e, t) for e in trainer.heldout_ids for t in range(len(trainer.episodes[e].action))]

@@ -187,6 +187,8 @@ class Trainer:
                 if self.step % cfg.save_every == 0 or last:
                     self.save()
         report = self.evaluate() if self.dist.main else {}
+        if report:
+            report["image_dependence"] = self.image_dependence()
         if self.dist.main:
             atomic_write_json(self.run.path / "eval.json", report)
             self.plot()
@@ -226,6 +228,19 @@ class Trainer:
         if baselines:
             out |= self._baselines(picks, truth)
         return out
+
+    def image_dependence(self) -> dict[str, float]:
+        """The EMA model's loss on held-out frames with their own, shuffled and black images (`vla.image_use`):
+        a policy that reads its camera has loss_real < loss_shuffled."""
+        from reasonact.vla.image_use import losses_with_images
+
+        frames = [(e, t) for e in self.heldout_ids for t in range(len(self.episodes[e].action))]
+        if len(frames) < 2:
+            return {}
+        rng = np.random.default_rng(self.cfg.seed + 2)
+        picks = [frames[i] for i in rng.choice(len(frames), min(len(frames), EVAL_BATCH), replace=False)]
+        obs, actions, _ = self.sampler.assemble(picks, [])
+        return losses_with_images(self.ema.model, obs, actions, seed=self.cfg.seed)
 
     def _baselines(self, picks: list[tuple[int, int]], truth: np.ndarray) -> dict[str, float]:
         """The mean-chunk and nearest-state baselines (`evaluation.baselines`), fitted per task on the training

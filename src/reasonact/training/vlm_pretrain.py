@@ -105,12 +105,26 @@ class Pretrainer:
         report = {
             "model": evaluate_vqa(self.ema.model, self.records, self.text, max_per_split=cfg.eval_samples),
             "majority": baselines(self.records, max_per_split=cfg.eval_samples),
+            "image_dependence": self.image_dependence(),
         }
         atomic_write_json(self.run.path / "eval.json", report)
         self.run.log(self.step, **self.heldout_metrics(report["model"]))
         keys = ["loss", "grad_norm", "lr", *(k for k in self.run.metrics()[-1] if k.startswith("eval_"))]
         self.run.plot_metrics(keys)
         return report
+
+    def image_dependence(self) -> dict[str, float]:
+        """The EMA model's CE on up to 64 non-caption training records with their own, shuffled and black
+        images (`vla.image_use`): a backbone that reads its images has ce_real < ce_shuffled."""
+        from reasonact.vla.image_use import losses_with_images
+
+        train = self.records.subset(self.train_ids).where(not_kind="caption")
+        rows = np.random.default_rng(self.cfg.seed + 1).permutation(len(train))[:64]
+        part = train.subset(rows)
+        if len(part) < 2:
+            return {}
+        obs = vlm_observation(self.cfg.model, self.text, part.images, part.questions, part.answers)
+        return losses_with_images(self.ema.model, obs.to(self.cfg.device), seed=self.cfg.seed)
 
     def heldout_metrics(self, report: dict | None = None) -> dict[str, float]:
         """eval_<split>_{accuracy, caption_perplexity} of the EMA weights (a subset with `eval_samples`)."""
