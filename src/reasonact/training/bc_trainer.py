@@ -28,7 +28,7 @@ from reasonact.checks import check_range
 from reasonact.data.splits import split_episodes
 from reasonact.runs import Run, to_jsonable
 from reasonact.training.bc_config import BCTrainConfig
-from reasonact.training.ema import EMA
+from reasonact.training.ema import EMA, optimize_with_ema
 from reasonact.training.schedule import set_lr, warmup_cosine
 from reasonact.training.vla_data import load_episodes
 from reasonact.vla.transforms import Normalizer
@@ -82,7 +82,8 @@ class BCTrainer:
         self.model.pixels.fit(0, images)
         self.ema = EMA(self.model, cfg.ema_decay)
         self.state = nn.ModuleDict({"model": self.model, "ema": self.ema.model})  # what a checkpoint holds
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.params = list(self.model.parameters())
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.step = self.run.restore(self.state, self.optimizer)[0] if cfg.resume and self.run.latest() else 0
 
     def chunk(self, episode: int, t: int) -> np.ndarray:
@@ -108,12 +109,10 @@ class BCTrainer:
         loss = self.model.loss(shift_images(images, cfg.shift, rng), state, tasks, chunks)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss: non-finite ({float(loss)}) at step {step}; lower --lr")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        self.optimizer.step()
-        self.ema.update(self.model)
-        return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": lr}
+        grad_norm = optimize_with_ema(
+            loss, list(self.model.parameters()), self.optimizer, self.ema, self.model, cfg.grad_clip
+        )
+        return {"loss": float(loss.detach()), "grad_norm": grad_norm, "lr": lr}
 
     def fit(self) -> dict:
         """Train to `cfg.steps` (checkpointing on the way), evaluate open loop, write eval.json and plots."""

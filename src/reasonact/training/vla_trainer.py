@@ -30,7 +30,7 @@ from reasonact.data.splits import split_episodes
 from reasonact.devices import placement
 from reasonact.runs import Run, to_jsonable
 from reasonact.training.distributed import Distributed
-from reasonact.training.ema import EMA
+from reasonact.training.ema import EMA, optimize_with_ema
 from reasonact.training.schedule import set_lr, warmup_cosine
 from reasonact.training.vla_config import VLATrainConfig
 from reasonact.training.vla_data import MixedSampler, load_episodes, load_vlm
@@ -157,13 +157,9 @@ class Trainer:
                               noise=batch.noise.to(on), tau=batch.tau.to(on))  # fmt: skip
         if not torch.isfinite(losses["loss"]):
             raise FloatingPointError(f"loss: non-finite ({float(losses['loss'])}) at step {step}; lower --lr")
-        self.optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
-        self.optimizer.step()
-        self.ema.update(self.model)
+        grad_norm = optimize_with_ema(losses["loss"], self.params, self.optimizer, self.ema, self.model, cfg.grad_clip)
         out = {k: float(self.dist.mean(v.detach().float())) for k, v in losses.items()}
-        return {**out, "grad_norm": float(grad_norm), "lr": lr}
+        return {**out, "grad_norm": grad_norm, "lr": lr}
 
     def fit(self) -> dict:
         """Train to `cfg.steps`, checkpointing and evaluating on the way; returns the final evaluation."""

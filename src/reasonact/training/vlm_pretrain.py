@@ -27,7 +27,7 @@ from torch import nn
 from reasonact.atomic import atomic_write_bytes, atomic_write_json, read_json
 from reasonact.checks import check_range
 from reasonact.runs import Run, to_jsonable
-from reasonact.training.ema import EMA
+from reasonact.training.ema import EMA, optimize_with_ema
 from reasonact.training.schedule import set_lr, warmup_cosine
 from reasonact.training.vlm_pretrain_config import VLMPretrainConfig
 from reasonact.vla.config import LMConfig, VisionConfig
@@ -80,12 +80,8 @@ class Pretrainer:
         loss = self.model.compute_loss(obs, None)["loss"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss: non-finite ({float(loss)}) at step {step}; lower --lr")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
-        self.optimizer.step()
-        self.ema.update(self.model)
-        return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": lr}
+        grad_norm = optimize_with_ema(loss, self.params, self.optimizer, self.ema, self.model, cfg.grad_clip)
+        return {"loss": float(loss.detach()), "grad_norm": grad_norm, "lr": lr}
 
     def fit(self) -> dict:
         """Train to `cfg.steps` (checkpointing, evaluating on the way), export the backbone, evaluate."""
