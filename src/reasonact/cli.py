@@ -188,8 +188,8 @@ COMMANDS: dict[str, Command | Table] = {
             "reasonact.training.bc_config:PRESETS",
         ),
         "eval": Command(
-            "Closed-loop success of a BC run (95% CIs, GIFs) beside the expert and baselines → JSON (= vla eval).",
-            "reasonact.vla.evaluate:run",
+            "Closed-loop success of a BC run (95% CIs, GIFs) beside the expert and baselines → JSON (as vla eval).",
+            "reasonact.bc.policy:evaluate",
             "reasonact.vla.evaluate:PRESETS",
         ),
     },

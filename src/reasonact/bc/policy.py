@@ -2,8 +2,8 @@
 
 `reasonact bc train` writes `bc.json` (the `BCConfig`), `transforms.json` (state/action normalisation and the
 camera) and checkpoints ("model.*", "ema.*") under the run directory; this loads the EMA weights and acts
-through the VLA policy's per-sub-env action queues (`vla.policy.ChunkQueues`), so `reasonact vla eval`
-evaluates a BC run exactly as it evaluates a VLA checkpoint.
+through the VLA policy's per-sub-env action queues (`vla.policy.ChunkQueues`); `reasonact bc eval` runs it
+through `reasonact vla eval`'s harness and report, so the two are compared on the same seeds and baselines.
 """
 
 from __future__ import annotations
@@ -20,16 +20,11 @@ from reasonact.bc.model import BCConfig, CNNPolicy
 from reasonact.checkpoints import load_checkpoint as load_state
 from reasonact.runs import Run
 from reasonact.vla.contract import PolicySpec
+from reasonact.vla.evaluate import VLAEvalConfig, run
 from reasonact.vla.policy import ChunkQueues
 from reasonact.vla.transforms import Normalizer, resize_images
 
 CONFIG = "bc.json"
-
-
-def is_bc_run(path: str | Path) -> bool:
-    """Whether `path` is a `reasonact bc train` run directory or one of its checkpoints."""
-    path = Path(path)
-    return (path / CONFIG).exists() or (path.parent.name == "checkpoints" and (path.parent.parent / CONFIG).exists())
 
 
 class BCCheckpointPolicy(ChunkQueues):
@@ -72,10 +67,18 @@ def load_bc(path: str | Path, ema: bool = True, n_action_steps: int = 0) -> BCCh
     transforms = read_json(run_dir / "transforms.json")
     weights = "ema" if ema else "model"
     model: CNNPolicy = state[weights]  # type: ignore[assignment]
-    metadata = {"policy": f"{run_dir.name}@{step}", "checkpoint": str(checkpoint), "step": step, "weights": weights,
-                "variant": "cnn_bc", "parameters": sum(p.numel() for p in model.parameters())}  # fmt: skip
+    metadata = {
+        "policy": f"{run_dir.name}@{step}", "run": str(run_dir), "checkpoint": str(checkpoint), "step": step,
+        "weights": weights, "variant": "cnn_bc", "parameters": sum(p.numel() for p in model.parameters()),
+    }  # fmt: skip
     return BCCheckpointPolicy(model, Normalizer.from_json(transforms["state"]), Normalizer.from_json(
         transforms["action"]), transforms["camera"], metadata, n_action_steps)  # fmt: skip
 
 
-__all__ = ["BCCheckpointPolicy", "is_bc_run", "load_bc"]
+def evaluate(config: VLAEvalConfig) -> dict:
+    """`reasonact bc eval <run>`: closed-loop success of a BC run beside the expert and baselines (`vla eval`'s
+    harness, report and flags)."""
+    return run(config, load_bc)
+
+
+__all__ = ["BCCheckpointPolicy", "evaluate", "load_bc"]

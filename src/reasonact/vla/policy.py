@@ -181,6 +181,7 @@ def load_checkpoint(path: str | Path, ema: bool = True, n_action_steps: int = 0)
     transforms = VLATransforms.from_json(config, read_json(run_dir / "transforms.json"))
     metadata = {
         "policy": f"{run_dir.name}@{step}",
+        "run": str(run_dir),
         "checkpoint": str(checkpoint),
         "step": step,
         "weights": weights,
