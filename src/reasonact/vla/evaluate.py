@@ -214,7 +214,7 @@ def print_report(report: dict) -> None:
     names = list(report["baselines"])
     table = Table(title=f"{report['checkpoint']} ({report['variant']}, {report['weights']} weights): "
                   f"{report['episodes']} episodes per task from seed {report['seed']}")  # fmt: skip
-    for column in ("task", "VLA [95% CI]", "expert", *names):
+    for column in ("task", f"{report['variant']} [95% CI]", "expert", *names):
         table.add_column(column, overflow="fold")
     labels = task_labels(list(report["tasks"]))
     for task, row in report["tasks"].items():
