@@ -97,3 +97,15 @@ def test_bc_eval_cli_reports_success_beside_the_expert(dataset: Path, tmp_path: 
     for row in report["tasks"].values():
         assert row["ci"][0] <= row["success"] <= row["ci"][1] and "nearest-state" in row["baselines"]
     assert json.loads((tmp_path / "bc" / "bc.json").read_text())["horizon"] == 8
+
+
+def test_the_shipped_mt10_baseline_loads_and_acts() -> None:
+    shipped = Path(__file__).resolve().parents[2] / "src" / "reasonact" / "bc" / "policies" / "mt10-small"
+    policy = load_bc(shipped)
+    assert policy.metadata["step"] == 3000 and len(policy.model.config.instructions) == 10
+    assert read_json(shipped / "eval.json")["mae"] < read_json(shipped / "eval.json")["mean_chunk_mae"]
+    envs = make_vector_env([EnvConfig(task="drawer-open-v3", image_size=64)], asynchronous=False)
+    obs, _ = envs.reset(seed=[10_000])
+    envs.close()
+    policy.begin(0, 10_000)
+    assert policy.act_batch(obs, [0]).shape == (1, 4) and len(policy.queues[0]) == 7  # 8-step chunk, one used
