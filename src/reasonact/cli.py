@@ -181,6 +181,18 @@ COMMANDS: dict[str, Command | Table] = {
             "benchmarks.vla_inference:PRESETS",
         ),
     },
+    "bc": {
+        "train": Command(
+            "Train the CNN behaviour-cloning baseline (camera + state + task → chunk) on LeRobot datasets.",
+            "reasonact.training.bc_trainer:train",
+            "reasonact.training.bc_config:PRESETS",
+        ),
+        "eval": Command(
+            "Closed-loop success of a BC run (95% CIs, GIFs) beside the expert and baselines → JSON (as vla eval).",
+            "reasonact.bc.policy:evaluate",
+            "reasonact.vla.evaluate:PRESETS",
+        ),
+    },
     "serve": Command(
         "Policy server (`serve <checkpoint|size|echo|module:factory>`), or its load test (`serve bench`, `serve soak`)",
         "reasonact.serving.commands:serve",

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from reasonact.data.lerobot import LeRobotWriter
+from reasonact.evaluation.baselines import Demonstrations, baseline_factory
 from reasonact.training.distributed import Distributed
 from reasonact.training.vla_config import VLATrainConfig
 from reasonact.training.vla_trainer import Trainer, train
@@ -102,8 +103,17 @@ def test_mixed_batches_train_both_heads_and_the_run_is_complete(data, tmp_path) 
     first, last = np.mean([m["loss"] for m in metrics[:5]]), np.mean([m["loss"] for m in metrics[-5:]])
     assert last < 0.6 * first and all({"ce", "flow", "lr", "grad_norm"} <= set(m) for m in metrics)
     assert metrics[0]["lr"] < metrics[1]["lr"] and metrics[-1]["lr"] < metrics[10]["lr"]  # warmup, then decay
-    assert set(report) == {"mae", "mean_chunk_mae", "nearest_state_mae", "heldout_frames"}
+    assert set(report) == {"mae", "mean_chunk_mae", "nearest_state_mae", "heldout_frames", "image_dependence"}
+    assert {"loss_real", "loss_shuffled", "loss_black", "flow_real", "ce_real"} <= set(report["image_dependence"])
     assert report["heldout_frames"] == 16 and np.isfinite(report["mae"])
+    # one nearest-state baseline: the closed-loop controller `vla eval --baselines` fits gives the same error
+    held = [(e, t) for e in trainer.heldout_ids for t in range(len(trainer.episodes[e].action))]
+    truth = np.stack([trainer.sampler.chunk(e, t) for e, t in held])  # (28, H, d) robot units
+    closed = baseline_factory("nearest-state", Demonstrations.load(cfg.datasets, 10, cfg.heldout_per_task))
+    episodes = trainer.episodes
+    lookup = np.stack([closed(episodes[e].env_task).act({"state": episodes[e].state[t]}) for e, t in held])
+    trained = trainer._baselines(held, truth)["nearest_state_mae"]  # what eval.json reports, on all 28 frames
+    assert trained == pytest.approx(float(np.abs(lookup - truth).mean()), rel=1e-6)
     run = tmp_path / "run"
     assert (run / "plots" / "metrics.png").stat().st_size > 0 and (run / "fast" / "fast.json").exists()
     policy = load_checkpoint(run)  # the EMA weights

@@ -52,6 +52,8 @@ def test_tiny_prestage_beats_the_majority_answer_on_training_records(tmp_path, r
     assert before < 0.05 < majority < after["accuracy"], (before, majority, after)
     assert after["accuracy_color"] > baselines(trainer.records)["train"]["accuracy_color"]  # read from the image
     assert report["model"]["train"]["caption_perplexity"] < 3.0  # bytes: uniform would be 256
+    images = report["image_dependence"]
+    assert images["ce_real"] < images["ce_shuffled"] and images["ce_real"] < images["ce_black"]
     assert (tmp_path / "tiny" / "backbone.safetensors").is_file() and (
         tmp_path / "tiny" / "plots" / "metrics.png"
     ).is_file()

@@ -54,6 +54,12 @@ class Demonstrations:
             chunks.setdefault(tasks[e], []).append(action[idx])  # (T, H, d_a)
         return cls({t: np.concatenate(v) for t, v in states.items()}, {t: np.concatenate(v) for t, v in chunks.items()})
 
+    @classmethod
+    def from_frames(cls, tasks: list[str], states: np.ndarray, chunks: np.ndarray) -> Demonstrations:
+        """Frames grouped by task: their tasks (n,), states (n, d_s) and chunks (n, H, d_a)."""
+        names, unique = np.asarray(tasks), sorted(set(tasks))
+        return cls({t: states[names == t] for t in unique}, {t: chunks[names == t] for t in unique})
+
     def task(self, task: str) -> tuple[np.ndarray, np.ndarray]:
         """(states (n, d_s), chunks (n, H, d_a)) of one task; raises naming the task when it has none."""
         if task not in self.chunks:
@@ -75,20 +81,50 @@ class MeanChunkController:
         return self.chunk  # (H, d_a)
 
 
-class NearestStateController:
-    """The chunk that followed the task's training frame nearest to the observed state (z-scored per
-    dimension by the training states' spread, so millimetres and radians weigh alike)."""
+class NearestState:
+    """The state → chunk lookup of one task: the chunk that followed the training frame nearest to the query,
+    distance measured in per-dimension z-scores of the training states (so millimetres and radians weigh
+    alike). The one nearest-state baseline: closed loop (`NearestStateController`) and in the VLA trainer's
+    open-loop evaluation (`open_loop_errors`)."""
 
     def __init__(self, states: np.ndarray, chunks: np.ndarray) -> None:  # (n, d_s), (n, H, d_a)
         self.offset, self.scale = states.mean(0), np.maximum(states.std(0), 1e-6)  # (d_s,) each
         self.states, self.chunks = (states - self.offset) / self.scale, chunks.astype(np.float32)
 
+    def __call__(self, queries: np.ndarray) -> np.ndarray:  # (m, d_s) → (m, H, d_a)
+        z = (np.asarray(queries, dtype=np.float64) - self.offset) / self.scale  # (m, d_s)
+        distance = ((z[:, None, :] - self.states[None]) ** 2).sum(-1)  # (m, n)
+        return self.chunks[distance.argmin(1)]
+
+
+class NearestStateController:
+    """`NearestState` of one task as a controller."""
+
+    def __init__(self, states: np.ndarray, chunks: np.ndarray) -> None:  # (n, d_s), (n, H, d_a)
+        self.lookup = NearestState(states, chunks)
+
     def reset(self) -> None:
         """Memoryless."""
 
     def act(self, obs: EnvObservation) -> np.ndarray:
-        query = (np.asarray(obs["state"], dtype=np.float64) - self.offset) / self.scale  # (d_s,)
-        return self.chunks[np.argmin(((self.states - query) ** 2).sum(1))]  # (H, d_a)
+        return self.lookup(np.asarray(obs["state"])[None])[0]  # (H, d_a)
+
+
+def open_loop_errors(
+    demos: Demonstrations, tasks: list[str], states: np.ndarray, truth: np.ndarray
+) -> dict[str, float]:
+    """Held-out chunk MAE (robot units) of the mean-chunk and nearest-state baselines, each fitted per task on
+    `demos`: held-out frames of `tasks` (m,), their states (m, d_s) and true chunks (m, H, d_a)."""
+    mean, nearest = np.empty_like(truth), np.empty_like(truth)
+    for task in sorted(set(tasks)):
+        rows = np.flatnonzero(np.asarray(tasks) == task)
+        task_states, chunks = demos.task(task)
+        mean[rows] = chunks.mean(0)
+        nearest[rows] = NearestState(task_states, chunks)(states[rows])
+    return {
+        "mean_chunk_mae": float(np.abs(mean - truth).mean()),
+        "nearest_state_mae": float(np.abs(nearest - truth).mean()),
+    }
 
 
 def baseline_factory(name: str, demos: Demonstrations | None, seed: int = 0) -> ControllerFactory:
@@ -107,4 +143,12 @@ def baseline_factory(name: str, demos: Demonstrations | None, seed: int = 0) -> 
     return factory
 
 
-__all__ = ["BASELINES", "Demonstrations", "MeanChunkController", "NearestStateController", "baseline_factory"]
+__all__ = [
+    "BASELINES",
+    "Demonstrations",
+    "MeanChunkController",
+    "NearestState",
+    "NearestStateController",
+    "baseline_factory",
+    "open_loop_errors",
+]

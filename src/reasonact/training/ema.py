@@ -32,3 +32,21 @@ class EMA:
             average.lerp_(p.detach(), 1.0 - self.decay)
         for average, b in zip(self.model.buffers(), model.buffers(), strict=True):
             average.copy_(b)
+
+
+def optimize_with_ema(
+    loss: torch.Tensor,
+    params: list[nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    ema: EMA,
+    model: nn.Module,
+    grad_clip: float,
+) -> float:
+    """One step of the acting trainers: zero the gradients → backward → clip the global norm to `grad_clip` →
+    optimizer step → EMA update of `model` → the gradient norm before clipping."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    ema.update(model)
+    return float(grad_norm)

@@ -30,7 +30,7 @@ from reasonact.data.splits import split_episodes
 from reasonact.devices import placement
 from reasonact.runs import Run, to_jsonable
 from reasonact.training.distributed import Distributed
-from reasonact.training.ema import EMA
+from reasonact.training.ema import EMA, optimize_with_ema
 from reasonact.training.schedule import set_lr, warmup_cosine
 from reasonact.training.vla_config import VLATrainConfig
 from reasonact.training.vla_data import MixedSampler, load_episodes, load_vlm
@@ -87,6 +87,11 @@ class Trainer:
         fast = self._fast_tokenizer()
         torch.manual_seed(cfg.seed)
         self.model = build_model(self.model_cfg, fast)
+        # pixel statistics of the training frames; a pre-stage backbone or a resumed checkpoint brings its own
+        camera_of = self.transforms.source_camera
+        self.model.fit_pixel_statistics(
+            {c: (episodes[e].images[camera_of(c)] for e in self.train_ids) for c in self.model_cfg.cameras}
+        )
         if cfg.init_backbone is not None:
             from reasonact.training.vlm_pretrain import load_backbone
 
@@ -152,13 +157,9 @@ class Trainer:
                               noise=batch.noise.to(on), tau=batch.tau.to(on))  # fmt: skip
         if not torch.isfinite(losses["loss"]):
             raise FloatingPointError(f"loss: non-finite ({float(losses['loss'])}) at step {step}; lower --lr")
-        self.optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
-        self.optimizer.step()
-        self.ema.update(self.model)
+        grad_norm = optimize_with_ema(losses["loss"], self.params, self.optimizer, self.ema, self.model, cfg.grad_clip)
         out = {k: float(self.dist.mean(v.detach().float())) for k, v in losses.items()}
-        return {**out, "grad_norm": float(grad_norm), "lr": lr}
+        return {**out, "grad_norm": grad_norm, "lr": lr}
 
     def fit(self) -> dict:
         """Train to `cfg.steps`, checkpointing and evaluating on the way; returns the final evaluation."""
@@ -182,6 +183,8 @@ class Trainer:
                 if self.step % cfg.save_every == 0 or last:
                     self.save()
         report = self.evaluate() if self.dist.main else {}
+        if report:
+            report["image_dependence"] = self.image_dependence()
         if self.dist.main:
             atomic_write_json(self.run.path / "eval.json", report)
             self.plot()
@@ -201,9 +204,8 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, baselines: bool = True) -> dict[str, float]:
-        """Held-out open-loop chunk MAE (robot units) of the EMA weights, and with `baselines` the mean
-        training chunk and the nearest-state lookup (the training frame of the same task with the closest
-        normalised state) on the same frames."""
+        """Held-out open-loop chunk MAE (robot units) of the EMA weights, and with `baselines` the task's mean
+        training chunk and the nearest-state lookup (`evaluation.baselines.NearestState`) on the same frames."""
         frames = [(e, t) for e in self.heldout_ids for t in range(len(self.episodes[e].action))]
         if not frames:
             return {}
@@ -223,22 +225,31 @@ class Trainer:
             out |= self._baselines(picks, truth)
         return out
 
+    def image_dependence(self) -> dict[str, float]:
+        """The EMA model's loss on held-out frames with their own, shuffled and black images (`vla.image_use`):
+        a policy that reads its camera has loss_real < loss_shuffled."""
+        from reasonact.vla.image_use import losses_with_images
+
+        frames = [(e, t) for e in self.heldout_ids for t in range(len(self.episodes[e].action))]
+        if len(frames) < 2:
+            return {}
+        rng = np.random.default_rng(self.cfg.seed + 2)
+        picks = [frames[i] for i in rng.choice(len(frames), min(len(frames), EVAL_BATCH), replace=False)]
+        obs, actions, _ = self.sampler.assemble(picks, [])
+        return losses_with_images(self.ema.model, obs, actions, seed=self.cfg.seed)
+
     def _baselines(self, picks: list[tuple[int, int]], truth: np.ndarray) -> dict[str, float]:
+        """The mean-chunk and nearest-state baselines (`evaluation.baselines`), fitted per task on the training
+        frames, on the held-out frames `picks`."""
+        from reasonact.evaluation.baselines import Demonstrations, open_loop_errors
+
         train = self.sampler.frames
-        chunks = np.stack([self.sampler.chunk(e, t) for e, t in train])  # (n_train, H, d_a)
-        states = self.transforms.state.normalize(np.stack([self.episodes[e].state[t] for e, t in train]))
-        tasks = np.array([self.episodes[e].env_task for e, _ in train])
-        nearest = []
-        for e, t in picks:
-            same = np.flatnonzero(tasks == self.episodes[e].env_task)
-            pool = same if same.size else np.arange(len(train))
-            query = self.transforms.state.normalize(self.episodes[e].state[t])
-            nearest.append(chunks[pool[np.argmin(((states[pool] - query) ** 2).sum(1))]])
-        return {
-            "mean_chunk_mae": float(np.abs(chunks.mean(0) - truth).mean()),
-            "nearest_state_mae": float(np.abs(np.stack(nearest) - truth).mean()),
-            "heldout_frames": len(picks),
-        }
+        demos = Demonstrations.from_frames([self.episodes[e].env_task for e, _ in train],
+                                           np.stack([self.episodes[e].state[t] for e, t in train]),
+                                           np.stack([self.sampler.chunk(e, t) for e, t in train]))  # fmt: skip
+        tasks = [self.episodes[e].env_task for e, _ in picks]
+        states = np.stack([self.episodes[e].state[t] for e, t in picks])  # (n, d_s)
+        return {**open_loop_errors(demos, tasks, states, truth), "heldout_frames": len(picks)}
 
 
 def train(config: VLATrainConfig) -> dict:

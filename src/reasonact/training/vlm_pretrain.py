@@ -27,7 +27,7 @@ from torch import nn
 from reasonact.atomic import atomic_write_bytes, atomic_write_json, read_json
 from reasonact.checks import check_range
 from reasonact.runs import Run, to_jsonable
-from reasonact.training.ema import EMA
+from reasonact.training.ema import EMA, optimize_with_ema
 from reasonact.training.schedule import set_lr, warmup_cosine
 from reasonact.training.vlm_pretrain_config import VLMPretrainConfig
 from reasonact.vla.config import LMConfig, VisionConfig
@@ -35,6 +35,7 @@ from reasonact.vla.model import KIVLA, build_model
 from reasonact.vla.vqa_eval import baselines, evaluate_vqa, load_records, text_tokenizer, vlm_observation
 
 BACKBONE = "backbone.safetensors"
+PIXEL_BATCH = 512  # images per batch when fitting the pixel statistics
 
 
 class Pretrainer:
@@ -59,6 +60,8 @@ class Pretrainer:
         atomic_write_json(self.run.path / "model.json", to_jsonable(cfg.model))
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg.model, device=cfg.device)
+        train_images = self.records.images[self.train_ids]  # (n, S, S, 3) uint8
+        self.model.fit_pixel_statistics({cfg.model.cameras[0]: train_images.split(PIXEL_BATCH)})
         for name, p in self.model.named_parameters():
             p.requires_grad_(trainable(name, cfg))
         self.ema = EMA(self.model, cfg.ema_decay)
@@ -77,12 +80,8 @@ class Pretrainer:
         loss = self.model.compute_loss(obs, None)["loss"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss: non-finite ({float(loss)}) at step {step}; lower --lr")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
-        self.optimizer.step()
-        self.ema.update(self.model)
-        return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": lr}
+        grad_norm = optimize_with_ema(loss, self.params, self.optimizer, self.ema, self.model, cfg.grad_clip)
+        return {"loss": float(loss.detach()), "grad_norm": grad_norm, "lr": lr}
 
     def fit(self) -> dict:
         """Train to `cfg.steps` (checkpointing, evaluating on the way), export the backbone, evaluate."""
@@ -102,12 +101,26 @@ class Pretrainer:
         report = {
             "model": evaluate_vqa(self.ema.model, self.records, self.text, max_per_split=cfg.eval_samples),
             "majority": baselines(self.records, max_per_split=cfg.eval_samples),
+            "image_dependence": self.image_dependence(),
         }
         atomic_write_json(self.run.path / "eval.json", report)
         self.run.log(self.step, **self.heldout_metrics(report["model"]))
         keys = ["loss", "grad_norm", "lr", *(k for k in self.run.metrics()[-1] if k.startswith("eval_"))]
         self.run.plot_metrics(keys)
         return report
+
+    def image_dependence(self) -> dict[str, float]:
+        """The EMA model's CE on up to 64 non-caption training records with their own, shuffled and black
+        images (`vla.image_use`): a backbone that reads its images has ce_real < ce_shuffled."""
+        from reasonact.vla.image_use import losses_with_images
+
+        train = self.records.subset(self.train_ids).where(not_kind="caption")
+        rows = np.random.default_rng(self.cfg.seed + 1).permutation(len(train))[:64]
+        part = train.subset(rows)
+        if len(part) < 2:
+            return {}
+        obs = vlm_observation(self.cfg.model, self.text, part.images, part.questions, part.answers)
+        return losses_with_images(self.ema.model, obs.to(self.cfg.device), seed=self.cfg.seed)
 
     def heldout_metrics(self, report: dict | None = None) -> dict[str, float]:
         """eval_<split>_{accuracy, caption_perplexity} of the EMA weights (a subset with `eval_samples`)."""

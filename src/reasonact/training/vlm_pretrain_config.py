@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reasonact.training.vla_config import SMALL_MT10, TINY_VLM
+from reasonact.training.vla_config import PROMPT_TOKENS, SMALL_MT10, TINY_VLM
 from reasonact.vla.config import GEMMA270M, VLAConfig
 
 
@@ -48,7 +48,7 @@ class VLMPretrainConfig:
 
 
 SMALL = VLMPretrainConfig(
-    model=SMALL_MT10.model,
+    model=dataclasses.replace(SMALL_MT10.model, max_prompt_tokens=PROMPT_TOKENS),  # VLM questions: up to 66 bytes
     records=(Path("runs/vlm/mt15/vlm.parquet"),),
     steps=450,
     batch_size=8,

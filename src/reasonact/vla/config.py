@@ -67,6 +67,7 @@ class VisionConfig:
     depth: int = 2  # ViT layers
     mlp_dim: int = 128  # ViT MLP hidden size
     heads: int = 4  # ViT attention heads
+    dataset_norm: bool = True  # normalise images by the training images' per-pixel mean and spread (`PixelNorm`)
 
     @property
     def tokens(self) -> int:

@@ -16,6 +16,7 @@ episodes are not the training ones (LIBERO: seed s is the benchmark's fixed init
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -30,7 +31,10 @@ from reasonact.evaluation.baselines import BASELINES
 from reasonact.evaluation.controllers import ControllerFactory
 from reasonact.evaluation.harness import EvalConfig, evaluate
 
-CHECKPOINT_HELP = "a `reasonact vla train` run directory (its latest checkpoint) or one of its checkpoints/step_<n>"
+CHECKPOINT_HELP = (
+    "a `reasonact vla train` or `reasonact bc train` run directory (its latest checkpoint) or one of its "
+    "checkpoints/step_<n>"
+)
 
 
 @dataclass(frozen=True)
@@ -116,30 +120,35 @@ def expert_results(config: VLAEvalConfig, base: EvalConfig, tasks: list[str]) ->
     return {t: read_json(path[t]) for t in tasks}
 
 
-def baseline_factories(config: VLAEvalConfig, horizon: int, tasks: list[str]) -> dict[str, ControllerFactory]:
-    """The requested baselines, fitted on the checkpoint run's training datasets and split (every task checked)."""
+def baseline_factories(
+    config: VLAEvalConfig, run_dir: Path, horizon: int, tasks: list[str]
+) -> dict[str, ControllerFactory]:
+    """The requested baselines, fitted on the training run's datasets and split (every task checked)."""
     from reasonact.evaluation.baselines import Demonstrations, baseline_factory
-    from reasonact.vla.policy import resolve_checkpoint
 
     unknown = [b for b in config.baselines if b not in BASELINES]
     if unknown:
         raise ValueError(f"baselines: expected names from {list(BASELINES)}, received {unknown}")
     demos = None
     if any(b != "random" for b in config.baselines):
-        train = read_json(resolve_checkpoint(config.checkpoint)[0] / "config.json")
+        train = read_json(run_dir / "config.json")
         demos = Demonstrations.load(tuple(Path(p) for p in train["datasets"]), horizon, train["heldout_per_task"])
         for task in tasks:
             demos.task(task)
     return {name: baseline_factory(name, demos, config.seed) for name in config.baselines}
 
 
-def run(config: VLAEvalConfig) -> dict:
-    """Evaluate a trained VLA closed loop beside the expert (and baselines); prints a table, writes `out`."""
+def run(config: VLAEvalConfig, load: Callable | None = None) -> dict:
+    """Evaluate a trained VLA closed loop beside the expert (and baselines); prints a table, writes `out`.
+
+    `load(checkpoint, ema, n_action_steps)` → the policy (default `vla.policy.load_checkpoint`; `reasonact bc
+    eval` passes the BC loader): a `BatchController` with `spec`, `metadata` (incl. its training "run"
+    directory) and `n_action_steps`."""
     from reasonact.vla.policy import load_checkpoint
 
     where = placement(config.device, config.dtype)  # a bad --device/--dtype fails before the model is built
     tasks = select_tasks(config.suite, config.tasks)
-    policy = load_checkpoint(config.checkpoint, config.ema, config.n_action_steps)
+    policy = (load or load_checkpoint)(config.checkpoint, config.ema, config.n_action_steps)
     policy.model.to(where.device, where.dtype)
     check_compatible(policy.spec, tasks)
     artefacts = config.out.with_suffix("")
@@ -148,7 +157,7 @@ def run(config: VLAEvalConfig) -> dict:
     base = EvalConfig(tasks=tuple(tasks), episodes=config.episodes, env=env, num_envs=config.num_envs,
                       asynchronous=config.asynchronous, execute_steps=policy.n_action_steps,
                       videos_per_task=config.videos_per_task, seed=config.seed)  # fmt: skip
-    factories = baseline_factories(config, policy.spec.horizon, tasks)  # before any rollout: fails fast
+    factories = baseline_factories(config, Path(policy.metadata["run"]), policy.spec.horizon, tasks)  # fails fast
     vla = evaluate(dataclasses.replace(base, policy="vla", out=artefacts / "vla"), policy)
     expert = expert_results(config, base, tasks) if config.expert else {}
     others = {name: evaluate(dataclasses.replace(base, policy=name, out=artefacts / name), factory)
@@ -205,7 +214,7 @@ def print_report(report: dict) -> None:
     names = list(report["baselines"])
     table = Table(title=f"{report['checkpoint']} ({report['variant']}, {report['weights']} weights): "
                   f"{report['episodes']} episodes per task from seed {report['seed']}")  # fmt: skip
-    for column in ("task", "VLA [95% CI]", "expert", *names):
+    for column in ("task", f"{report['variant']} [95% CI]", "expert", *names):
         table.add_column(column, overflow="fold")
     labels = task_labels(list(report["tasks"]))
     for task, row in report["tasks"].items():

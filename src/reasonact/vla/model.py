@@ -17,7 +17,7 @@ autoregressively over the same cache (`sample_fast`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +56,7 @@ class KIVLA(BasePolicy):
         check_fast_tokenizer(fast, config)
         self.config = config
         self.fast = fast
-        self.vision = VisionEncoder(config.vision)
+        self.vision = VisionEncoder(config.vision, len(config.cameras))
         self.projector = nn.Linear(config.vision.width, config.lm.width)
         self.lm = GemmaLM(config.lm, config.embed_vocab)
         continuous = config.prefix_state == "continuous"
@@ -79,6 +79,17 @@ class KIVLA(BasePolicy):
             if not name.startswith("expert."):
                 yield p
 
+    def fit_pixel_statistics(self, images: Mapping[str, Iterable[Tensor]]) -> None:
+        """Model camera → batches of its training images (n, S, S, 3) uint8 → the vision tower's per-camera
+        pixel statistics (`backbone.PixelNorm`; nothing to fit when `vision.dataset_norm` is off)."""
+        if self.vision.pixels is None:
+            return
+        unknown = sorted(set(images) - set(self.config.cameras))
+        if unknown:
+            raise ValueError(f"images: cameras {unknown} are not model cameras {list(self.config.cameras)}")
+        for camera, batches in images.items():
+            self.vision.pixels.fit(self.config.cameras.index(camera), (images_to_float(x) for x in batches))
+
     def compile_expert(self, mode: str | None = None) -> None:
         """Optional: run the Euler steps through `torch.compile(expert.velocity)` (inductor; needs a C++
         compiler). Weights stay shared with `self.expert`; `compute_loss` keeps using the eager module."""
@@ -97,7 +108,8 @@ class KIVLA(BasePolicy):
     def embed_prefix(self, obs: Observation) -> tuple[Tensor, Tensor]:
         """→ embeddings (b, P, w) of [images per camera, prompt, continuous state] and validity (b, P)."""
         dtype = self.projector.weight.dtype  # float32, or bfloat16 after `model.to(torch.bfloat16)`
-        parts = [self.projector(self.vision(images_to_float(obs.images[c]).to(dtype))) for c in self.config.cameras]
+        parts = [self.projector(self.vision(images_to_float(obs.images[c]).to(dtype), i))
+                 for i, c in enumerate(self.config.cameras)]  # fmt: skip
         valid = [torch.ones(p.shape[:2], dtype=torch.bool, device=p.device) for p in parts]
         parts.append(self.lm.embed_tokens(obs.tokens))
         valid.append(obs.token_mask)

@@ -40,20 +40,49 @@ from reasonact.vla.model import KIVLA, build_model
 from reasonact.vla.transforms import VLATransforms
 
 
-class CheckpointPolicy:
+class ChunkQueues:
+    """A chunk predictor as a `reasonact.envs.BatchController` (module docstring): one action queue per
+    sub-env, refilled by one batched `chunks` call for the sub-envs whose queue is empty. Subclasses predict."""
+
+    def __init__(self, horizon: int, n_action_steps: int = 0) -> None:
+        check_range(n_action_steps, "n_action_steps", 0, horizon)
+        self.n_action_steps = n_action_steps or horizon  # actions of a chunk executed before re-planning
+        self.queues: dict[int, deque[np.ndarray]] = {}  # sub-env → actions (d,) left of its current chunk
+        self.seeds: dict[int, int] = {}  # sub-env → the seed of its episode
+
+    def chunks(self, obs: Mapping, slots: list[int]) -> np.ndarray:
+        """Chunks (len(slots), H, d_a) in robot units for sub-envs `slots` (rows of the batched observation)."""
+        raise NotImplementedError
+
+    def begin(self, slot: int, seed: int) -> None:
+        """Sub-env `slot` starts the episode of `seed` with an empty queue."""
+        self.queues[slot] = deque()
+        self.seeds[slot] = int(seed)
+
+    def act_batch(self, obs: Mapping, slots: list[int]) -> np.ndarray:
+        """The vector env's batched observation, the sub-envs to act for → their next actions (len(slots), d_a)."""
+        unknown = [i for i in slots if i not in self.queues]
+        if unknown:
+            raise ValueError(f"slots: sub-envs {unknown} act before `begin(slot, seed)` started their episode")
+        empty = [i for i in slots if not self.queues[i]]
+        if empty:
+            for i, chunk in zip(empty, self.chunks(obs, empty), strict=True):
+                self.queues[i] = deque(chunk[: self.n_action_steps])
+        return np.stack([self.queues[i].popleft() for i in slots])  # (len(slots), d_a)
+
+
+class CheckpointPolicy(ChunkQueues):
     """A trained `KIVLA` with its transforms: robot observations in, robot-unit actions out (module docstring)."""
 
     def __init__(
         self, model: KIVLA, transforms: VLATransforms, metadata: dict[str, Any], n_action_steps: int = 0
     ) -> None:
         cfg = transforms.config
-        check_range(n_action_steps, "n_action_steps", 0, cfg.horizon)
+        super().__init__(cfg.horizon, n_action_steps)
         self.model, self.transforms = model.eval(), transforms
-        self.n_action_steps = n_action_steps or cfg.horizon  # actions of a chunk executed before re-planning
         cameras = tuple(transforms.source_camera(c) for c in cfg.cameras)  # the robot's names for them
         self.spec = PolicySpec(cameras, cfg.vision.image_size, transforms.state.dim, transforms.action.dim, cfg.horizon)
         self.metadata = {**metadata, "n_action_steps": self.n_action_steps}
-        self.queues: dict[int, deque[np.ndarray]] = {}  # sub-env → actions (d,) left of its current chunk
         self.generators: dict[int, torch.Generator] = {}  # sub-env → flow-noise generator of its episode
 
     @torch.inference_mode()
@@ -74,27 +103,18 @@ class CheckpointPolicy:
 
     def begin(self, slot: int, seed: int) -> None:
         """Sub-env `slot` starts the episode of `seed`: an empty queue and that episode's noise generator."""
-        self.queues[slot] = deque()
+        super().begin(slot, seed)
         self.generators[slot] = torch.Generator().manual_seed(int(seed))
 
-    def act_batch(self, obs: Mapping, slots: list[int]) -> np.ndarray:
-        """The vector env's batched observation, the sub-envs to act for → their next actions (len(slots), d_a)."""
-        unknown = [i for i in slots if i not in self.queues]
-        if unknown:
-            raise ValueError(f"slots: sub-envs {unknown} act before `begin(slot, seed)` started their episode")
-        empty = [i for i in slots if not self.queues[i]]
-        if empty:
-            cfg = self.transforms.config
-            noise = torch.stack([torch.randn(cfg.horizon, cfg.action_dim, generator=self.generators[i]) for i in empty])
-            chunks = self.predict(
-                {c: np.asarray(v)[empty] for c, v in obs["images"].items()},
-                np.asarray(obs["state"])[empty],
-                [str(obs["instruction"][i]) for i in empty],
-                noise,  # (k, H, action_dim)
-            )
-            for i, chunk in zip(empty, chunks, strict=True):
-                self.queues[i] = deque(chunk[: self.n_action_steps])
-        return np.stack([self.queues[i].popleft() for i in slots])  # (len(slots), d_a)
+    def chunks(self, obs: Mapping, slots: list[int]) -> np.ndarray:
+        cfg = self.transforms.config
+        noise = torch.stack([torch.randn(cfg.horizon, cfg.action_dim, generator=self.generators[i]) for i in slots])
+        return self.predict(
+            {c: np.asarray(v)[slots] for c, v in obs["images"].items()},
+            np.asarray(obs["state"])[slots],
+            [str(obs["instruction"][i]) for i in slots],
+            noise,  # (k, H, action_dim)
+        )
 
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
@@ -161,6 +181,7 @@ def load_checkpoint(path: str | Path, ema: bool = True, n_action_steps: int = 0)
     transforms = VLATransforms.from_json(config, read_json(run_dir / "transforms.json"))
     metadata = {
         "policy": f"{run_dir.name}@{step}",
+        "run": str(run_dir),
         "checkpoint": str(checkpoint),
         "step": step,
         "weights": weights,
@@ -171,4 +192,4 @@ def load_checkpoint(path: str | Path, ema: bool = True, n_action_steps: int = 0)
     return CheckpointPolicy(model, transforms, metadata, n_action_steps)
 
 
-__all__ = ["CheckpointPolicy", "check_weights", "load_checkpoint", "resolve_checkpoint"]
+__all__ = ["CheckpointPolicy", "ChunkQueues", "check_weights", "load_checkpoint", "resolve_checkpoint"]
