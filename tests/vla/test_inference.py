@@ -142,3 +142,39 @@ def test_compiled_fast_decode_step_gives_the_same_tokens(make_obs, fast) -> None
         model.compile_fast_decode(mode="reduce-overhead")
         compiled = [model._decode_fast(obs, 10, None) for _ in range(2)]  # compile, then replay
     assert all(torch.equal(ids, eager) for ids in compiled)
+
+
+def _greedy_text_without_cache(model, obs, stop_id: int, n: int) -> list[list[int]]:
+    """Reference for VQA answers: the first token from the last valid prefix position, then the whole
+    sequence re-run for every next token (token j in block j + 1 at position start + j)."""
+    cfg = model.config
+    h, valid = model.embed_prefix(obs)
+    pos = (valid.cumsum(1) - 1).clamp(min=0)
+    hidden, _ = model.lm(h, torch.zeros_like(pos), pos, valid)
+    last = valid.long().cumsum(1).argmax(1)
+    ids = model.lm.logits(hidden[torch.arange(len(last)), last])[:, : cfg.lm.vocab_size].argmax(-1)[:, None]
+    start = valid.sum(1, keepdim=True)
+    for _ in range(n - 1):
+        steps = torch.arange(1, ids.shape[1] + 1)
+        x = torch.cat([h, model.lm.embed_tokens(ids)], 1)
+        blocks = torch.cat([torch.zeros_like(pos), steps.expand_as(ids)], 1)
+        hidden, _ = model.lm(x, blocks, torch.cat([pos, start + steps - 1], 1),
+                             torch.cat([valid, torch.ones_like(ids, dtype=torch.bool)], 1))  # fmt: skip
+        ids = torch.cat([ids, model.lm.logits(hidden[:, -1])[:, : cfg.lm.vocab_size].argmax(-1)[:, None]], 1)
+    return [row[: row.index(stop_id)] if stop_id in row else row for row in ids.tolist()]
+
+
+@pytest.mark.parametrize("cfg", [TINY, GEMMA3_TINY], ids=["gemma1", "gemma3"])
+def test_vqa_greedy_answers_over_the_decode_cache_match_recomputation(make_obs, cfg) -> None:
+    """`greedy_answers` (VQA evaluation) decodes over `KIVLA.decode_cache`; a decode that passed the cache where
+    the LM expected another argument once made every pre-stage answer empty (VQA 0.0)."""
+    from reasonact.vla.vqa_eval import greedy_answers
+
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    _spread_lm_weights(model)
+    obs = make_obs(cfg, b=3)
+    with torch.no_grad():
+        expected = _greedy_text_without_cache(model, obs, stop_id=-1, n=10)  # -1: never stops, all 10 compared
+    got = greedy_answers(model, obs, stop_id=-1, max_tokens=10)
+    assert got == expected and len({t for row in expected for t in row}) > 1

@@ -322,9 +322,10 @@ class KIVLA(BasePolicy):
                 return state.ids[:, : j + 1].clone()
         return state.ids.clone()
 
-    def _fast_state(self, prefix: KVCache, max_tokens: int) -> FastDecodeState:
-        """The decode state after the prefix: its K/V copied into the (reused) buffer, BOA as the first input."""
-        cfg = self.config
+    def decode_cache(self, prefix: KVCache, max_tokens: int) -> StaticKVCache:
+        """The prefix's K/V copied into the (reused) preallocated buffer of P + max_tokens columns, for
+        autoregressive decoding after it (`GemmaLM.decode`): column P + j holds the j-th fed token, block j + 1,
+        position `start + j` where start (b, 1) = the prefix's valid length."""
         (b, length), device = prefix.blocks.shape, prefix.blocks.device
         k = prefix.keys[0]  # (b, kv_heads, P, hd)
         self._fast_buffer = reuse_or_allocate(
@@ -334,12 +335,19 @@ class KIVLA(BasePolicy):
             self._fast_buffer.fill(i, keys, values)
         ar = torch.arange(1, max_tokens + 1, device=device).expand(b, -1)  # (b, n): block of the j-th token
         start = prefix.valid.sum(dim=1, keepdim=True)  # (b, 1): position of the first generated token
-        cache = StaticKVCache(
+        return StaticKVCache(
             self._fast_buffer,
             torch.cat([prefix.blocks, ar], dim=1),
             torch.cat([prefix.positions, start + ar - 1], dim=1),
             torch.cat([prefix.valid, torch.ones_like(ar, dtype=torch.bool)], dim=1),
         )
+
+    def _fast_state(self, prefix: KVCache, max_tokens: int) -> FastDecodeState:
+        """The decode state after the prefix: its K/V in the decode cache, BOA as the first input."""
+        cfg = self.config
+        cache = self.decode_cache(prefix, max_tokens)
+        (b, length), device = prefix.blocks.shape, prefix.blocks.device
+        start = prefix.valid.sum(dim=1, keepdim=True)  # (b, 1): position of the first generated token
         token = torch.full((b, 1), cfg.boa, dtype=torch.int64, device=device)
         ids = torch.full((b, max_tokens), cfg.eoa, dtype=torch.int64, device=device)
         return FastDecodeState(cache, length, start, token, torch.zeros_like(token, dtype=torch.bool), ids)

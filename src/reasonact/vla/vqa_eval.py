@@ -160,12 +160,13 @@ def greedy_answers(model: KIVLA, obs: Observation, stop_id: int, max_tokens: int
     """Greedy text decoding after the prefix → b lists of token ids (up to, excluding, `stop_id`).
 
     The first token comes from the hidden state of the last valid prefix position (as `compute_loss` trains
-    it), each next one from the KV-cached pass over the previous token; only text-vocabulary ids are
-    eligible."""
+    it), each next one from a pass of the previous token over the prefix's preallocated decode cache
+    (`KIVLA.decode_cache`, as π0-FAST decodes); only text-vocabulary ids are eligible."""
     cfg = model.config
     h, valid = model.embed_prefix(obs)  # (b, P, w), (b, P)
     positions = (valid.cumsum(dim=1) - 1).clamp(min=0)
-    hidden, cache = model.lm(h, torch.full_like(positions, PREFIX), positions, valid)
+    hidden, prefix = model.lm(h, torch.full_like(positions, PREFIX), positions, valid)
+    cache = model.decode_cache(prefix, max_tokens)
     last = valid.long().cumsum(dim=1).argmax(dim=1)  # (b,)
     h_t = hidden[torch.arange(len(last)), last][:, None]  # (b, 1, w)
     start = valid.sum(dim=1, keepdim=True)  # (b, 1)
@@ -179,9 +180,8 @@ def greedy_answers(model: KIVLA, obs: Observation, stop_id: int, max_tokens: int
         if bool(done.all()) or j == max_tokens - 1:
             break
         block = torch.full((b, 1), j + 1, dtype=torch.int64, device=token.device)
-        h_t, cache = model.lm(
-            model.lm.embed_tokens(token[:, None]), block, start + j, torch.ones_like(block, dtype=torch.bool), cache
-        )
+        column = torch.tensor([prefix.length + j], device=token.device)  # (1,) where this token's K/V go
+        h_t = model.lm.decode(model.lm.embed_tokens(token[:, None]), block, start + j, cache, column)
     return [
         row[: int(np.argmax(row == stop_id)) if (row == stop_id).any() else len(row)].tolist() for row in out.numpy()
     ]
