@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 
 import numpy as np
 import torch
@@ -30,6 +29,7 @@ from reasonact.runs import Run, to_jsonable
 from reasonact.training.bc_config import BCTrainConfig
 from reasonact.training.ema import EMA, optimize_with_ema
 from reasonact.training.schedule import set_lr, warmup_cosine
+from reasonact.training.step_loop import run_steps
 from reasonact.training.vla_data import load_episodes
 from reasonact.vla.transforms import Normalizer
 
@@ -107,29 +107,22 @@ class BCTrainer:
         lr = warmup_cosine(step, cfg.steps, cfg.warmup, cfg.lr, cfg.final_lr)
         set_lr(self.optimizer, lr)
         loss = self.model.loss(shift_images(images, cfg.shift, rng), state, tasks, chunks)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss: non-finite ({float(loss)}) at step {step}; lower --lr")
         grad_norm = optimize_with_ema(
-            loss, list(self.model.parameters()), self.optimizer, self.ema, self.model, cfg.grad_clip
+            loss, list(self.model.parameters()), self.optimizer, self.ema, self.model, cfg.grad_clip, step
         )
         return {"loss": float(loss.detach()), "grad_norm": grad_norm, "lr": lr}
 
     def fit(self) -> dict:
         """Train to `cfg.steps` (checkpointing on the way), evaluate open loop, write eval.json and plots."""
         cfg = self.cfg
-        while self.step < cfg.steps:
-            start = time.perf_counter()
-            metrics = self.train_step(self.step)
-            self.step += 1
-            last = self.step == cfg.steps
-            if self.step % cfg.log_every == 0 or last:
-                self.run.log(self.step, **metrics, step_s=time.perf_counter() - start)
-            if self.step % cfg.save_every == 0 or last:
-                self.run.save(self.step, self.state, self.optimizer, extra={"model": to_jsonable(self.model_cfg)})
+        run_steps(self, cfg.steps, cfg.log_every, cfg.save_every, self.run.log, self.save)
         report = self.evaluate()
         atomic_write_json(self.run.path / "eval.json", report)
         self.run.plot_metrics(["loss", "grad_norm", "lr"])
         return report
+
+    def save(self) -> None:
+        self.run.save(self.step, self.state, self.optimizer, extra={"model": to_jsonable(self.model_cfg)})
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:

@@ -41,9 +41,13 @@ def optimize_with_ema(
     ema: EMA,
     model: nn.Module,
     grad_clip: float,
+    step: int,
 ) -> float:
-    """One step of the acting trainers: zero the gradients → backward → clip the global norm to `grad_clip` →
-    optimizer step → EMA update of `model` → the gradient norm before clipping."""
+    """One step of the acting trainers: refuse a non-finite loss (naming the step; the last checkpoint stays
+    intact) → zero the gradients → backward → clip the global norm to `grad_clip` → optimizer step → EMA update
+    of `model` → the gradient norm before clipping."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss: non-finite ({float(loss)}) at step {step}; lower --lr")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from reasonact.runs import Run, to_jsonable
 from reasonact.training.distributed import Distributed
 from reasonact.training.ema import EMA, optimize_with_ema
 from reasonact.training.schedule import set_lr, warmup_cosine
+from reasonact.training.step_loop import run_steps
 from reasonact.training.vla_config import VLATrainConfig
 from reasonact.training.vla_data import MixedSampler, load_episodes, load_vlm
 from reasonact.vla.config import VLAConfig
@@ -155,33 +155,18 @@ class Trainer:
         with autocast:
             losses = self.ddp(batch.obs.to(on), batch.actions.to(on), action_mask=batch.action_mask.to(on),
                               noise=batch.noise.to(on), tau=batch.tau.to(on))  # fmt: skip
-        if not torch.isfinite(losses["loss"]):
-            raise FloatingPointError(f"loss: non-finite ({float(losses['loss'])}) at step {step}; lower --lr")
-        grad_norm = optimize_with_ema(losses["loss"], self.params, self.optimizer, self.ema, self.model, cfg.grad_clip)
+        grad_norm = optimize_with_ema(
+            losses["loss"], self.params, self.optimizer, self.ema, self.model, cfg.grad_clip, step
+        )
         out = {k: float(self.dist.mean(v.detach().float())) for k, v in losses.items()}
         return {**out, "grad_norm": grad_norm, "lr": lr}
 
     def fit(self) -> dict:
         """Train to `cfg.steps`, checkpointing and evaluating on the way; returns the final evaluation."""
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
         cfg = self.cfg
-        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TimeRemainingColumn())  # fmt: skip
-        with Progress(*columns, disable=not self.dist.main) as progress:
-            bar = progress.add_task("train", total=cfg.steps, completed=self.step)
-            while self.step < cfg.steps:
-                start = time.perf_counter()
-                metrics = self.train_step(self.step)
-                self.step += 1
-                last = self.step == cfg.steps
-                if self.dist.main and (self.step % cfg.log_every == 0 or last):
-                    self.run.log(self.step, **metrics, step_s=time.perf_counter() - start)
-                progress.update(bar, advance=1, description=f"train loss {metrics['loss']:.4f}")
-                if cfg.eval_every and self.step % cfg.eval_every == 0 and not last and self.dist.main:
-                    self.run.log(self.step, **{f"eval_{k}": v for k, v in self.evaluate(baselines=False).items()})
-                if self.step % cfg.save_every == 0 or last:
-                    self.save()
+        run_steps(self, cfg.steps, cfg.log_every, cfg.save_every, self.run.log, self.save,
+                  evaluate=lambda: {f"eval_{k}": v for k, v in self.evaluate(baselines=False).items()},
+                  eval_every=cfg.eval_every, main=self.dist.main)  # fmt: skip
         report = self.evaluate() if self.dist.main else {}
         if report:
             report["image_dependence"] = self.image_dependence()

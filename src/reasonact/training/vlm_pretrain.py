@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from reasonact.checks import check_range
 from reasonact.runs import Run, to_jsonable
 from reasonact.training.ema import EMA, optimize_with_ema
 from reasonact.training.schedule import set_lr, warmup_cosine
+from reasonact.training.step_loop import run_steps
 from reasonact.training.vlm_pretrain_config import VLMPretrainConfig
 from reasonact.vla.config import LMConfig, VisionConfig
 from reasonact.vla.model import KIVLA, build_model
@@ -78,25 +78,14 @@ class Pretrainer:
         lr = warmup_cosine(step, cfg.steps, cfg.warmup, cfg.lr, cfg.final_lr)
         set_lr(self.optimizer, lr)
         loss = self.model.compute_loss(obs, None)["loss"]
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss: non-finite ({float(loss)}) at step {step}; lower --lr")
-        grad_norm = optimize_with_ema(loss, self.params, self.optimizer, self.ema, self.model, cfg.grad_clip)
+        grad_norm = optimize_with_ema(loss, self.params, self.optimizer, self.ema, self.model, cfg.grad_clip, step)
         return {"loss": float(loss.detach()), "grad_norm": grad_norm, "lr": lr}
 
     def fit(self) -> dict:
         """Train to `cfg.steps` (checkpointing, evaluating on the way), export the backbone, evaluate."""
         cfg = self.cfg
-        while self.step < cfg.steps:
-            start = time.perf_counter()
-            metrics = self.train_step(self.step)
-            self.step += 1
-            last = self.step == cfg.steps
-            if self.step % cfg.log_every == 0 or last:
-                self.run.log(self.step, **metrics, step_s=time.perf_counter() - start)
-            if cfg.eval_every and self.step % cfg.eval_every == 0 and not last:
-                self.run.log(self.step, **self.heldout_metrics())
-            if self.step % cfg.save_every == 0 or last:
-                self.run.save(self.step, self.state, self.optimizer)
+        run_steps(self, cfg.steps, cfg.log_every, cfg.save_every, self.run.log, self.save,
+                  evaluate=self.heldout_metrics, eval_every=cfg.eval_every)  # fmt: skip
         save_backbone(self.ema.model, self.run.path)
         report = {
             "model": evaluate_vqa(self.ema.model, self.records, self.text, max_per_split=cfg.eval_samples),
@@ -108,6 +97,9 @@ class Pretrainer:
         keys = ["loss", "grad_norm", "lr", *(k for k in self.run.metrics()[-1] if k.startswith("eval_"))]
         self.run.plot_metrics(keys)
         return report
+
+    def save(self) -> None:
+        self.run.save(self.step, self.state, self.optimizer)
 
     def image_dependence(self) -> dict[str, float]:
         """The EMA model's CE on up to 64 non-caption training records with their own, shuffled and black
