@@ -99,7 +99,7 @@ def transcript(trees: list[JourneyTree], config: JourneyStudyConfig) -> str:
     """The policy agent's proposals and the critic agent's replies, tree by tree, in the order spoken."""
     lines = [f"# Tree construction: {config.construction}, critic {config.critic}", ""]
     for jt in trees:
-        outcome = "solved" if jt.answer_node is not None else "no correct answer"
+        outcome = "answer accepted" if jt.answer_node is not None else "no answer accepted"
         lines += [f"## {jt.tree.problem.uid} ({outcome})", "", f"    question: {jt.tree.problem.question}"]
         lines += [f"    {speaker}: {message}" for speaker, message in jt.dialogue] + [""]
     return "\n".join(lines)
@@ -109,12 +109,14 @@ def train_arms(config: JourneyStudyConfig, seed: int, where: Path, progress: boo
     """Every arm's policy directory for one seed, training what is missing → (arms, data counts)."""
     task = make_task(config.family, config.difficulty)
     trees = trees_for(config, seed, where / "trees.json")
-    solved = [t for t in trees if t.answer_node is not None]
+    accepted = [t for t in trees if t.answer_node is not None]
+    solved = [t for t in accepted if task.check_answer(t.tree.problem, t.tree.nodes[t.answer_node].answer)]
     if not solved:
         raise ValueError(f"seed {seed}: no tree reached a correct answer; nothing to train the SFT arms on")
     stats = PairStats()
     pairs = step_pairs([t.tree for t in trees], task, stats=stats)
     counts = {"trees": len(trees), "solved_trees": len(solved), "no_correct": len(trees) - len(solved)}
+    counts["critic_accepted_wrong"] = len(accepted) - len(solved)  # wrong answers an LM / PRM critic let through
     counts["verdicts"] = dict(Counter(v.action for t in trees for v in t.verdicts.values()))
     counts |= {
         "step_pairs": len(pairs),
