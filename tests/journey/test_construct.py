@@ -88,3 +88,15 @@ def test_dialogue_mode_shows_the_critic_replies(problems) -> None:
     assert builder.node == 0 and builder.context().steps == ("1 + 1", "Wait: value changed to 2.")
     builder.config = ConstructConfig(dialogue=False, width=1)
     assert builder.context().steps == ()
+
+
+def test_a_final_answer_the_lm_critic_lets_continue_ends_the_tree(backend, problems) -> None:
+    critic = LMCritic(backend, max_new_tokens=4)  # the arithmetic policy replies in digits: all `continue`
+    trees = construct_trees(problems[:3], backend, critic, ConstructConfig(width=2, attempts=1, max_rounds=8))
+    assert critic.unparsed > 0
+    answered = [t for t in trees if t.answer_node is not None]
+    assert answered  # without the rule the loop proposes past `Answer:` and no tree ever ends
+    for jt in answered:
+        assert jt.verdicts[jt.answer_node].action == "terminate" and jt.tree.nodes[jt.answer_node].answer
+    for jt in trees:  # no accepted answer step is left open
+        assert all(jt.verdicts[n.id].action != "continue" for n in jt.tree.nodes[1:] if n.answer is not None)

@@ -3,7 +3,7 @@
 At the current node the policy proposes `width` next steps; the critic judges each
 (`critic.Verdict`). The loop then
 
-* stops at a step the critic `terminate`s (a correct final answer);
+* stops at a step the critic `terminate`s (a final answer it accepts; its `continue` on one counts too);
 * goes on from the first step it lets `continue` (the most likely one, by log-prob);
 * otherwise stays and proposes again — up to `attempts` rounds per node — and then backtracks
   to the parent, marking the node a dead end (its own step becomes a failed branch).
@@ -54,7 +54,7 @@ class JourneyTree:
     order: list[int] = field(default_factory=list)  # node ids in the order the critic judged them
     dead: list[int] = field(default_factory=list)  # accepted nodes later abandoned (backtracked from)
     dialogue: list[tuple[str, str]] = field(default_factory=list)  # (speaker, message): policy / critic
-    answer_node: int | None = None  # the terminating node (a correct answer), None if none was found
+    answer_node: int | None = None  # the terminating node (an answer the critic accepted), None if none was
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,7 +111,9 @@ class _Builder:
         verdicts = dict(zip((c.id for c in usable), critic.judge([tree.state(c.id) for c in usable]), strict=True))
         for child in fresh:
             verdict = verdicts.get(child.id, Verdict("backtrack", child.failure or ""))
-            if verdict.action == "continue" and tree.depth(child.id) >= self.config.max_steps:
+            if verdict.action == "continue" and child.answer is not None:
+                verdict = Verdict("terminate", verdict.reason)  # an LM critic's "continue" on a final answer
+            elif verdict.action == "continue" and tree.depth(child.id) >= self.config.max_steps:
                 verdict = Verdict("backtrack", "too many steps")
             child.score = 1.0 if verdict.accepts else 0.0
             self.jt.verdicts[child.id] = verdict

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, get_args
 
 from reasonact.reasoning.backends.base import Backend
@@ -104,6 +105,21 @@ class LMCritic(Critic):
                 self.unparsed += 1
             out.append(Verdict(action or "continue", reply.text.strip()))  # type: ignore[arg-type]
         return out
+
+
+def make_critic(kind: str, family: str, difficulty: str, backend: Backend, threshold: float = 0.5) -> Critic:
+    """The critic agent by name: "checker" (the step checker), "lm" (`backend` asked in words), or a
+    step scorer for `ScorerCritic` — "oracle", "outcome" or a trained PRM directory, as in search."""
+    from reasonact.reasoning.study import make_scorer
+    from reasonact.reasoning.tasks import make_task
+
+    if kind == "checker":
+        return CheckerCritic(make_task(family, difficulty))
+    if kind == "lm":
+        return LMCritic(backend)
+    if kind not in ("oracle", "outcome") and not Path(kind).is_dir():
+        raise ValueError(f"critic: expected 'checker', 'lm', 'oracle', 'outcome' or a PRM directory, received {kind!r}")
+    return ScorerCritic(make_scorer(kind, family, difficulty), threshold)
 
 
 REFLECT = "Wait:"  # starts a reflection line: the previous step is withdrawn

@@ -1,8 +1,10 @@
 """`reasonact journey study`: shortcut vs journey learning, + DPO, GRPO and STaR from one start.
 
 Per seed, with the same base policy and the same training problems:
-1. build reasoning trees with the propose–critique loop (checker critic); trees without a correct
-   answer are counted and left out, so both arms train on the same problems;
+1. build reasoning trees with the propose–critique loop, or the two-agent dialogue (`construction`;
+   the critic agent is the step checker, a PRM or an LM: `critic`); trees without a correct answer
+   are counted and left out, so both arms train on the same problems. The policy–critic transcript
+   is written beside the trees (`seed_<s>/dialogue.md`);
 2. SFT the base policy on the shortcuts, and (separately) on the journeys;
 3. step-level DPO on each SFT result with the trees' sibling pairs;
 4. GRPO and STaR from the base policy;
@@ -21,13 +23,14 @@ import dataclasses
 import json
 import os
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from reasonact.atomic import atomic_write_bytes, atomic_write_json, read_json
 from reasonact.journey.construct import ConstructConfig, JourneyTree, construct_trees
-from reasonact.journey.critic import CheckerCritic
+from reasonact.journey.critic import make_critic
 from reasonact.journey.derive import journey, parse_thought, shortcut, to_example
 from reasonact.reasoning.backends.hf import HFBackend
 from reasonact.reasoning.tasks import make_task
@@ -53,6 +56,9 @@ class JourneyStudyConfig:
     problems: int = 120  # training problems per seed whose trees are built
     test: int = 100  # held-out test problems (the same for every seed)
     construct: ConstructConfig = field(default_factory=lambda: ConstructConfig(width=4, attempts=3, max_rounds=32))
+    construction: Literal["loop", "dialogue"] = "loop"  # trees by the loop, or two agents talking (policy reads critic)
+    critic: str = "checker"  # critic agent: "checker", "lm" (the base policy asked), "oracle"/"outcome"/PRM dir
+    critic_threshold: float = 0.5  # a PRM critic accepts a step scoring at least this
     detours: int = 1  # wrong branches visited per journey
     mask_wrong_steps: bool = False  # journey SFT: withdrawn wrong steps are context only, no loss (reflections trained)
     sft: OptimConfig = field(default_factory=lambda: OptimConfig(steps=120, lr=5e-4))  # shortcut and journey SFT
@@ -69,31 +75,49 @@ class JourneyStudyConfig:
     def __post_init__(self) -> None:
         if not self.seeds:
             raise ValueError("seeds: expected at least one seed, received none")
+        if self.construct.dialogue:
+            raise ValueError("construct.dialogue: the study sets it from `construction`; pass --construction dialogue")
 
 
 def trees_for(config: JourneyStudyConfig, seed: int, path: Path) -> list[JourneyTree]:
-    """The seed's trees, built once and kept as JSON (a rerun reads them back)."""
+    """The seed's trees, built once and kept as JSON (a rerun reads them back), with the agents'
+    transcript beside them as `dialogue.md`."""
     if path.exists():
         return [JourneyTree.from_json(t) for t in read_json(path)]
     task = make_task(config.family, config.difficulty)
     backend = HFBackend.from_pretrained(resolve_policy(config.init, config.family), threads=1)
+    critic = make_critic(config.critic, config.family, config.difficulty, backend, config.critic_threshold)
     problems = task.generate("train", config.problems, seed=10_000 + seed)
-    construct = dataclasses.replace(config.construct, seed=seed)
-    trees = construct_trees(problems, backend, CheckerCritic(task), construct)
+    construct = dataclasses.replace(config.construct, seed=seed, dialogue=config.construction == "dialogue")
+    trees = construct_trees(problems, backend, critic, construct)
+    atomic_write_bytes(path.with_name("dialogue.md"), transcript(trees, config).encode())
     atomic_write_json(path, [t.to_json() for t in trees])
     return trees
+
+
+def transcript(trees: list[JourneyTree], config: JourneyStudyConfig) -> str:
+    """The policy agent's proposals and the critic agent's replies, tree by tree, in the order spoken."""
+    lines = [f"# Tree construction: {config.construction}, critic {config.critic}", ""]
+    for jt in trees:
+        outcome = "answer accepted" if jt.answer_node is not None else "no answer accepted"
+        lines += [f"## {jt.tree.problem.uid} ({outcome})", "", f"    question: {jt.tree.problem.question}"]
+        lines += [f"    {speaker}: {message}" for speaker, message in jt.dialogue] + [""]
+    return "\n".join(lines)
 
 
 def train_arms(config: JourneyStudyConfig, seed: int, where: Path, progress: bool) -> tuple[dict[str, Path], dict]:
     """Every arm's policy directory for one seed, training what is missing → (arms, data counts)."""
     task = make_task(config.family, config.difficulty)
     trees = trees_for(config, seed, where / "trees.json")
-    solved = [t for t in trees if t.answer_node is not None]
+    accepted = [t for t in trees if t.answer_node is not None]
+    solved = [t for t in accepted if task.check_answer(t.tree.problem, t.tree.nodes[t.answer_node].answer)]
     if not solved:
         raise ValueError(f"seed {seed}: no tree reached a correct answer; nothing to train the SFT arms on")
     stats = PairStats()
     pairs = step_pairs([t.tree for t in trees], task, stats=stats)
     counts = {"trees": len(trees), "solved_trees": len(solved), "no_correct": len(trees) - len(solved)}
+    counts["critic_accepted_wrong"] = len(accepted) - len(solved)  # wrong answers an LM / PRM critic let through
+    counts["verdicts"] = dict(Counter(v.action for t in trees for v in t.verdicts.values()))
     counts |= {
         "step_pairs": len(pairs),
         "journey_detours": sum(len(journey(t, config.detours, seed)) - len(shortcut(t)) for t in solved) // 2,
@@ -199,6 +223,8 @@ def summarise(config: JourneyStudyConfig, run: Run, counts: dict[int, dict]) -> 
             **{arm: table[arm]["ci"] for arm in ARMS},
         },
         "seeds": seeds,
+        "construction": config.construction,
+        "critic": config.critic,
         "arms": table,
         "data": {str(s): c for s, c in counts.items()},
         "config": json.loads((run.path / "config.json").read_text()),
@@ -256,7 +282,8 @@ def report(summary: dict[str, Any], image: str) -> str:
     lines = [
         "# Journey study (generated by `reasonact journey study`)",
         "",
-        f"Seeds {summary['seeds']}; config in the JSON next to this file. Greedy accuracy on held-out test",
+        f"Seeds {summary['seeds']}; trees by the {summary['construction']} construction with the "
+        f"{summary['critic']} critic; config in the JSON next to this file. Greedy accuracy on held-out test",
         "problems at the configured difficulty; 95% CIs by bootstrap over problems within seeds.",
         "",
         "| arm | accuracy | 95% CI | tokens / solution | backtrack rate | withdrawn steps (wrong) | fixed after |",
