@@ -90,3 +90,12 @@ def test_tiny_study_resumes_records_failures_and_reports(tmp_path: Path, data: t
     assert "| pi05 | — |" in text and "0@" in text and "ki_trains_fast" in text
     assert {p.name for p in (config.report / "plots").iterdir()} == {
         "success_vs_step.png", "vqa_retention.png", "latency_ms.png"}  # fmt: skip
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_trains_on_its_pre_stage_backbone(preset: str) -> None:
+    """The backbone the pre-stage exports must load into every run (same vision / LM / prompt length)."""
+    config = PRESETS[preset][1]
+    train, pre = config.train.model, config.pretrain.model
+    assert (train.vision, train.lm, train.max_prompt_tokens) == (pre.vision, pre.lm, pre.max_prompt_tokens)
+    assert config.train.vlm == config.pretrain.records and config.train.save_every < config.train.steps

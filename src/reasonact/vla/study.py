@@ -31,7 +31,7 @@ import torch
 
 from reasonact.atomic import atomic_write_json, read_json
 from reasonact.stats import wilson_interval
-from reasonact.training.vla_config import SMALL_MT10, TINY_VLM, VLATrainConfig
+from reasonact.training.vla_config import PROMPT_TOKENS, SMALL_MT10, TINY_VLM, VLATrainConfig
 from reasonact.training.vlm_pretrain_config import PRESETS as PRETRAIN_PRESETS
 from reasonact.training.vlm_pretrain_config import VLMPretrainConfig
 
@@ -98,7 +98,11 @@ TINY_STUDY = StudyConfig(
     report=Path("runs/ki_study_tiny/report"),
 )
 SMALL_STUDY = StudyConfig(
-    train=dataclasses.replace(SMALL_MT10, vlm=(Path("runs/vlm/mt15/vlm.parquet"),)),
+    train=dataclasses.replace(
+        SMALL_MT10,
+        model=dataclasses.replace(SMALL_MT10.model, max_prompt_tokens=PROMPT_TOKENS),  # VLM questions: ≤ 66 bytes
+        vlm=(Path("runs/vlm/mt15/vlm.parquet"),),
+    ),
     pretrain=PRETRAIN_PRESETS["small"][1],
     episodes=10,
     max_steps=150,
@@ -382,7 +386,8 @@ def table_row(name: str, s: dict) -> str:
     reach = s["steps_to_reach_pi0_final"]
     failed = ", ".join(f"{f['seed']}@{f['step']}" for f in s["failed"]) or "—"
     cells = [name, fmt(s["final_success"]) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""),
-             "—" if reach is None else str(reach), fmt(s["vqa_retention"]), fmt(s["heldout_instruction_success"]),
+             "—" if reach is None else str(reach), fmt(s["vqa_retention"]), fmt(s["caption_perplexity_ratio"]),
+             fmt(s["heldout_instruction_success"]),
              fmt(s["latency_ms"], 1), str(s["seeds"]), failed]  # fmt: skip
     return "| " + " | ".join(cells) + " |"
 
@@ -401,9 +406,9 @@ def write_report(cfg: StudyConfig) -> dict:
         f"{', '.join(summary['tasks']) or '(all tasks)'}, {summary['episodes_per_checkpoint']} episodes per task "
         "and checkpoint; CIs are 95 % Wilson over seeds × episodes. Failed runs are listed, never averaged in.",
         "",
-        "| variant | final success [95% CI] | steps to π0's final | VQA retention | held-out instructions | "
-        "latency ms | seeds | failed (seed@step) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | final success [95% CI] | steps to π0's final | VQA retention | caption ppl after / before | "
+        "held-out instructions | latency ms | seeds | failed (seed@step) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [table_row(name, s) for name, s in summary["variants"].items()]
     lines += ["", "## Claims (issue 17 targets)", ""]
