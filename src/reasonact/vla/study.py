@@ -35,12 +35,13 @@ from reasonact.training.vla_config import PROMPT_TOKENS, SMALL_MT10, TINY_VLM, V
 from reasonact.training.vlm_pretrain_config import PRESETS as PRETRAIN_PRESETS
 from reasonact.training.vlm_pretrain_config import VLMPretrainConfig
 
-# study variant → (VLAConfig.variant, co-trains on VLM records); "no VLM data" is the KI recipe without them
+# study variant → (VLAConfig.variant, co-trains on VLM records); "no VLM data" is the KI recipe without them. The
+# frozen backbone cannot learn from VLM records (and a batch of only VLM rows would leave it no loss at all).
 VARIANTS: dict[str, tuple[str, bool]] = {
     "pi0": ("pi0", True),
     "pi05": ("pi05", True),
     "pi0_fast": ("pi0_fast", True),
-    "frozen": ("frozen", True),
+    "frozen": ("frozen", False),
     "ki": ("ki", True),
     "ki_no_stopgrad": ("ki_no_stopgrad", True),
     "ki_no_fast": ("ki_no_fast", True),
