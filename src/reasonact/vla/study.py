@@ -36,7 +36,7 @@ from reasonact.training.vlm_pretrain_config import PRESETS as PRETRAIN_PRESETS
 from reasonact.training.vlm_pretrain_config import VLMPretrainConfig
 
 # study variant → (VLAConfig.variant, co-trains on VLM records); "no VLM data" is the KI recipe without them. The
-# frozen backbone cannot learn from VLM records (and a batch of only VLM rows would leave it no loss at all).
+# frozen recipe has no text loss and a fixed backbone: VLM rows would only displace its robot samples.
 VARIANTS: dict[str, tuple[str, bool]] = {
     "pi0": ("pi0", True),
     "pi05": ("pi05", True),
