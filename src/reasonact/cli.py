@@ -175,6 +175,11 @@ COMMANDS: dict[str, Command | Table] = {
             "VQA accuracy + caption perplexity of a run per held-out split, vs majority and untrained baselines.",
             "reasonact.vla.vqa_eval:vqa_eval",
         ),
+        "study": Command(
+            "KI study: pre-stage, then variants × seeds (resumable) → success vs step, VQA retention, latency report.",
+            "reasonact.vla.study:study",
+            "reasonact.vla.study:PRESETS",
+        ),
         "bench": Command(
             "KI-VLA inference: flow vs π0-FAST AR decoding, prefix cache, LeRobot pi05 peer → JSON.",
             "benchmarks.vla_inference:run",

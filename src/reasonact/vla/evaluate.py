@@ -50,6 +50,7 @@ class VLAEvalConfig:
     ema: bool = True  # the checkpoint's EMA weights when it has them (the trainer's evaluation weights)
     image_size: int = 0  # env camera pixels; 0 = the model's input size
     max_steps: int = 0  # episode time limit; 0 = the task's default
+    instruction: str = "train"  # "train" (canonical instructions) or "heldout" (held-out paraphrases, never trained on)
     num_envs: int = 2  # vectorised sub-envs per task, batched through one forward pass
     asynchronous: bool = True  # one process per sub-env
     videos_per_task: int = 1  # rollout GIFs per task and policy
@@ -153,7 +154,7 @@ def run(config: VLAEvalConfig, load: Callable | None = None) -> dict:
     check_compatible(policy.spec, tasks)
     artefacts = config.out.with_suffix("")
     env = EnvConfig(image_size=config.image_size or policy.spec.image_size, cameras=policy.spec.cameras,
-                    max_steps=config.max_steps)  # fmt: skip
+                    max_steps=config.max_steps, instruction=config.instruction)  # fmt: skip
     base = EvalConfig(tasks=tuple(tasks), episodes=config.episodes, env=env, num_envs=config.num_envs,
                       asynchronous=config.asynchronous, execute_steps=policy.n_action_steps,
                       videos_per_task=config.videos_per_task, seed=config.seed)  # fmt: skip

@@ -1,0 +1,479 @@
+"""`reasonact vla study <preset>`: the knowledge-insulation study (issue 17; KI paper, Driess et al. 2025, §5).
+
+One VLM pre-stage run (`vla pretrain`) first; then every variant × seed trains from its backbone on the same
+data, steps and batch (`vla train --init-backbone`), keeping every checkpoint; then each run is measured from its
+run directory: closed-loop success at every checkpoint (`vla eval`), success with held-out paraphrased
+instructions at the last one (`EnvConfig.instruction="heldout"`), VQA accuracy after action training
+(`vqa_eval.evaluate_vqa`, relative to the pre-stage's on the same records), and inference latency. The report
+(JSON + Markdown + plots) is written from those files alone, so `--report-only` regenerates it.
+
+    out/pretrain/                      the pre-stage run (+ study_vqa.json: its VQA accuracy, the "before")
+    out/runs/<variant>_s<seed>/        a `vla train` run; failed.json when its loss went non-finite
+        study/closed_loop_step_<n>.json   `vla eval` report of checkpoint n
+        study/heldout_instruction.json    the last checkpoint with held-out paraphrases
+        study/vqa.json  study/latency.json
+    report/ki_study.json  ki_study.md  plots/{success_vs_step,vqa_retention,latency}.png
+
+Scripted and resumable: every step writes its file atomically and is skipped when the file exists; a run
+interrupted mid-training resumes from its latest checkpoint (the trainer's exact resume); a run whose loss goes
+non-finite is recorded with its step in failed.json and left out of every mean.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reasonact.atomic import atomic_write_json, read_json
+from reasonact.stats import wilson_interval
+from reasonact.training.vla_config import PROMPT_TOKENS, SMALL_MT10, TINY_VLM, VLATrainConfig
+from reasonact.training.vlm_pretrain_config import PRESETS as PRETRAIN_PRESETS
+from reasonact.training.vlm_pretrain_config import VLMPretrainConfig
+
+# study variant → (VLAConfig.variant, co-trains on VLM records); "no VLM data" is the KI recipe without them. The
+# frozen recipe has no text loss and a fixed backbone: VLM rows would only displace its robot samples.
+VARIANTS: dict[str, tuple[str, bool]] = {
+    "pi0": ("pi0", True),
+    "pi05": ("pi05", True),
+    "pi0_fast": ("pi0_fast", True),
+    "frozen": ("frozen", False),
+    "ki": ("ki", True),
+    "ki_no_stopgrad": ("ki_no_stopgrad", True),
+    "ki_no_fast": ("ki_no_fast", True),
+    "ki_no_vlm": ("ki", False),
+}
+HELDOUT_SPLITS = ("heldout_template", "heldout_scene", "heldout_combo")  # `reasonact data vlm` splits
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The KI study: a pre-stage, then variants × seeds on one recipe, then the generated report."""
+
+    train: VLATrainConfig = field(default_factory=VLATrainConfig)  # shared recipe (variant/seed/name set per run)
+    pretrain: VLMPretrainConfig = field(default_factory=lambda: PRETRAIN_PRESETS["tiny"][1])  # the pre-stage
+    variants: tuple[str, ...] = tuple(VARIANTS)  # study variants (keys of VARIANTS)
+    seeds: tuple[int, ...] = (0, 1, 2)  # training seeds per variant
+    vlm_fraction: float = 0.25  # share of each batch from the VLM records, for variants that co-train on them
+    tasks: tuple[str, ...] = ()  # closed-loop tasks (() = the suite's)
+    suite: str = "mt10"  # closed-loop suite
+    episodes: int = 10  # closed-loop episodes per task and checkpoint (seeds from 10,000)
+    max_steps: int = 0  # episode time limit (0 = the task's default)
+    num_envs: int = 2  # vectorised sub-envs per task in closed-loop evaluation
+    asynchronous: bool = True  # one process per sub-env
+    vqa_per_split: int = 150  # VLM records per split scored for VQA retention (0 = all)
+    latency_iters: int = 20  # timed sample_actions calls per run (after 3 warm-up calls); the median is kept
+    max_runs: int = 0  # train at most this many not-yet-finished runs in this call, then stop (0 = all)
+    device: str = "cpu"  # where training, evaluation and latency run (cpu, cuda, cuda:N, mps)
+    out: Path = Path("runs/ki_study")  # study root: pre-stage and run directories
+    report: Path = Path("docs/results")  # where ki_study.json / ki_study.md / plots/ are written
+    report_only: bool = False  # only regenerate the report from the run directories
+
+
+TINY_STUDY = StudyConfig(
+    train=VLATrainConfig(
+        model=TINY_VLM,
+        datasets=(Path("runs/datasets/tiny"),),
+        vlm=(Path("runs/vlm/tiny/vlm.parquet"),),
+        steps=20,
+        batch_size=4,
+        warmup=2,
+        log_every=10,
+        save_every=10,
+        eval_samples=8,
+    ),
+    pretrain=dataclasses.replace(PRETRAIN_PRESETS["tiny"][1], steps=20, batch_size=4, warmup=2, save_every=20),
+    seeds=(0, 1),
+    tasks=("reach-v3",),
+    episodes=1,
+    max_steps=20,
+    num_envs=1,
+    asynchronous=False,
+    vqa_per_split=16,
+    latency_iters=3,
+    out=Path("runs/ki_study_tiny"),
+    report=Path("runs/ki_study_tiny/report"),
+)
+SMALL_STUDY = StudyConfig(
+    train=dataclasses.replace(
+        SMALL_MT10,
+        model=dataclasses.replace(SMALL_MT10.model, max_prompt_tokens=PROMPT_TOKENS),  # VLM questions: ≤ 66 bytes
+        vlm=(Path("runs/vlm/mt15/vlm.parquet"),),
+    ),
+    pretrain=PRETRAIN_PRESETS["small"][1],
+    episodes=10,
+    max_steps=150,
+    out=Path("runs/ki_study_small"),
+)
+PRESETS: dict[str, tuple[str, StudyConfig]] = {
+    "tiny": ("Minutes: tiny model, 20 steps, 2 seeds, reach-v3 × 1 episode (the test's shape).", TINY_STUDY),
+    "small": (
+        "MT10 64 px small model (`vla train small` recipe), 3 seeds × 8 variants, 10 episodes per task and "
+        "checkpoint; hours on a CPU, meant for `--device cuda`. Writes docs/results/ki_study.*.",
+        SMALL_STUDY,
+    ),
+}
+
+
+def run_name(variant: str, seed: int) -> str:
+    return f"{variant}_s{seed}"
+
+
+# ---- stage 1: the pre-stage -----------------------------------------------------------------------------------
+
+
+def pretrain_dir(cfg: StudyConfig) -> Path:
+    return cfg.out / "pretrain"
+
+
+def run_pretrain(cfg: StudyConfig) -> Path:
+    """Train the pre-stage once (resuming if interrupted) and score its VQA: the knowledge before action data."""
+    from reasonact.training.vlm_pretrain import pretrain
+
+    path = pretrain_dir(cfg)
+    if not (path / "backbone.safetensors").exists():
+        pretrain(dataclasses.replace(cfg.pretrain, out=cfg.out, name=path.name, resume=True, device=cfg.device))
+    vqa_file(cfg, path, path / "study_vqa.json")
+    return path
+
+
+# ---- stage 2: training runs ----------------------------------------------------------------------------------
+
+
+def train_config(cfg: StudyConfig, variant: str, seed: int) -> VLATrainConfig:
+    model_variant, uses_vlm = VARIANTS[variant]
+    return dataclasses.replace(
+        cfg.train,
+        model=dataclasses.replace(cfg.train.model, variant=model_variant),
+        vlm=cfg.train.vlm if uses_vlm else (),
+        vlm_fraction=cfg.vlm_fraction if uses_vlm else 0.0,
+        seed=seed,
+        out=cfg.out / "runs",
+        name=run_name(variant, seed),
+        resume=True,
+        device=cfg.device,
+        init_backbone=pretrain_dir(cfg),
+    )
+
+
+def train_run(cfg: StudyConfig, variant: str, seed: int) -> bool:
+    """Train one run to the end unless it is finished (eval.json) or failed (failed.json); True if it trained.
+
+    A non-finite loss stops the run: failed.json records the step and the error, and the study goes on."""
+    from reasonact.training.vla_trainer import Trainer
+
+    path = cfg.out / "runs" / run_name(variant, seed)
+    if (path / "eval.json").exists() or (path / "failed.json").exists():
+        return False
+    trainer = Trainer(train_config(cfg, variant, seed))
+    trainer.run.keep_last = cfg.train.steps // cfg.train.save_every + 1  # every checkpoint: success vs step
+    try:
+        trainer.fit()
+    except FloatingPointError as error:
+        atomic_write_json(path / "failed.json", {"step": trainer.step, "error": str(error)})
+    finally:
+        trainer.dist.close()
+    return True
+
+
+# ---- stage 3: measurements from the run directories -----------------------------------------------------------
+
+
+def closed_loop(cfg: StudyConfig, checkpoint: Path, out: Path, instruction: str = "train") -> dict:
+    """`vla eval` of one checkpoint (no expert, no GIFs) → its report, cached in `out`."""
+    from reasonact.vla.evaluate import VLAEvalConfig, run
+
+    if out.exists():
+        return read_json(out)
+    config = VLAEvalConfig(checkpoint=checkpoint, suite=cfg.suite, tasks=cfg.tasks, episodes=cfg.episodes,
+                           max_steps=cfg.max_steps, instruction=instruction, num_envs=cfg.num_envs,
+                           asynchronous=cfg.asynchronous, videos_per_task=0, expert=False, out=out,
+                           device=cfg.device)  # fmt: skip
+    return run(config)
+
+
+def vqa_file(cfg: StudyConfig, run_dir: Path, out: Path) -> dict:
+    """VQA accuracy per split of a run's EMA weights on the pre-stage's records (`evaluate_vqa`), cached."""
+    from reasonact.vla.vqa_eval import evaluate_vqa, load_pretrained, load_records
+
+    if out.exists():
+        return read_json(out)
+    model = load_pretrained(run_dir).to(cfg.device)
+    if model.config.freeze_backbone:  # its loss drops text targets; score its (pre-stage) backbone like the others'
+        model.config = dataclasses.replace(model.config, variant="pi05")
+    records = load_records(cfg.pretrain.records, model.config.vision.image_size)
+    with torch.no_grad():
+        report = evaluate_vqa(model, records, max_per_split=cfg.vqa_per_split)
+    atomic_write_json(out, report)
+    return report
+
+
+def latency_file(cfg: StudyConfig, run_dir: Path, out: Path) -> dict:
+    """Median ms of one `sample_actions` call (π0-FAST: `sample_fast`) on one real env observation, batch 1."""
+    from reasonact.envs import EnvConfig, expand_tasks, make_env
+    from reasonact.vla.policy import load_checkpoint
+
+    if out.exists():
+        return read_json(out)
+    policy = load_checkpoint(run_dir)
+    model = policy.model.to(cfg.device)
+    task = (cfg.tasks or tuple(expand_tasks((cfg.suite,))))[0]
+    env = make_env(EnvConfig(task=task, image_size=policy.spec.image_size, cameras=policy.spec.cameras))
+    obs = policy.transforms.env_observation(env.reset(seed=0)[0]).to(model_device(model))
+    env.close()
+    times = []
+    with torch.no_grad():
+        for i in range(3 + cfg.latency_iters):
+            start = time.perf_counter()
+            model.sample_actions(obs)
+            if model_device(model).type == "cuda":
+                torch.cuda.synchronize()
+            if i >= 3:
+                times.append(time.perf_counter() - start)
+    report = {"median_ms": 1e3 * float(np.median(times)), "min_ms": 1e3 * min(times), "calls": len(times),
+              "device": cfg.device, "threads": torch.get_num_threads()}  # fmt: skip
+    atomic_write_json(out, report)
+    return report
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every complete checkpoint of a run, by step."""
+    found = (run_dir / "checkpoints").glob("step_*")
+    return sorted((int(p.name.split("_")[1]), p) for p in found if (p / "state.json").exists())
+
+
+def measure_run(cfg: StudyConfig, run_dir: Path) -> None:
+    """Every measurement of one finished run, each skipped when its file exists."""
+    study = run_dir / "study"
+    steps = checkpoints(run_dir)
+    for step, path in steps:
+        closed_loop(cfg, path, study / f"closed_loop_step_{step:09d}.json")
+    closed_loop(cfg, steps[-1][1], study / "heldout_instruction.json", instruction="heldout")
+    vqa_file(cfg, run_dir, study / "vqa.json")
+    latency_file(cfg, run_dir, study / "latency.json")
+
+
+# ---- the report ---------------------------------------------------------------------------------------------
+
+
+def trials(report: dict) -> tuple[int, int]:
+    """(successes, episodes) of a `vla eval` report, over its tasks."""
+    n = report["episodes"] * len(report["tasks"])
+    return round(report["mean_success"] * n), n
+
+
+def heldout_mean(vqa: dict, key: str = "accuracy") -> float | None:
+    """Mean of a VQA metric over the held-out splits present (all splits when none is held out); NaNs skipped."""
+    splits = [s for s in HELDOUT_SPLITS if s in vqa] or list(vqa)
+    values = [vqa[s][key] for s in splits if np.isfinite(vqa[s].get(key, np.nan))]
+    return float(np.mean(values)) if values else None
+
+
+def ratio(after: float | None, before: float | None) -> float | None:
+    return after / before if before and after is not None else None
+
+
+def variant_summary(cfg: StudyConfig, variant: str, before: dict) -> dict:
+    """Per-variant numbers from its run directories; failed runs are listed, never averaged in."""
+    seeds, failed, curves, final, heldout, retention, perplexity, latency = [], [], [], [0, 0], [0, 0], [], [], []
+    for seed in cfg.seeds:
+        run_dir = cfg.out / "runs" / run_name(variant, seed)
+        if (run_dir / "failed.json").exists():
+            failed.append({"seed": seed, **read_json(run_dir / "failed.json")})
+            continue
+        study = run_dir / "study"
+        evals = sorted(study.glob("closed_loop_step_*.json"))
+        if not (study / "latency.json").exists() or not evals:
+            continue  # not measured yet
+        seeds.append(seed)
+        reports = [read_json(p) for p in evals]
+        curves.append({r["step"]: r["mean_success"] for r in reports})
+        for total, report in ((final, reports[-1]), (heldout, read_json(study / "heldout_instruction.json"))):
+            k, n = trials(report)
+            total[0], total[1] = total[0] + k, total[1] + n
+        after = read_json(study / "vqa.json")
+        retention.append(ratio(heldout_mean(after), heldout_mean(before)))
+        perplexity.append(ratio(heldout_mean(after, "caption_perplexity"), heldout_mean(before, "caption_perplexity")))
+        latency.append(read_json(study / "latency.json")["median_ms"])
+    steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
+    curve = {s: [c[s] for c in curves] for s in steps}
+    known = [r for r in retention if r is not None]
+    return {
+        "final_success": final[0] / final[1] if final[1] else None,
+        "success_ci": list(wilson_interval(*final)) if final[1] else None,
+        "episodes": final[1],
+        "steps_to_reach_pi0_final": None,  # filled in by `summarise` once pi0's final success is known
+        "vqa_retention": float(np.mean(known)) if known else None,
+        "vqa_retention_per_seed": retention,
+        "caption_perplexity_ratio": float(np.mean(perplexity)) if None not in perplexity and perplexity else None,
+        "heldout_instruction_success": heldout[0] / heldout[1] if heldout[1] else None,
+        "heldout_instruction_ci": list(wilson_interval(*heldout)) if heldout[1] else None,
+        "latency_ms": float(np.median(latency)) if latency else None,
+        "seeds": seeds,
+        "failed": failed,
+        "success_vs_step": {
+            str(s): {"mean": float(np.mean(v)), "min": min(v), "max": max(v)} for s, v in curve.items()
+        },
+    }
+
+
+def summarise(cfg: StudyConfig) -> dict:
+    """The study's JSON from the run directories (steps_to_reach_pi0_final against pi0's final mean success)."""
+    pre = pretrain_dir(cfg) / "study_vqa.json"
+    before = read_json(pre) if pre.exists() else {}
+    variants = {v: variant_summary(cfg, v, before) for v in cfg.variants}
+    target = variants.get("pi0", {}).get("final_success")
+    for summary in variants.values():
+        reached = [int(s) for s, v in summary["success_vs_step"].items() if target is not None and v["mean"] >= target]
+        summary["steps_to_reach_pi0_final"] = min(reached) if reached else None
+    return {
+        "pretrain_vqa_accuracy": heldout_mean(before),
+        "pretrain_caption_perplexity": heldout_mean(before, "caption_perplexity"),
+        "pi0_final_success": target,
+        "steps": cfg.train.steps,
+        "batch_size": cfg.train.batch_size,
+        "suite": cfg.suite,
+        "tasks": list(cfg.tasks),
+        "episodes_per_checkpoint": cfg.episodes,
+        "vlm_fraction": cfg.vlm_fraction,
+        "variants": variants,
+        "claims": claims(variants, cfg.train.steps),
+    }
+
+
+def claims(v: dict, steps: int) -> dict[str, str]:
+    """Each target of issue 17 → 'reproduced', 'not reproduced' or 'not measurable' (with the numbers)."""
+
+    def get(name: str, key: str):
+        return v.get(name, {}).get(key)
+
+    def verdict(ok: bool | None, detail: str) -> str:
+        return ("not measurable" if ok is None else "reproduced" if ok else "not reproduced") + f": {detail}"
+
+    reach = get("ki", "steps_to_reach_pi0_final")
+    retention_ki, retention_pi0 = get("ki", "vqa_retention"), get("pi0", "vqa_retention")
+    lat_ki, lat_pi0, lat_fast = get("ki", "latency_ms"), get("pi0", "latency_ms"), get("pi0_fast", "latency_ms")
+    frozen, ki = get("frozen", "final_success"), get("ki", "final_success")
+    return {
+        "ki_trains_fast": verdict(None if not get("pi0", "final_success") or ki is None else
+                                  reach is not None and reach <= steps / 2,
+                                  f"KI reaches pi0's final success ({fmt(get('pi0', 'final_success'))}; a target of "
+                                  f"0 is not measurable) at step {reach} of {steps} (target ≤ {steps / 2:g})"),
+        "ki_keeps_knowledge": verdict(None if retention_ki is None or retention_pi0 is None else
+                                      retention_ki >= 0.9 and retention_pi0 < retention_ki,
+                                      f"VQA retention KI {fmt(retention_ki)}, pi0 {fmt(retention_pi0)} "
+                                      "(target KI ≥ 0.9 > pi0; not measurable when the pre-stage scores 0)"),
+        "ki_runs_fast": verdict(None if None in (lat_ki, lat_pi0, lat_fast) else
+                                lat_ki <= 1.2 * lat_pi0 and lat_fast >= 2 * lat_ki,
+                                f"latency ms KI {fmt(lat_ki, 1)}, pi0 {fmt(lat_pi0, 1)}, pi0_fast {fmt(lat_fast, 1)} "
+                                "(target KI ≤ 1.2 × pi0, pi0_fast ≥ 2 × KI)"),
+        "frozen_fails": verdict(None if frozen is None or ki is None else frozen < ki,
+                                f"final success frozen {fmt(frozen)}, KI {fmt(ki)} (target frozen < KI)"),
+    }  # fmt: skip
+
+
+def fmt(x, digits: int = 2) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def table_row(name: str, s: dict) -> str:
+    ci = s["success_ci"]
+    reach = s["steps_to_reach_pi0_final"]
+    failed = ", ".join(f"{f['seed']}@{f['step']}" for f in s["failed"]) or "—"
+    cells = [name, fmt(s["final_success"]) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""),
+             "—" if reach is None else str(reach), fmt(s["vqa_retention"]), fmt(s["caption_perplexity_ratio"]),
+             fmt(s["heldout_instruction_success"]),
+             fmt(s["latency_ms"], 1), str(s["seeds"]), failed]  # fmt: skip
+    return "| " + " | ".join(cells) + " |"
+
+
+def write_report(cfg: StudyConfig) -> dict:
+    """ki_study.json, ki_study.md and plots/ under `cfg.report`, from the run directories only."""
+    summary = summarise(cfg)
+    plots = plot(summary, cfg.report / "plots")
+    atomic_write_json(cfg.report / "ki_study.json", summary)
+    lines = [
+        "# Knowledge-insulation study (generated by `reasonact vla study`)",
+        "",
+        f"{summary['steps']} steps at batch {summary['batch_size']}, every variant from the same pre-stage backbone "
+        f"(VQA accuracy {fmt(summary['pretrain_vqa_accuracy'])}, caption perplexity "
+        f"{fmt(summary['pretrain_caption_perplexity'])}); closed loop on {summary['suite']} "
+        f"{', '.join(summary['tasks']) or '(all tasks)'}, {summary['episodes_per_checkpoint']} episodes per task "
+        "and checkpoint; CIs are 95 % Wilson over seeds × episodes. Failed runs are listed, never averaged in.",
+        "",
+        "| variant | final success [95% CI] | steps to π0's final | VQA retention | caption ppl after / before | "
+        "held-out instructions | latency ms | seeds | failed (seed@step) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [table_row(name, s) for name, s in summary["variants"].items()]
+    lines += ["", "## Claims (issue 17 targets)", ""]
+    lines += [f"* **{k}**: {text}" for k, text in summary["claims"].items()]
+    lines += ["", *(f"![{p.stem}](plots/{p.name})" for p in plots), ""]
+    (cfg.report / "ki_study.md").write_text("\n".join(lines))
+    return summary
+
+
+def plot(summary: dict, out: Path) -> list[Path]:
+    """Success vs step (mean over seeds, min–max band), VQA retention bars, latency bars → PNG paths."""
+    from reasonact.plotting import pyplot
+
+    plt = pyplot()
+    out.mkdir(parents=True, exist_ok=True)
+    variants = summary["variants"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, s in variants.items():
+        curve = s["success_vs_step"]
+        if curve:
+            steps = [int(k) for k in curve]
+            ax.plot(steps, [c["mean"] for c in curve.values()], marker="o", label=name)
+            ax.fill_between(steps, [c["min"] for c in curve.values()], [c["max"] for c in curve.values()], alpha=0.2)
+    ax.set(xlabel="training step", ylabel="closed-loop success", ylim=(-0.05, 1.05), title="success vs step")
+    if ax.lines:
+        ax.legend(fontsize=7)
+    paths = [out / "success_vs_step.png"]
+    fig.savefig(paths[0], dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    for key, label in (("vqa_retention", "VQA accuracy after / pre-stage"), ("latency_ms", "ms per sample_actions")):
+        fig, ax = plt.subplots(figsize=(6, 3))
+        names = list(variants)
+        ax.bar(names, [variants[n][key] or 0.0 for n in names])
+        ax.set(ylabel=label, title=key)
+        ax.tick_params(axis="x", rotation=45)
+        paths.append(out / f"{key}.png")
+        fig.savefig(paths[-1], dpi=100, bbox_inches="tight")
+        plt.close(fig)
+    return paths
+
+
+def study(config: StudyConfig) -> dict:
+    """Run (or resume) the KI study: pre-stage, variants × seeds, measurements, report; see docs/vla.md."""
+    unknown = [v for v in config.variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"variants: expected names from {list(VARIANTS)}, received {unknown}")
+    torch.set_num_threads(config.train.threads)
+    if not config.report_only:
+        run_pretrain(config)
+        trained = 0
+        for variant in config.variants:
+            for seed in config.seeds:
+                if config.max_runs and trained >= config.max_runs:
+                    print(f"max_runs: stopped after {trained} runs; run the same command again to continue")
+                    return write_report(config)
+                trained += train_run(config, variant, seed)
+                run_dir = config.out / "runs" / run_name(variant, seed)
+                if not (run_dir / "failed.json").exists():
+                    measure_run(config, run_dir)
+    summary = write_report(config)
+    print(f"→ {config.report / 'ki_study.json'}, {config.report / 'ki_study.md'}")
+    return summary
+
+
+__all__ = ["PRESETS", "VARIANTS", "StudyConfig", "study"]

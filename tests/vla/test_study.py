@@ -1,0 +1,101 @@
+"""`reasonact vla study`: the tiny study end to end on real MetaWorld data and the real simulator — pre-stage once,
+variants × seeds from its backbone, interrupted after one run and resumed without retraining it, a diverging run
+recorded as failed with its step and kept out of the means, and the report regenerated from the run directories."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from reasonact.atomic import read_json
+from reasonact.data.collect import CollectConfig, collect
+from reasonact.data.vlm import PRESETS as VLM_PRESETS
+from reasonact.data.vlm import generate
+from reasonact.envs import EnvConfig
+from reasonact.vla.study import PRESETS, study
+
+REPORT_KEYS = {"final_success", "success_ci", "steps_to_reach_pi0_final", "vqa_retention",
+               "heldout_instruction_success", "latency_ms", "seeds"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> tuple[Path, Path]:
+    """2 expert episodes of reach-v3 (32 px) and the tiny VLM records (pick-place-v3, 64 px)."""
+    root = tmp_path_factory.mktemp("study_data")
+    robot = CollectConfig(tasks=("reach-v3",), episodes_per_task=2, out=root / "robot",
+                          env=EnvConfig(image_size=32, max_steps=40), keep_failures=True)  # fmt: skip
+    collect(robot, progress=False)
+    generate(dataclasses.replace(VLM_PRESETS["tiny"][1], out=root / "vlm"))
+    return robot.out, root / "vlm" / "vlm.parquet"
+
+
+def files_and_mtimes(path: Path) -> dict[str, int]:
+    return {str(p.relative_to(path)): p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+@pytest.mark.smoke
+def test_tiny_study_resumes_records_failures_and_reports(tmp_path: Path, data: tuple[Path, Path]) -> None:
+    robot, vlm = data
+    base = PRESETS["tiny"][1]
+    config = dataclasses.replace(
+        base,
+        train=dataclasses.replace(base.train, datasets=(robot,), vlm=(vlm,)),
+        pretrain=dataclasses.replace(base.pretrain, records=(vlm,)),
+        variants=("pi0", "ki"),
+        out=tmp_path / "study",
+        report=tmp_path / "report",
+        max_runs=1,
+    )
+    study(config)  # interrupted: the pre-stage and one run only
+    first = config.out / "runs" / "pi0_s0"
+    assert (first / "eval.json").exists() and not (config.out / "runs" / "pi0_s1").exists()
+    before = files_and_mtimes(first)
+    assert {"study/closed_loop_step_000000010.json", "study/closed_loop_step_000000020.json",
+            "study/heldout_instruction.json", "study/vqa.json", "study/latency.json"} <= set(before)  # fmt: skip
+    pretrain_files = files_and_mtimes(config.out / "pretrain")
+
+    summary = study(dataclasses.replace(config, max_runs=0))
+    assert files_and_mtimes(first) == before  # the finished run was neither retrained nor re-measured
+    assert files_and_mtimes(config.out / "pretrain") == pretrain_files  # the pre-stage ran once
+    for name in ("pi0", "ki"):
+        s = summary["variants"][name]
+        assert set(s) >= REPORT_KEYS and s["seeds"] == [0, 1] and s["failed"] == []
+        assert s["episodes"] == 2 and 0.0 <= s["success_ci"][0] <= s["final_success"] <= s["success_ci"][1]
+        assert set(s["success_vs_step"]) == {"10", "20"} and s["latency_ms"] > 0
+        assert 0.0 <= s["heldout_instruction_success"] <= 1.0 and s["caption_perplexity_ratio"] > 0
+        # retention is after / before on the same records: undefined (null) when the pre-stage scores 0
+        assert (s["vqa_retention"] is None) == (summary["pretrain_vqa_accuracy"] == 0.0)
+    pi0_final = summary["variants"]["pi0"]["final_success"]
+    assert summary["pi0_final_success"] == pi0_final
+    reach = summary["variants"]["pi0"]["steps_to_reach_pi0_final"]
+    assert reach is not None and summary["variants"]["pi0"]["success_vs_step"][str(reach)]["mean"] >= pi0_final
+    assert summary["claims"]["ki_trains_fast"].startswith("not measurable") == (pi0_final == 0.0)
+
+    # a diverging run (absurd lr) is recorded as failed at its step and never averaged in
+    absurd = dataclasses.replace(config.train, lr=1e12, final_lr=1e12, warmup=0)
+    diverging = dataclasses.replace(config, variants=("pi05",), seeds=(0,), max_runs=0, train=absurd)
+    failed = study(diverging)["variants"]["pi05"]
+    record = read_json(config.out / "runs" / "pi05_s0" / "failed.json")
+    assert failed["failed"] == [{"seed": 0, **record}] and 0 < record["step"] < 20 and "non-finite" in record["error"]
+    assert failed["seeds"] == [] and failed["final_success"] is None and failed["success_ci"] is None
+
+    # --report-only regenerates the report of all three from the run directories alone
+    report = study(dataclasses.replace(config, variants=("pi0", "ki", "pi05"), report_only=True, max_runs=0))
+    written = read_json(config.report / "ki_study.json")
+    assert written == report and set(written["variants"]) == {"pi0", "ki", "pi05"}
+    text = (config.report / "ki_study.md").read_text()
+    assert "| pi05 | — |" in text and "0@" in text and "ki_trains_fast" in text
+    assert {p.name for p in (config.report / "plots").iterdir()} == {
+        "success_vs_step.png", "vqa_retention.png", "latency_ms.png"}  # fmt: skip
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_trains_on_its_pre_stage_backbone(preset: str) -> None:
+    """The backbone the pre-stage exports must load into every run (same vision / LM / prompt length)."""
+    config = PRESETS[preset][1]
+    train, pre = config.train.model, config.pretrain.model
+    assert (train.vision, train.lm, train.max_prompt_tokens) == (pre.vision, pre.lm, pre.max_prompt_tokens)
+    assert config.train.vlm == config.pretrain.records and config.train.save_every < config.train.steps
