@@ -177,8 +177,8 @@ COMMANDS: dict[str, Command | Table] = {
         ),
         "study": Command(
             "KI study: pre-stage, then variants × seeds (resumable) → success vs step, VQA retention, latency report.",
-            "reasonact.vla.study:study",
-            "reasonact.vla.study:PRESETS",
+            "reasonact.studies.ki:study",
+            "reasonact.studies.ki:PRESETS",
         ),
         "bench": Command(
             "KI-VLA inference: flow vs π0-FAST AR decoding, prefix cache, LeRobot pi05 peer → JSON.",

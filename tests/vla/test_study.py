@@ -14,7 +14,7 @@ from reasonact.data.collect import CollectConfig, collect
 from reasonact.data.vlm import PRESETS as VLM_PRESETS
 from reasonact.data.vlm import generate
 from reasonact.envs import EnvConfig
-from reasonact.vla.study import PRESETS, study
+from reasonact.studies.ki import PRESETS, study
 
 REPORT_KEYS = {"final_success", "success_ci", "steps_to_reach_pi0_final", "vqa_retention",
                "heldout_instruction_success", "latency_ms", "seeds"}  # fmt: skip
