@@ -18,10 +18,9 @@ from torch import nn
 from reasonact.atomic import read_json
 from reasonact.bc.model import BCConfig, CNNPolicy
 from reasonact.checkpoints import load_checkpoint as load_state
-from reasonact.runs import Run
 from reasonact.vla.contract import PolicySpec
 from reasonact.vla.evaluate import VLAEvalConfig, run
-from reasonact.vla.policy import ChunkQueues
+from reasonact.vla.policy import ChunkQueues, resolve_checkpoint
 from reasonact.vla.transforms import Normalizer, resize_images
 
 CONFIG = "bc.json"
@@ -55,11 +54,7 @@ class BCCheckpointPolicy(ChunkQueues):
 
 def load_bc(path: str | Path, ema: bool = True, n_action_steps: int = 0) -> BCCheckpointPolicy:
     """A `reasonact bc train` run directory (its latest checkpoint) or one checkpoint → its policy."""
-    path = Path(path)
-    in_run = path.parent.name == "checkpoints"
-    run_dir, checkpoint = (path.parent.parent, path) if in_run else (path, Run(path).latest())
-    if checkpoint is None:
-        raise FileNotFoundError(f"checkpoint: run {run_dir} has no complete checkpoint (checkpoints/latest)")
+    run_dir, checkpoint = resolve_checkpoint(path, CONFIG, "reasonact bc train")
     data = read_json(run_dir / CONFIG)
     config = BCConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
     state = nn.ModuleDict({"model": CNNPolicy(config), "ema": CNNPolicy(config)})

@@ -117,18 +117,21 @@ class CheckpointPolicy(ChunkQueues):
         )
 
 
-def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
-    """A run directory (its latest checkpoint) or one of its `checkpoints/step_<n>` → (run dir, checkpoint dir)."""
+def resolve_checkpoint(
+    path: str | Path, config_file: str = "model.json", trainer: str = "reasonact vla train"
+) -> tuple[Path, Path]:
+    """A run directory (its latest checkpoint) or one of its `checkpoints/step_<n>` → (run dir, checkpoint dir);
+    a run directory is recognised by the `config_file` its trainer writes."""
     path = Path(path)
     if (path / "state.json").exists() and path.parent.name == "checkpoints":
         return path.parent.parent, path
-    if (path / "model.json").exists():
+    if (path / config_file).exists():
         latest = Run(path).latest()
         if latest is None:
             raise FileNotFoundError(f"checkpoint: run {path} has no complete checkpoint (checkpoints/latest)")
         return path, latest
     raise FileNotFoundError(
-        f"checkpoint: {path} is neither a `reasonact vla train` run directory (with model.json) nor one of its "
+        f"checkpoint: {path} is neither a `{trainer}` run directory (with {config_file}) nor one of its "
         "checkpoints/step_<n> directories"
     )
 
