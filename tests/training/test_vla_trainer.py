@@ -23,6 +23,7 @@ from reasonact.data.lerobot import LeRobotWriter
 from reasonact.evaluation.baselines import Demonstrations, baseline_factory
 from reasonact.training.distributed import Distributed
 from reasonact.training.vla_config import VLATrainConfig
+from reasonact.training.vla_data import open_loop_baselines
 from reasonact.training.vla_trainer import Trainer, train
 from reasonact.vla.policy import load_checkpoint
 
@@ -112,7 +113,8 @@ def test_mixed_batches_train_both_heads_and_the_run_is_complete(data, tmp_path) 
     closed = baseline_factory("nearest-state", Demonstrations.load(cfg.datasets, 10, cfg.heldout_per_task))
     episodes = trainer.episodes
     lookup = np.stack([closed(episodes[e].env_task).act({"state": episodes[e].state[t]}) for e, t in held])
-    trained = trainer._baselines(held, truth)["nearest_state_mae"]  # what eval.json reports, on all 28 frames
+    horizon = trainer.transforms.config.horizon  # what eval.json reports, on all 28 frames:
+    trained = open_loop_baselines(episodes, trainer.sampler.frames, held, truth, horizon)["nearest_state_mae"]
     assert trained == pytest.approx(float(np.abs(lookup - truth).mean()), rel=1e-6)
     run = tmp_path / "run"
     assert (run / "plots" / "metrics.png").stat().st_size > 0 and (run / "fast" / "fast.json").exists()

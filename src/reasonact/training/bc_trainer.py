@@ -30,7 +30,7 @@ from reasonact.training.bc_config import BCTrainConfig
 from reasonact.training.ema import EMA, optimize_with_ema
 from reasonact.training.schedule import set_lr, warmup_cosine
 from reasonact.training.step_loop import run_steps
-from reasonact.training.vla_data import load_episodes
+from reasonact.training.vla_data import heldout_frames, load_episodes, open_loop_baselines
 from reasonact.vla.transforms import Normalizer
 
 EVAL_BATCH = 256
@@ -88,8 +88,7 @@ class BCTrainer:
 
     def chunk(self, episode: int, t: int) -> np.ndarray:
         """Actions a_t … a_{t+H−1} (H, d_a) robot units, the last action repeated past the episode's end."""
-        action = self.episodes[episode].action
-        return action[np.minimum(np.arange(t, t + self.model_cfg.horizon), len(action) - 1)]
+        return self.episodes[episode].chunk(t, self.model_cfg.horizon)
 
     def inputs(self, rows: list[tuple[int, int]]) -> tuple[Tensor, Tensor, Tensor]:
         """(episode, frame) pairs → images (b, S, S, 3) uint8, normalised states (b, d_s), task ids (b,)."""
@@ -128,23 +127,14 @@ class BCTrainer:
     def evaluate(self) -> dict[str, float]:
         """Held-out open-loop chunk MAE (robot units) of the EMA weights beside the mean-chunk and nearest-state
         baselines on the same frames (`evaluation.baselines.open_loop_errors`, as `vla train` reports)."""
-        from reasonact.evaluation.baselines import Demonstrations, open_loop_errors
-
-        frames = [(e, t) for e in self.heldout_ids for t in range(len(self.episodes[e].action))]
-        if not frames:
+        picks = heldout_frames(self.episodes, self.heldout_ids, self.cfg.eval_samples, self.cfg.seed + 1)
+        if not picks:
             return {}
-        rng = np.random.default_rng(self.cfg.seed + 1)
-        picks = [frames[i] for i in rng.choice(len(frames), min(len(frames), self.cfg.eval_samples), replace=False)]
         truth = np.stack([self.chunk(e, t) for e, t in picks])  # (n, H, d_a)
         predicted = [self.action_norm.unnormalize(self.ema.model(*self.inputs(picks[i : i + EVAL_BATCH])).numpy())
                      for i in range(0, len(picks), EVAL_BATCH)]  # fmt: skip
-        demos = Demonstrations.from_frames([self.episodes[e].env_task for e, _ in self.frames],
-                                           np.stack([self.episodes[e].state[t] for e, t in self.frames]),
-                                           np.stack([self.chunk(e, t) for e, t in self.frames]))  # fmt: skip
-        tasks = [self.episodes[e].env_task for e, _ in picks]
-        states = np.stack([self.episodes[e].state[t] for e, t in picks])
         return {"mae": float(np.abs(np.concatenate(predicted) - truth).mean()),
-                **open_loop_errors(demos, tasks, states, truth), "heldout_frames": len(picks)}  # fmt: skip
+                **open_loop_baselines(self.episodes, self.frames, picks, truth, self.model_cfg.horizon)}  # fmt: skip
 
 
 def train(config: BCTrainConfig) -> dict:

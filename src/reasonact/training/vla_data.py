@@ -40,6 +40,35 @@ class Episode:
     env_task: str  # simulator task name (held-out split per task)
     dataset: int  # index of its dataset in the config's `datasets`
 
+    def chunk(self, t: int, horizon: int) -> np.ndarray:
+        """Actions a_t … a_{t+H−1} (H, d_a) robot units, the last action repeated past the episode's end."""
+        return self.action[np.minimum(np.arange(t, t + horizon), len(self.action) - 1)]
+
+
+def heldout_frames(episodes: list[Episode], ids: list[int], n: int, seed: int) -> list[tuple[int, int]]:
+    """Up to `n` (episode, frame) pairs of the episodes `ids`, drawn without replacement with `seed`."""
+    frames = [(e, t) for e in ids for t in range(len(episodes[e].action))]
+    if not frames:
+        return []
+    rng = np.random.default_rng(seed)
+    return [frames[i] for i in rng.choice(len(frames), min(len(frames), n), replace=False)]
+
+
+def open_loop_baselines(
+    episodes: list[Episode], train: list[tuple[int, int]] | np.ndarray, picks: list[tuple[int, int]],
+    truth: np.ndarray, horizon: int,
+) -> dict[str, float]:  # fmt: skip
+    """The mean-chunk and nearest-state baselines (`evaluation.baselines`), fitted per task on the training
+    frames `train`, scored against `truth` (n, H, d_a) on the held-out frames `picks`."""
+    from reasonact.evaluation.baselines import Demonstrations, open_loop_errors
+
+    demos = Demonstrations.from_frames([episodes[e].env_task for e, _ in train],
+                                       np.stack([episodes[e].state[t] for e, t in train]),
+                                       np.stack([episodes[e].chunk(t, horizon) for e, t in train]))  # fmt: skip
+    tasks = [episodes[e].env_task for e, _ in picks]
+    states = np.stack([episodes[e].state[t] for e, t in picks])  # (n, d_s)
+    return {**open_loop_errors(demos, tasks, states, truth), "heldout_frames": len(picks)}
+
 
 @dataclass
 class Batch:
@@ -138,9 +167,7 @@ class MixedSampler:
 
     def chunk(self, episode: int, t: int) -> np.ndarray:
         """Actions a_t … a_{t+H−1} (H, d_a), the last action repeated past the episode's end."""
-        action = self.episodes[episode].action
-        idx = np.minimum(np.arange(t, t + self.transforms.config.horizon), len(action) - 1)
-        return action[idx]
+        return self.episodes[episode].chunk(t, self.transforms.config.horizon)
 
     def batch(self, step: int, size: int, rows: slice) -> Batch:
         cfg = self.transforms.config

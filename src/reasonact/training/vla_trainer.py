@@ -33,7 +33,7 @@ from reasonact.training.ema import EMA, optimize_with_ema
 from reasonact.training.schedule import set_lr, warmup_cosine
 from reasonact.training.step_loop import run_steps
 from reasonact.training.vla_config import VLATrainConfig
-from reasonact.training.vla_data import MixedSampler, load_episodes, load_vlm
+from reasonact.training.vla_data import MixedSampler, heldout_frames, load_episodes, load_vlm, open_loop_baselines
 from reasonact.vla.config import VLAConfig
 from reasonact.vla.model import KIVLA, build_model
 from reasonact.vla.transforms import Normalizer, VLATransforms
@@ -191,11 +191,9 @@ class Trainer:
     def evaluate(self, baselines: bool = True) -> dict[str, float]:
         """Held-out open-loop chunk MAE (robot units) of the EMA weights, and with `baselines` the task's mean
         training chunk and the nearest-state lookup (`evaluation.baselines.NearestState`) on the same frames."""
-        frames = [(e, t) for e in self.heldout_ids for t in range(len(self.episodes[e].action))]
-        if not frames:
+        picks = heldout_frames(self.episodes, self.heldout_ids, self.cfg.eval_samples, self.cfg.seed + 1)
+        if not picks:
             return {}
-        rng = np.random.default_rng(self.cfg.seed + 1)
-        picks = [frames[i] for i in rng.choice(len(frames), min(len(frames), self.cfg.eval_samples), replace=False)]
         truth = np.stack([self.sampler.chunk(e, t) for e, t in picks])  # (n, H, d_a)
         model: KIVLA = self.ema.model
         g = torch.Generator().manual_seed(self.cfg.seed)
@@ -207,7 +205,7 @@ class Trainer:
             predicted.append(self.transforms.actions_to_robot(model.sample_actions(obs, noise=noise)))
         out = {"mae": float(np.abs(np.concatenate(predicted) - truth).mean())}
         if baselines:
-            out |= self._baselines(picks, truth)
+            out |= open_loop_baselines(self.episodes, self.sampler.frames, picks, truth, self.transforms.config.horizon)
         return out
 
     def image_dependence(self) -> dict[str, float]:
@@ -215,26 +213,11 @@ class Trainer:
         a policy that reads its camera has loss_real < loss_shuffled."""
         from reasonact.vla.image_use import losses_with_images
 
-        frames = [(e, t) for e in self.heldout_ids for t in range(len(self.episodes[e].action))]
-        if len(frames) < 2:
+        picks = heldout_frames(self.episodes, self.heldout_ids, EVAL_BATCH, self.cfg.seed + 2)
+        if len(picks) < 2:
             return {}
-        rng = np.random.default_rng(self.cfg.seed + 2)
-        picks = [frames[i] for i in rng.choice(len(frames), min(len(frames), EVAL_BATCH), replace=False)]
         obs, actions, _ = self.sampler.assemble(picks, [])
         return losses_with_images(self.ema.model, obs, actions, seed=self.cfg.seed)
-
-    def _baselines(self, picks: list[tuple[int, int]], truth: np.ndarray) -> dict[str, float]:
-        """The mean-chunk and nearest-state baselines (`evaluation.baselines`), fitted per task on the training
-        frames, on the held-out frames `picks`."""
-        from reasonact.evaluation.baselines import Demonstrations, open_loop_errors
-
-        train = self.sampler.frames
-        demos = Demonstrations.from_frames([self.episodes[e].env_task for e, _ in train],
-                                           np.stack([self.episodes[e].state[t] for e, t in train]),
-                                           np.stack([self.sampler.chunk(e, t) for e, t in train]))  # fmt: skip
-        tasks = [self.episodes[e].env_task for e, _ in picks]
-        states = np.stack([self.episodes[e].state[t] for e, t in picks])  # (n, d_s)
-        return {**open_loop_errors(demos, tasks, states, truth), "heldout_frames": len(picks)}
 
 
 def train(config: VLATrainConfig) -> dict:
