@@ -166,3 +166,16 @@ def test_labelling_resumes_without_redoing_finished_problems(tmp_path) -> None:
     assert (tmp_path / "train.jsonl").read_text().startswith(first)  # finished problems untouched
     assert len({r["uid"] for r in rows}) == 3 and all(len(r["mc_labels"]) == len(r["labels"]) for r in rows)
     assert report["steps"] == sum(len(r["labels"]) for r in rows) and 0 <= report["agreement"] <= 1
+
+
+def test_label_agreement_reports_chance_corrected_kappa() -> None:
+    from reasonact.reasoning.prm.commands import agreement
+
+    # 9 of 10 steps wrong under each label, the two positives disagree: 80% raw agreement, no skill
+    rows = [{"labels": [0] * 9 + [1], "mc_labels": [0.0] * 8 + [0.5, 0.0]}]
+    report = agreement(rows)
+    assert report["agreement"] == 0.8 and report["checker_positive_rate"] == 0.1 and report["mc_positive_rate"] == 0.1
+    assert report["kappa"] == pytest.approx((0.8 - 0.82) / (1 - 0.82))  # below 0: worse than chance
+    perfect = agreement([{"labels": [0, 1, 1], "mc_labels": [0.0, 1.0, 0.25]}])
+    assert perfect["agreement"] == 1 and perfect["kappa"] == 1
+    assert agreement([{"labels": [0, 0], "mc_labels": [0.0, 0.0]}])["kappa"] is None  # constant raters: undefined

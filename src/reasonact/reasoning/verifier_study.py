@@ -59,6 +59,21 @@ STUDY_PRESETS: dict[str, tuple[str, VerifierStudyConfig]] = {
         "N = 1 … 64 on 30 problems (hours on this CPU; minutes on a GPU box with --policy a model dir).",
         VerifierStudyConfig(name="search_study_full"),
     ),
+    "default": (
+        "The issue's study: the small policy at reasoning-gym's default difficulty, N = 1 … 64 on 30 problems, "
+        "small PRMs (`reasonact prm label|train|eval small`), Gemma 3 270M on 10 problems.",
+        VerifierStudyConfig(
+            difficulty="default",
+            policy="small",
+            prm="runs/prm_small/prm",
+            search=SearchConfig(max_steps=8, max_step_tokens=48, selection="argmax"),
+            labels=Path("runs/prm_labels_small/agreement.json"),
+            prm_eval=Path("runs/prm_eval_small/metrics.json"),
+            gemma_count=10,
+            name="search_study_default",
+            out=Path("docs/results/search_study_default"),
+        ),
+    ),
     "smoke": (
         "Seconds: 3 problems, N = 1, 2 (tests).",
         VerifierStudyConfig(count=3, budgets=(1, 2), out=Path("runs/search_study_smoke/report")),

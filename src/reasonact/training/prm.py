@@ -146,21 +146,29 @@ def _train_prm(config: PRMTrainConfig, progress: bool, stop_after: int | None) -
     return out
 
 
-TRAIN_PRESETS: dict[str, tuple[str, PRMTrainConfig]] = {
-    "tiny": ("Step classifier on checker labels from the tiny policy's body.", PRMTrainConfig()),
-    "tiny-mc": (
+KINDS: dict[str, tuple[str, PRMTrainConfig]] = {
+    "": ("Step classifier on checker labels from the {size} policy's body.", PRMTrainConfig()),
+    "-mc": (
         "Step classifier on Math-Shepherd hard MC labels (no checker in training).",
-        PRMTrainConfig(labels="mc_hard", name="prm_tiny_mc"),
+        PRMTrainConfig(labels="mc_hard"),
     ),
-    "tiny-value": (
-        "TD(0) value function on the outcomes (γ = 1).",
-        PRMTrainConfig(kind="value", name="prm_tiny_value"),
-    ),
-    "tiny-orm": ("Outcome reward model (final step only).", PRMTrainConfig(kind="orm", name="prm_tiny_orm")),
+    "-value": ("TD(0) value function on the outcomes (γ = 1).", PRMTrainConfig(kind="value")),
+    "-orm": ("Outcome reward model (final step only).", PRMTrainConfig(kind="orm")),
 }
-TRAIN_PRESETS = {
-    name: (text, dataclasses.replace(config, data=Path("runs/prm_labels_tiny/train.jsonl")))
-    for name, (text, config) in TRAIN_PRESETS.items()
+SIZES = {"tiny": "easy", "small": "default"}  # policy preset → the difficulty its labels come from
+TRAIN_PRESETS: dict[str, tuple[str, PRMTrainConfig]] = {
+    f"{size}{suffix}": (
+        text.format(size=size),
+        dataclasses.replace(
+            config,
+            data=Path(f"runs/prm_labels_{size}/train.jsonl"),
+            policy=size,
+            difficulty=difficulty,
+            name=f"prm_{size}{suffix.replace('-', '_')}",
+        ),
+    )
+    for size, difficulty in SIZES.items()
+    for suffix, (text, config) in KINDS.items()
 }
 
 

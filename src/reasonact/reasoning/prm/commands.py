@@ -27,6 +27,10 @@ class LabelConfig:
 
 LABEL_PRESETS: dict[str, tuple[str, LabelConfig]] = {
     "tiny": ("Tiny policy on easy arithmetic: 120 train problems (checker + MC labels), 40 test.", LabelConfig()),
+    "small": (
+        "Small policy at reasoning-gym's default arithmetic difficulty: 48 train problems (checker + MC), 40 test.",
+        LabelConfig(difficulty="default", policy="small", train_problems=48, out=Path("runs/prm_labels_small")),
+    ),
     "smoke": (
         "Seconds: 4 train problems, 2 test problems, 2 samples, k = 2.",
         LabelConfig(
@@ -76,17 +80,32 @@ def label(config: LabelConfig) -> dict[str, Any]:
 
 
 def agreement(rows: list[dict]) -> dict[str, Any]:
-    """Share of steps whose hard MC label (any rollout succeeds) equals the checker's label."""
+    """Share of steps whose hard MC label (any rollout succeeds) equals the checker's label, beside
+    both labels' positive rates and Cohen's kappa: when almost every step is wrong (a weak policy
+    on hard problems), raw agreement is high by chance alone, and kappa says how much is not."""
     pairs = [
         (m > 0, bool(y)) for r in rows if "mc_labels" in r for m, y in zip(r["mc_labels"], r["labels"], strict=True)
     ]
+    n = len(pairs)
     same = sum(a == b for a, b in pairs)
+    mc_rate = sum(a for a, _ in pairs) / n if n else None
+    checker_rate = sum(b for _, b in pairs) / n if n else None
     return {
-        "steps": len(pairs),
-        "agreement": same / len(pairs) if pairs else None,
+        "steps": n,
+        "agreement": same / n if n else None,
         "checker_correct_mc_wrong": sum(b and not a for a, b in pairs),
         "checker_wrong_mc_correct": sum(a and not b for a, b in pairs),
+        "checker_positive_rate": checker_rate,
+        "mc_positive_rate": mc_rate,
+        "kappa": cohen_kappa(same / n, mc_rate, checker_rate) if n else None,
     }
+
+
+def cohen_kappa(observed: float, rate_a: float, rate_b: float) -> float | None:
+    """(p_o - p_e) / (1 - p_e) with p_e the agreement of two independent raters with these positive
+    rates; None when chance agreement is already 1 (both raters constant and equal)."""
+    chance = rate_a * rate_b + (1 - rate_a) * (1 - rate_b)
+    return None if chance == 1 else (observed - chance) / (1 - chance)
 
 
 @dataclass(frozen=True)
@@ -105,6 +124,14 @@ class EvalConfig:
 
 EVAL_PRESETS: dict[str, tuple[str, EvalConfig]] = {
     "tiny": ("Every tiny PRM and the oracle on the held-out test rows.", EvalConfig()),
+    "small": (
+        "Every small PRM (default difficulty) and the oracle on the held-out test rows.",
+        EvalConfig(
+            data=Path("runs/prm_labels_small/test.jsonl"),
+            scorers=tuple(s.replace("tiny", "small") for s in EvalConfig().scorers),
+            out=Path("runs/prm_eval_small"),
+        ),
+    ),
 }
 
 
