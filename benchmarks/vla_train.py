@@ -12,7 +12,8 @@ alternate for `rounds` rounds (ours, peer, ours, peer, …) so that load on this
 Throughput is batch / the fastest timed step of each side over all rounds; `train_vs_peer_throughput_ratio` =
 ours / peer (> 1: ours trains faster). `train_mfu` = FLOPs of one of our steps (torch's FlopCounterMode:
 matmuls and attention of forward + backward) / our fastest step / the best n×n matmul rate measured in this
-process with the same threads and dtype (before the first round and after each). Every timed step and both loads are in the JSON.
+process with the same threads and dtype (before the first round and after each). Every timed step, roof and
+load average is in the JSON.
 """
 
 from __future__ import annotations
