@@ -29,6 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 PEER_HEADS = 8  # LeRobot's pi05 reshapes attention outputs to 8 heads (compute_layer_complete)
 
@@ -187,12 +188,15 @@ def main(argv: list[str] | None = None) -> int:
             losses.append(step())
             sync(a.device)
             times.append(time.perf_counter() - t0)
+        with FlopCounterMode(display=False) as counter:  # one more step, counted (as ours is)
+            losses.append(step())
         if not all(map(lambda x: x == x and abs(x) < float("inf"), losses)):
             raise RuntimeError(f"non-finite peer loss: {losses}")
         record = {
             "peer": f"lerobot {md.version('lerobot')} PI05Policy.forward + backward + AdamW",
             "step_s": {"min": min(times), "all": [round(t, 4) for t in times]},
             "samples_per_s": a.batch / min(times),
+            "train_step_flops": counter.get_total_flops(),
             "losses": [round(x, 5) for x in losses],
             "params": sum(p.numel() for p in policy.parameters()),
             "params_trained": sum(p.numel() for p in policy.parameters() if p.requires_grad),

@@ -167,6 +167,7 @@ def run(config: BenchConfig) -> dict:
         "samples_per_s": {"ours": ours_sps, "peer": peer_sps},
         "step_s": {"ours": ours_min, "peer": peer_min},
         "train_step_flops": flops,
+        "peer_train_step_flops": peer_records[0]["train_step_flops"] if peer_records else None,
         "achieved_gflops": flops / ours_min / 1e9,
         "matmul_roof_gflops": roof / 1e9,
         "peer": peer_records[0]["peer"] if peer_records else "lerobot PI05Policy training step (not measured)",
