@@ -124,14 +124,15 @@ PRESETS: dict[str, tuple[str, BenchConfig]] = {
     ),
     "train": (
         "--train at CPU dims (pi05 layout: 8 heads, PaliGemma vocabulary; widths 256-512, 4 layers), fp32, 1 thread:"
-        " our training step vs LeRobot pi05's, ~5 min.",
+        " our training step vs LeRobot pi05's, 3 rounds, ~4 min.",
         BenchConfig(
             model=PI05_TRAIN_CPU,
             train=True,
-            iters=3,
+            iters=4,
             warmup=2,
             threads=1,
             batch=4,
+            rounds=3,
             out=Path("runs/bench/vla_train.json"),
         ),
     ),
