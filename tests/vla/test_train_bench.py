@@ -33,6 +33,13 @@ def test_ours_alone_writes_the_keys_with_a_finite_mfu(tmp_path) -> None:
     assert report["dims"]["variant"] == "pi05" and report["batch"] == 2
 
 
+def test_train_on_an_inference_preset_leaves_its_result_alone(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    main(["vla", "bench", "tiny", "--train", "--peer.no-enabled", "--iters", "1", "--rounds", "1"])
+    assert json.loads((tmp_path / "runs/bench/vla_train.json").read_text())["train_mfu"] > 0
+    assert not (tmp_path / "benchmarks").exists()  # tiny's inference report path was not written
+
+
 def test_the_peer_is_told_our_dims() -> None:
     """Every dim of our model reaches the peer harness as the flag it parses (no lerobot needed to check)."""
     cfg = PRESETS["train"][1]
