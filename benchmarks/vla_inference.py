@@ -385,6 +385,17 @@ def _device_name(device: torch.device) -> str:
     return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
 
 
+def run_environment(cfg: BenchConfig, where: Placement) -> dict:
+    """What a report's numbers depend on besides the dims: threads, device, dtype, torch, CPU."""
+    return {
+        "threads": cfg.threads,
+        "device": _device_name(where.device),
+        "dtype": cfg.dtype,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+    }
+
+
 def _second(cfg: BenchConfig, where: Placement) -> Placement:
     """Where the `--second-dtype` arm runs: the headline's device, that dtype (validated like `--dtype`)."""
     return placement(str(where.device), cfg.second_dtype)
@@ -480,11 +491,7 @@ def run(config: BenchConfig) -> dict:
         "ours": ours,
         "ours_after_peer": again,
         "peer_record": peer_record,
-        "threads": config.threads,
-        "device": _device_name(where.device),
-        "dtype": config.dtype,
-        "torch": torch.__version__,
-        "machine": platform.processor() or platform.machine(),
+        **run_environment(config, where),
         "loadavg_start": load_start,
         "loadavg_after_ours": load_ours,
         "loadavg_end": os.getloadavg(),

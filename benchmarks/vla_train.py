@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -32,13 +31,13 @@ from benchmarks.vla_inference import (
     CPU,
     PRESETS,
     BenchConfig,
-    _device_name,
     _flops,
     _synchronize,
     launch_peer,
     matmul_roof_flops,
     peer_dim_args,
     random_observation,
+    run_environment,
 )
 from reasonact.atomic import atomic_write_json
 from reasonact.checks import check_range
@@ -184,11 +183,7 @@ def run(config: BenchConfig) -> dict:
         "batch": config.batch,
         "warmup": config.warmup,
         "iters": config.iters,
-        "threads": config.threads,
-        "device": _device_name(where.device),
-        "dtype": config.dtype,
-        "torch": torch.__version__,
-        "machine": platform.processor() or platform.machine(),
+        **run_environment(config, where),
         "loadavg_start": load_start,
         "loadavg_end": os.getloadavg(),
     }
