@@ -42,7 +42,7 @@ from reasonact.actions import FastConfig, FastTokenizer
 from reasonact.atomic import atomic_write_json
 from reasonact.data.trajectories import chunk_trajectories, smooth_trajectories
 from reasonact.devices import Placement, placement
-from reasonact.vla.config import PAPER, PI05_300M, TINY, VLAConfig
+from reasonact.vla.config import PAPER, PI05_300M, TINY, ExpertConfig, VisionConfig, VLAConfig
 from reasonact.vla.contract import Observation
 from reasonact.vla.model import KIVLA, build_model
 
@@ -79,9 +79,32 @@ class BenchConfig:
     dtype: str = "float32"  # our weights in the headline arms (float32, bfloat16, float16); the peer's too
     second_dtype: str | None = None  # also time our sample_actions and the peer in this dtype (not the headline)
     graph_capture: bool = False  # also time both arms graph-captured (expert / FAST decode step, "reduce-overhead")
+    train: bool = False  # time training steps (ours vs LeRobot's pi05) instead: benchmarks/vla_train.py
+    batch: int = 8  # --train: samples per training step, both sides
+    rounds: int = 2  # --train: ours then the peer, this many times (load changes hit both sides)
     peer: PeerConfig = field(default_factory=PeerConfig)
     out: Path = Path("benchmarks/results/vla_inference.json")
 
+
+# The peer's layout at dims a CPU trains in seconds to minutes: 8 heads (LeRobot's pi05 fixes 8), one KV head,
+# the 257152-token PaliGemma vocabulary, 1 camera, H=50, 32 padded action dims, state as prompt text (pi05).
+PI05_TRAIN_CPU = dataclasses.replace(
+    PI05_300M,
+    vision=VisionConfig(image_size=112, patch_size=14, width=256, depth=4, mlp_dim=1024, heads=4),
+    lm=dataclasses.replace(PI05_300M.lm, width=512, depth=4, mlp_dim=2048, head_dim=64),
+    expert=ExpertConfig(width=256, mlp_dim=1024),
+    max_prompt_tokens=48,
+    variant="pi05",
+)
+PI05_TRAIN_TINY = dataclasses.replace(
+    PI05_TRAIN_CPU,
+    vision=VisionConfig(image_size=28, patch_size=14, width=32, depth=1, mlp_dim=64, heads=2),
+    lm=dataclasses.replace(PI05_300M.lm, width=64, depth=2, mlp_dim=128, head_dim=8),
+    expert=ExpertConfig(width=32, mlp_dim=64),
+    horizon=10,
+    max_prompt_tokens=8,
+    fast_vocab=256,
+)
 
 PRESETS: dict[str, tuple[str, BenchConfig]] = {
     "default": (
@@ -97,6 +120,33 @@ PRESETS: dict[str, tuple[str, BenchConfig]] = {
             iters=1,
             peer=PeerConfig(enabled=False),
             out=Path("benchmarks/results/vla_inference_paper.json"),
+        ),
+    ),
+    "train": (
+        "--train at CPU dims (pi05 layout: 8 heads, PaliGemma vocabulary; widths 256-512, 4 layers), fp32, 1 thread:"
+        " our training step vs LeRobot pi05's, 3 rounds, ~4 min.",
+        BenchConfig(
+            model=PI05_TRAIN_CPU,
+            train=True,
+            iters=4,
+            warmup=2,
+            threads=1,
+            batch=4,
+            rounds=3,
+            out=Path("runs/bench/vla_train.json"),
+        ),
+    ),
+    "train_tiny": (
+        "--train at tiny dims (pi05 layout), seconds for ours; ~1 min with the peer.",
+        BenchConfig(
+            model=PI05_TRAIN_TINY,
+            train=True,
+            iters=2,
+            warmup=1,
+            threads=1,
+            batch=2,
+            roof_size=512,
+            out=Path("runs/bench/vla_train_tiny.json"),
         ),
     ),
     "tiny": (
@@ -153,14 +203,15 @@ def _fit_fast(cfg: BenchConfig, horizon: int) -> tuple[FastTokenizer, np.ndarray
     return FastTokenizer.fit(chunks, FastConfig(vocab_size=cfg.model.fast_vocab)), chunks
 
 
-def _observation(cfg: VLAConfig, device: torch.device) -> Observation:
+def random_observation(cfg: VLAConfig, device: torch.device, batch: int = 1) -> Observation:
+    """`batch` random uint8 images per camera and random prompt token ids, every token valid (as the peer's)."""
     g = torch.Generator().manual_seed(0)
-    s = cfg.vision.image_size
-    images = {c: torch.randint(0, 256, (1, s, s, 3), dtype=torch.uint8, generator=g) for c in cfg.cameras}
-    tokens = torch.randint(0, cfg.lm.vocab_size, (1, cfg.max_prompt_tokens), generator=g)
-    mask = torch.ones(1, cfg.max_prompt_tokens, dtype=torch.bool)  # every prompt token valid, as the peer
+    s, b = cfg.vision.image_size, batch
+    images = {c: torch.randint(0, 256, (b, s, s, 3), dtype=torch.uint8, generator=g) for c in cfg.cameras}
+    tokens = torch.randint(0, cfg.lm.vocab_size, (b, cfg.max_prompt_tokens), generator=g)
+    mask = torch.ones(b, cfg.max_prompt_tokens, dtype=torch.bool)
     images = {c: image.to(device) for c, image in images.items()}
-    return Observation(images, torch.zeros(1, cfg.state_dim, device=device), tokens.to(device), mask.to(device))
+    return Observation(images, torch.zeros(b, cfg.state_dim, device=device), tokens.to(device), mask.to(device))
 
 
 def _release_memory() -> float:
@@ -216,7 +267,7 @@ def measure_ours(cfg: BenchConfig, where: Placement) -> dict:
     build_start = time.perf_counter()
     model = build_model(model_cfg, fast, where.device).eval().to(where.dtype)
     build_s = time.perf_counter() - build_start
-    obs = _observation(model_cfg, where.device)
+    obs = random_observation(model_cfg, where.device)
     result = _latencies(model, obs, fast_tokens, cfg)
     captured = _captured_latencies(model, obs, fast_tokens, cfg) if cfg.graph_capture else None
     second = _flow_latencies(model.to(_second(cfg, where).dtype), obs, cfg) if cfg.second_dtype else None
@@ -269,7 +320,7 @@ def remeasure_flow(cfg: BenchConfig, where: Placement) -> dict:
     model_cfg = dataclasses.replace(cfg.model, variant="ki")
     torch.manual_seed(0)
     model = build_model(model_cfg, device=where.device).eval().to(where.dtype)
-    result = _flow_latencies(model, _observation(model_cfg, where.device), cfg)
+    result = _flow_latencies(model, random_observation(model_cfg, where.device), cfg)
     _release_memory()
     return result
 
@@ -279,23 +330,38 @@ def measure_peer(
 ) -> tuple[dict | None, str | None]:
     """Run the LeRobot pi05 harness in its venv with `dtype` weights on `device` (its policy built there, each
     timed call synchronised) → (its JSON record, None) or (None, why not)."""
-    peer, m = cfg.peer, cfg.model
+    peer = cfg.peer
+    args = [
+        "--paligemma-variant", peer.variant, "--expert-variant", peer.variant, *peer_dim_args(cfg.model, peer),
+        "--steps", str(cfg.model.flow_steps), "--iters", str(peer.iters), "--warmup", str(cfg.warmup),
+        "--threads", str(cfg.threads), "--time-prefix", "--dtype", dtype, "--device", str(device),
+        "--compile-mode", peer.compile_mode,
+    ]  # fmt: skip
+    return launch_peer(peer, peer.script, args)
+
+
+def peer_dim_args(m: VLAConfig, peer: PeerConfig) -> list[str]:
+    """Our input/output dims as the flags every peer harness takes: cameras, image side, chunk H, the robot's
+    and the padded action dims, state dim, prompt length."""
+    return [
+        "--n-cameras", str(len(m.cameras)), "--image-size", str(m.vision.image_size), "--chunk", str(m.horizon),
+        "--action-dim", str(peer.action_dim), "--max-action-dim", str(m.action_dim), "--state-dim", str(m.state_dim),
+        "--prompt-tokens", str(m.max_prompt_tokens),
+    ]  # fmt: skip
+
+
+def launch_peer(peer: PeerConfig, script: Path, args: list[str]) -> tuple[dict | None, str | None]:
+    """Run `script args` with the peer venv's python (`peer.site` first on its PYTHONPATH) → (the JSON line it
+    prints last, None) or (None, why not: disabled, no venv, timeout, non-zero exit with its stderr tail)."""
     if not peer.enabled:
         return None, "disabled in this preset"
     if not peer.python.exists():
         setup = f"bash {peer.script.parent}/setup.sh .peer-venv/lerobot"
         return None, f"peer venv missing: {peer.python}; create it with `{setup}`"
-    command = [
-        str(peer.python), str(peer.script), "--paligemma-variant", peer.variant, "--expert-variant", peer.variant,
-        "--n-cameras", str(len(m.cameras)), "--image-size", str(m.vision.image_size), "--chunk", str(m.horizon),
-        "--steps", str(m.flow_steps), "--action-dim", str(peer.action_dim), "--max-action-dim", str(m.action_dim),
-        "--state-dim", str(m.state_dim), "--prompt-tokens", str(m.max_prompt_tokens), "--iters", str(peer.iters),
-        "--warmup", str(cfg.warmup), "--threads", str(cfg.threads), "--time-prefix", "--dtype", dtype,
-        "--device", str(device), "--compile-mode", peer.compile_mode,
-    ]  # fmt: skip
     env = dict(os.environ)
     if peer.site is not None:  # the peer's packages before the machine's (it needs transformers >= 5.4, < 5.6)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(peer.site), env.get("PYTHONPATH")]))
+    command = [str(peer.python), str(script), *args]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=peer.timeout_s, check=False, env=env)
     except subprocess.TimeoutExpired:
@@ -319,6 +385,17 @@ def _device_name(device: torch.device) -> str:
     return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
 
 
+def run_environment(cfg: BenchConfig, where: Placement) -> dict:
+    """What a report's numbers depend on besides the dims: threads, device, dtype, torch, CPU."""
+    return {
+        "threads": cfg.threads,
+        "device": _device_name(where.device),
+        "dtype": cfg.dtype,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+    }
+
+
 def _second(cfg: BenchConfig, where: Placement) -> Placement:
     """Where the `--second-dtype` arm runs: the headline's device, that dtype (validated like `--dtype`)."""
     return placement(str(where.device), cfg.second_dtype)
@@ -330,8 +407,12 @@ def _peer_dtype(dtype: torch.dtype) -> str:
 
 
 def run(config: BenchConfig) -> dict:
-    """Measure, print the side-by-side ratios, write JSON to `config.out`."""
+    """Measure, print the side-by-side ratios, write JSON to `config.out` (`--train`: `vla_train.run`)."""
     where = placement(config.device, config.dtype)  # a bad --device/--dtype fails before anything is built
+    if config.train:
+        from benchmarks.vla_train import run as run_train
+
+        return run_train(config)
     other = _second(config, where) if config.second_dtype else None
     torch.set_num_threads(config.threads)
     load_start = os.getloadavg()
@@ -410,11 +491,7 @@ def run(config: BenchConfig) -> dict:
         "ours": ours,
         "ours_after_peer": again,
         "peer_record": peer_record,
-        "threads": config.threads,
-        "device": _device_name(where.device),
-        "dtype": config.dtype,
-        "torch": torch.__version__,
-        "machine": platform.processor() or platform.machine(),
+        **run_environment(config, where),
         "loadavg_start": load_start,
         "loadavg_after_ours": load_ours,
         "loadavg_end": os.getloadavg(),
