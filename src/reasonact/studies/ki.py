@@ -203,8 +203,6 @@ def vqa_file(cfg: StudyConfig, run_dir: Path, out: Path) -> dict:
     if out.exists():
         return read_json(out)
     model = load_pretrained(run_dir).to(cfg.device)
-    if model.config.freeze_backbone:  # its loss drops text targets; score its (pre-stage) backbone like the others'
-        model.config = dataclasses.replace(model.config, variant="pi05")
     records = load_records(cfg.pretrain.records, model.config.vision.image_size)
     with torch.no_grad():
         report = evaluate_vqa(model, records, max_per_split=cfg.vqa_per_split)
