@@ -10,6 +10,7 @@ import pytest
 from reasonact.vla.language_following import (
     SceneFrames,
     expert_actions,
+    following_interval,
     instruction,
     measure,
     partners,
@@ -53,10 +54,14 @@ def test_scene_frames_hold_the_tasks_own_scenes(frames: list[SceneFrames]) -> No
 def test_following_is_one_for_the_instructed_expert_and_zero_when_text_is_ignored(frames) -> None:
     followed, ignored, noisy = (measure(f, frames) for f in (oracle, text_blind, text_noise))
     assert followed["following"] == pytest.approx(1.0, abs=1e-12) and followed["sensitivity"] == pytest.approx(1.0)
+    assert followed["following_ci"] == pytest.approx([1.0, 1.0]) and ignored["following_ci"] == [0.0, 0.0]
     assert set(followed["pairs"]) == {"reach-v3→push-v3", "reach-v3→pick-place-v3", "drawer-close-v3→drawer-open-v3"}
     assert all(p["following"] == pytest.approx(1.0, abs=1e-12) for p in followed["pairs"].values())
     assert ignored["following"] == 0.0 and ignored["sensitivity"] == 0.0
     assert noisy["sensitivity"] > 1.0 and abs(noisy["following"]) < 0.5  # moving is not following
+    low, high = noisy["following_ci"]
+    assert low < 0 < high  # indistinguishable from ignoring the text
+    assert len(followed["frame_dot"]) == followed["frames"] == len(followed["frame_scale"])
     assert followed["frames"] == sum(len(f) * len(partners(f.task)) for f in frames)
 
 
@@ -64,6 +69,9 @@ def test_bad_input_is_refused() -> None:
     with pytest.raises(ValueError, match=r"d_model: expected the shape of d_expert \(3, 4\), received \(2, 4\)"):
         scores(np.zeros((2, 4)), np.zeros((3, 4)))
     assert scores(np.ones((2, 4)), np.zeros((2, 4)))["following"] is None  # experts agree: nothing to follow
+    assert following_interval([1.0, 2.0], [0.0, 0.0]) is None and following_interval([], []) is None
+    with pytest.raises(ValueError, match=r"frame_dot: expected the shape of frame_scale \(2,\), received \(3,\)"):
+        following_interval([1.0, 2.0, 3.0], [1.0, 1.0])
     lonely = SceneFrames("door-open-v3", {}, np.zeros((1, 4)), np.zeros((1, 39)))
     with pytest.raises(ValueError, match="door-open-v3 has no same-scene partner"):
         measure(text_blind, [lonely])

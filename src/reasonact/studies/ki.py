@@ -340,15 +340,28 @@ def variant_summary(cfg: StudyConfig, variant: str, before: dict) -> dict:
         "caption_perplexity_ratio": mean_known(perplexity),
         "heldout_instruction_success": heldout[0] / heldout[1] if heldout[1] else None,
         "heldout_instruction_ci": list(wilson_interval(*heldout)) if heldout[1] else None,
-        "language_following": mean_known([f["following"] for f in following]),
-        "language_following_per_seed": [f["following"] for f in following],
-        "instruction_sensitivity": mean_known([f["sensitivity"] for f in following]),
+        **pooled_following(following),
         "latency_ms": float(np.median(latency)) if latency else None,
         "seeds": seeds,
         "failed": failed,
         "success_vs_step": {
             str(s): {"mean": float(np.mean(v)), "min": min(v), "max": max(v)} for s, v in curve.items()
         },
+    }
+
+
+def pooled_following(reports: list[dict]) -> dict:
+    """Language following of a variant: its seeds' frames pooled (Σ dot / Σ scale) with a bootstrap 95 %
+    interval over them (`language_following.following_interval`), the per-seed values, mean sensitivity."""
+    from reasonact.vla.language_following import following_interval
+
+    dot = [x for r in reports for x in r.get("frame_dot", [])]
+    scale = [x for r in reports for x in r.get("frame_scale", [])]
+    return {
+        "language_following": sum(dot) / sum(scale) if sum(scale) > 0 else None,
+        "language_following_ci": list(ci) if (ci := following_interval(dot, scale)) else None,
+        "language_following_per_seed": [r["following"] for r in reports],
+        "instruction_sensitivity": mean_known([r["sensitivity"] for r in reports]),
     }
 
 
@@ -395,6 +408,8 @@ def claims(v: dict, steps: int) -> dict[str, str]:
     lat_ki, lat_pi0, lat_fast = get("ki", "latency_ms"), get("pi0", "latency_ms"), get("pi0_fast", "latency_ms")
     frozen, ki = get("frozen", "final_success"), get("ki", "final_success")
     follow_ki, follow_pi0 = get("ki", "language_following"), get("pi0", "language_following")
+    ci_ki, ci_pi0 = get("ki", "language_following_ci"), get("pi0", "language_following_ci")
+    neither = ci_ki is not None and ci_pi0 is not None and ci_ki[0] <= 0 and ci_pi0[0] <= 0
     return {
         "ki_trains_fast": verdict(None if not get("pi0", "final_success") or ki is None else
                                   reach is not None and reach <= steps / 2,
@@ -408,11 +423,13 @@ def claims(v: dict, steps: int) -> dict[str, str]:
                                 lat_ki <= 1.2 * lat_pi0 and lat_fast >= 2 * lat_ki,
                                 f"latency ms KI {fmt(lat_ki, 1)}, pi0 {fmt(lat_pi0, 1)}, pi0_fast {fmt(lat_fast, 1)} "
                                 "(target KI ≤ 1.2 × pi0, pi0_fast ≥ 2 × KI)"),
-        "ki_keeps_language_following": verdict(None if follow_ki is None or follow_pi0 is None else
-                                               follow_ki > follow_pi0,
-                                               f"language following KI {fmt(follow_ki)}, pi0 {fmt(follow_pi0)} "
-                                               "(target KI > pi0; 1 = the action changes with the instruction as "
-                                               "the experts' does, 0 = the text is ignored)"),
+        "ki_keeps_language_following": verdict(None if ci_ki is None or ci_pi0 is None or neither else
+                                               ci_ki[0] > ci_pi0[1],
+                                               f"language following KI {with_ci(follow_ki, ci_ki)}, pi0 "
+                                               f"{with_ci(follow_pi0, ci_pi0)} (target: KI's interval above "
+                                               "pi0's; not measurable when neither interval excludes 0; 1 = the "
+                                               "action changes with the instruction as the experts' does, 0 = "
+                                               "the text is ignored)"),
         "frozen_fails": verdict(None if frozen is None or ki is None else frozen < ki,
                                 f"final success frozen {fmt(frozen)}, KI {fmt(ki)} (target frozen < KI)"),
     }  # fmt: skip
@@ -422,13 +439,17 @@ def fmt(x, digits: int = 2) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
+def with_ci(x: float | None, ci: list[float] | None) -> str:
+    return fmt(x) + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+
+
 def table_row(name: str, s: dict) -> str:
-    ci = s["success_ci"]
     reach = s["steps_to_reach_pi0_final"]
     failed = ", ".join(f"{f['seed']}@{f['step']}" for f in s["failed"]) or "—"
-    cells = [name, fmt(s["final_success"]) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""),
+    cells = [name, with_ci(s["final_success"], s["success_ci"]),
              "—" if reach is None else str(reach), fmt(s["vqa_retention"]), fmt(s["caption_perplexity_ratio"]),
-             fmt(s["heldout_instruction_success"]), fmt(s["language_following"]),
+             fmt(s["heldout_instruction_success"]),
+             with_ci(s["language_following"], s["language_following_ci"]),
              fmt(s["latency_ms"], 1), str(s["seeds"]), failed]  # fmt: skip
     return "| " + " | ".join(cells) + " |"
 
@@ -448,7 +469,7 @@ def write_report(cfg: StudyConfig) -> dict:
         "and checkpoint; CIs are 95 % Wilson over seeds × episodes. Failed runs are listed, never averaged in.",
         "",
         "| variant | final success [95% CI] | steps to π0's final | VQA retention | caption ppl after / before | "
-        "held-out instructions | language following | latency ms | seeds | failed (seed@step) |",
+        "held-out instructions | language following [95% CI] | latency ms | seeds | failed (seed@step) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [table_row(name, s) for name, s in summary["variants"].items()]

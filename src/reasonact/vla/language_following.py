@@ -18,7 +18,9 @@ B's instruction would do there. The measure, open loop on held-out scenes (evalu
                 (text-sensitive noise raises it without raising `following`)
 
 The first action is the one a policy executes in that state; the expert gives no chunk without simulating it.
-Tasks outside the groups have no same-scene partner and are listed under `skipped`.
+Tasks outside the groups have no same-scene partner and are listed under `skipped`. The report keeps each
+frame's ⟨Δ_model, Δ_expert⟩ and ‖Δ_expert‖² (`frame_dot`, `frame_scale`), so runs can be pooled and
+`following_interval` can bootstrap a 95 % interval over frames (optimistic: frames of one episode correlate).
 `reasonact vla follow <checkpoint>` is the CLI; the KI study measures every run's last checkpoint with it.
 """
 
@@ -142,6 +144,23 @@ def scores(d_model: np.ndarray, d_expert: np.ndarray) -> dict[str, float | int |
     return {"following": following, "sensitivity": sensitivity, "frames": len(d_model)}
 
 
+def following_interval(
+    frame_dot: Sequence[float], frame_scale: Sequence[float], resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
+    """95 % percentile-bootstrap interval of `following` = Σ dot / Σ scale over frames resampled with replacement
+    (None without frames or when the experts never differ)."""
+    dot, scale = np.asarray(frame_dot, dtype=np.float64), np.asarray(frame_scale, dtype=np.float64)
+    if dot.shape != scale.shape or dot.ndim != 1:
+        raise ValueError(f"frame_dot: expected the shape of frame_scale {scale.shape}, received {dot.shape}")
+    if not len(dot) or scale.sum() <= 0:
+        return None
+    picks = np.random.default_rng(seed).integers(0, len(dot), (resamples, len(dot)))  # (resamples, n)
+    sums = scale[picks].sum(axis=1)
+    ratios = dot[picks].sum(axis=1)[sums > 0] / sums[sums > 0]
+    low, high = np.quantile(ratios, [0.025, 0.975])
+    return float(low), float(high)
+
+
 def measure(chunks: Chunks, frames: Sequence[SceneFrames]) -> dict:
     """Each task's frames with its own instruction and with each partner's → `scores` pooled and per pair."""
     deltas: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -155,8 +174,15 @@ def measure(chunks: Chunks, frames: Sequence[SceneFrames]) -> dict:
             deltas[f"{scene.task}→{other}"] = (d_model, expert_actions(other, scene) - own_expert)
     if not deltas:
         raise ValueError("frames: expected the frames of at least one task, received none")
-    pooled = scores(*(np.concatenate(parts) for parts in zip(*deltas.values(), strict=True)))
-    return {**pooled, "pairs": {name: scores(*d) for name, d in deltas.items()}}
+    d_model, d_expert = (np.concatenate(parts) for parts in zip(*deltas.values(), strict=True))  # (N, d_a) each
+    frame_dot, frame_scale = (d_model * d_expert).sum(axis=1), (d_expert**2).sum(axis=1)
+    return {
+        **scores(d_model, d_expert),
+        "following_ci": list(ci) if (ci := following_interval(frame_dot, frame_scale)) else None,
+        "pairs": {name: scores(*d) for name, d in deltas.items()},
+        "frame_dot": frame_dot.tolist(),
+        "frame_scale": frame_scale.tolist(),
+    }
 
 
 @dataclass(frozen=True)
@@ -206,4 +232,14 @@ def follow(config: FollowConfig) -> dict:
     return report
 
 
-__all__ = ["SCENE_GROUPS", "FollowConfig", "SceneFrames", "follow", "measure", "partners", "scene_frames", "scores"]
+__all__ = [
+    "SCENE_GROUPS",
+    "FollowConfig",
+    "SceneFrames",
+    "follow",
+    "following_interval",
+    "measure",
+    "partners",
+    "scene_frames",
+    "scores",
+]
