@@ -228,7 +228,8 @@ def follow(config: FollowConfig) -> dict:
         "every": config.every,
     }
     atomic_write_json(config.out, report)
-    print(json.dumps(report, indent=2))
+    print(json.dumps({k: v for k, v in report.items() if not k.startswith("frame_")}, indent=2))  # per frame: `out`
+    print(f"→ {config.out}")
     return report
 
 
