@@ -40,8 +40,9 @@ from reasonact.atomic import atomic_write_json
 from reasonact.devices import placement
 from reasonact.envs import EnvConfig, make_env, make_expert
 from reasonact.envs.tasks import metaworld_language
-from reasonact.vla.evaluate import CHECKPOINT_HELP, select_tasks
+from reasonact.vla.evaluate import select_tasks
 
+CHECKPOINT_HELP = "a `reasonact vla train` run directory (its latest checkpoint) or one of its checkpoints/step_<n>"
 # MetaWorld tasks built on one scene (same model file, objects and state layout), so each one's instruction can
 # be given in the others' scenes and each one's expert can act there.
 SCENE_GROUPS: tuple[tuple[str, ...], ...] = (
