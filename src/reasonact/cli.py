@@ -175,6 +175,10 @@ COMMANDS: dict[str, Command | Table] = {
             "VQA accuracy + caption perplexity of a run per held-out split, vs majority and untrained baselines.",
             "reasonact.vla.vqa_eval:vqa_eval",
         ),
+        "follow": Command(
+            "Language following: same scene, different instruction → the action's change vs the experts' (JSON).",
+            "reasonact.vla.language_following:follow",
+        ),
         "study": Command(
             "KI study: pre-stage, then variants × seeds (resumable) → success vs step, VQA retention, latency report.",
             "reasonact.studies.ki:study",

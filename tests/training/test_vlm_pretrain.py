@@ -99,9 +99,10 @@ def test_backbone_starts_another_variant_and_refuses_other_dims(tmp_path):
         load_backbone(target, tmp_path / "nothing")
 
 
-def test_vla_train_starts_the_frozen_variant_from_the_backbone(tmp_path):
+def test_vla_train_starts_the_frozen_variant_from_the_backbone(tmp_path, records):
     """`vla train --init-backbone`: the action trainer's model (and its EMA) start from the pre-stage weights;
-    the frozen variant keeps them."""
+    the frozen variant keeps them, so it scores exactly the pre-stage's VQA and caption perplexity (other state /
+    FAST rows in its embedding notwithstanding: `evaluate_vqa` reads the text rows only)."""
     spec = importlib.util.spec_from_file_location("vla_trainer_tests", Path(__file__).with_name("test_vla_trainer.py"))
     helpers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helpers)  # its synthetic LeRobot dataset writer
@@ -121,6 +122,10 @@ def test_vla_train_starts_the_frozen_variant_from_the_backbone(tmp_path):
     for name, p in trainer.model.named_parameters():
         if name.split(".")[0] in ("vision", "projector") or (name.startswith("lm.") and name != "lm.embed.weight"):
             assert torch.equal(p, pre.get_parameter(name)), name
+    frozen = trainer.ema.model.eval()
+    assert frozen.lm.embed.weight.shape != pre.lm.embed.weight.shape  # other rows after the text vocabulary
+    vlm = load_records((records,), TINY_VLM.vision.image_size)
+    assert evaluate_vqa(frozen, vlm, max_per_split=12) == evaluate_vqa(pre.eval(), vlm, max_per_split=12)
 
 
 def _write(path, images, answers, kinds=None):

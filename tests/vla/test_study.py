@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reasonact.atomic import read_json
@@ -17,7 +18,7 @@ from reasonact.envs import EnvConfig
 from reasonact.studies.ki import PRESETS, study
 
 REPORT_KEYS = {"final_success", "success_ci", "steps_to_reach_pi0_final", "vqa_retention",
-               "heldout_instruction_success", "latency_ms", "seeds"}  # fmt: skip
+               "heldout_instruction_success", "language_following", "latency_ms", "seeds"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,11 @@ def test_tiny_study_resumes_records_failures_and_reports(tmp_path: Path, data: t
     assert (first / "eval.json").exists() and not (config.out / "runs" / "pi0_s1").exists()
     before = files_and_mtimes(first)
     assert {"study/closed_loop_step_000000010.json", "study/closed_loop_step_000000020.json",
-            "study/heldout_instruction.json", "study/vqa.json", "study/latency.json"} <= set(before)  # fmt: skip
+            "study/heldout_instruction.json", "study/language_following.json", "study/vqa.json",
+            "study/latency.json"} <= set(before)  # fmt: skip
+    follow = read_json(first / "study" / "language_following.json")  # reach-v3 given push / pick-place instructions
+    assert set(follow["pairs"]) == {"reach-v3→push-v3", "reach-v3→pick-place-v3"} and follow["frames"] >= 8
+    assert np.isfinite(follow["following"]) and follow["sensitivity"] > 0  # a text-blind model would score 0
     pretrain_files = files_and_mtimes(config.out / "pretrain")
 
     summary = study(dataclasses.replace(config, max_runs=0))
@@ -66,6 +71,9 @@ def test_tiny_study_resumes_records_failures_and_reports(tmp_path: Path, data: t
         assert s["episodes"] == 2 and 0.0 <= s["success_ci"][0] <= s["final_success"] <= s["success_ci"][1]
         assert set(s["success_vs_step"]) == {"10", "20"} and s["latency_ms"] > 0
         assert 0.0 <= s["heldout_instruction_success"] <= 1.0 and s["caption_perplexity_ratio"] > 0
+        assert len(s["language_following_per_seed"]) == 2 and np.isfinite(s["language_following"])
+        low, high = s["language_following_ci"]
+        assert low <= high and high - low < 1.0  # pooled over both seeds' frames
         # retention is after / before on the same records: undefined (null) when the pre-stage scores 0
         assert (s["vqa_retention"] is None) == (summary["pretrain_vqa_accuracy"] == 0.0)
     pi0_final = summary["variants"]["pi0"]["final_success"]
@@ -88,8 +96,9 @@ def test_tiny_study_resumes_records_failures_and_reports(tmp_path: Path, data: t
     assert written == report and set(written["variants"]) == {"pi0", "ki", "pi05"}
     text = (config.report / "ki_study.md").read_text()
     assert "| pi05 | — |" in text and "0@" in text and "ki_trains_fast" in text
+    assert "ki_keeps_language_following" in text
     assert {p.name for p in (config.report / "plots").iterdir()} == {
-        "success_vs_step.png", "vqa_retention.png", "latency_ms.png"}  # fmt: skip
+        "success_vs_step.png", "vqa_retention.png", "language_following.png", "latency_ms.png"}  # fmt: skip
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
@@ -99,3 +108,19 @@ def test_every_preset_trains_on_its_pre_stage_backbone(preset: str) -> None:
     train, pre = config.train.model, config.pretrain.model
     assert (train.vision, train.lm, train.max_prompt_tokens) == (pre.vision, pre.lm, pre.max_prompt_tokens)
     assert config.train.vlm == config.pretrain.records and config.train.save_every < config.train.steps
+
+
+@pytest.mark.parametrize(
+    ("ki", "pi0", "verdict"),
+    [
+        ([0.2, 0.5], [-0.1, 0.1], "reproduced"),
+        ([0.2, 0.5], [0.3, 0.6], "not reproduced"),  # overlapping intervals: no clear difference
+        ([-0.05, 0.1], [-0.1, 0.05], "not measurable"),  # neither follows language measurably
+    ],
+)
+def test_language_following_claim_reads_the_intervals(ki: list[float], pi0: list[float], verdict: str) -> None:
+    from reasonact.studies.ki import claims
+
+    variants = {name: {"language_following": sum(ci) / 2, "language_following_ci": ci}
+                for name, ci in (("ki", ki), ("pi0", pi0))}  # fmt: skip
+    assert claims(variants, 20)["ki_keeps_language_following"].startswith(verdict + ":")

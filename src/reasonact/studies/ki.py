@@ -3,7 +3,8 @@
 One VLM pre-stage run (`vla pretrain`) first; then every variant × seed trains from its backbone on the same
 data, steps and batch (`vla train --init-backbone`), keeping every checkpoint; then each run is measured from its
 run directory: closed-loop success at every checkpoint (`vla eval`), success with held-out paraphrased
-instructions at the last one (`EnvConfig.instruction="heldout"`), VQA accuracy after action training
+instructions at the last one (`EnvConfig.instruction="heldout"`), language following at the last one (same
+scene, different instruction: `vla.language_following`), VQA accuracy after action training
 (`vqa_eval.evaluate_vqa`, relative to the pre-stage's on the same records), and inference latency. The report
 (JSON + Markdown + plots) is written from those files alone, so `--report-only` regenerates it.
 
@@ -11,8 +12,9 @@ instructions at the last one (`EnvConfig.instruction="heldout"`), VQA accuracy a
     out/runs/<variant>_s<seed>/        a `vla train` run; failed.json when its loss went non-finite
         study/closed_loop_step_<n>.json   `vla eval` report of checkpoint n
         study/heldout_instruction.json    the last checkpoint with held-out paraphrases
+        study/language_following.json     the last checkpoint given other same-scene tasks' instructions
         study/vqa.json  study/latency.json
-    report/ki_study.json  ki_study.md  plots/{success_vs_step,vqa_retention,latency}.png
+    report/ki_study.json  ki_study.md  plots/{success_vs_step,vqa_retention,language_following,latency}.png
 
 Scripted and resumable: every step writes its file atomically and is skipped when the file exists; a run
 interrupted mid-training resumes from its latest checkpoint (the trainer's exact resume); a run whose loss goes
@@ -67,6 +69,8 @@ class StudyConfig:
     asynchronous: bool = True  # one process per sub-env
     vqa_per_split: int = 150  # VLM records per split scored for VQA retention (0 = all)
     latency_iters: int = 20  # timed sample_actions calls per run (after 3 warm-up calls); the median is kept
+    follow_episodes: int = 2  # language following: scenes per same-scene task (seeds from 10,000)
+    follow_every: int = 10  # language following: frame stride along the expert's episode in each scene
     max_runs: int = 0  # train at most this many not-yet-finished runs in this call, then stop (0 = all)
     device: str = "cpu"  # where training, evaluation and latency run (cpu, cuda, cuda:N, mps)
     out: Path = Path("runs/ki_study")  # study root: pre-stage and run directories
@@ -95,6 +99,7 @@ TINY_STUDY = StudyConfig(
     asynchronous=False,
     vqa_per_split=16,
     latency_iters=3,
+    follow_every=5,
     out=Path("runs/ki_study_tiny"),
     report=Path("runs/ki_study_tiny/report"),
 )
@@ -203,13 +208,29 @@ def vqa_file(cfg: StudyConfig, run_dir: Path, out: Path) -> dict:
     if out.exists():
         return read_json(out)
     model = load_pretrained(run_dir).to(cfg.device)
-    if model.config.freeze_backbone:  # its loss drops text targets; score its (pre-stage) backbone like the others'
-        model.config = dataclasses.replace(model.config, variant="pi05")
     records = load_records(cfg.pretrain.records, model.config.vision.image_size)
     with torch.no_grad():
         report = evaluate_vqa(model, records, max_per_split=cfg.vqa_per_split)
     atomic_write_json(out, report)
     return report
+
+
+def following_file(cfg: StudyConfig, run_dir: Path, out: Path) -> dict:
+    """Language following of a run's last checkpoint (`vla.language_following`) on the study's tasks that share
+    a scene with another MT10 task, cached; `following` is null when none does (e.g. a LIBERO suite)."""
+    from reasonact.vla.evaluate import select_tasks
+    from reasonact.vla.language_following import FollowConfig, follow, partners
+
+    if out.exists():
+        return read_json(out)
+    tasks = select_tasks(cfg.suite, cfg.tasks)
+    if not any(partners(t) for t in tasks):
+        report = {"following": None, "sensitivity": None, "tasks": [], "skipped": tasks}
+        atomic_write_json(out, report)
+        return report
+    config = FollowConfig(checkpoint=run_dir, suite=cfg.suite, tasks=cfg.tasks, episodes=cfg.follow_episodes,
+                          every=cfg.follow_every, device=cfg.device, out=out)  # fmt: skip
+    return follow(config)
 
 
 def latency_file(cfg: StudyConfig, run_dir: Path, out: Path) -> dict:
@@ -257,6 +278,7 @@ def measure_run(cfg: StudyConfig, run_dir: Path) -> None:
     for step, path in steps:
         closed_loop(cfg, path, study / f"closed_loop_step_{step:09d}.json")
     closed_loop(cfg, steps[-1][1], study / "heldout_instruction.json", instruction="heldout")
+    following_file(cfg, run_dir, study / "language_following.json")
     vqa_file(cfg, run_dir, study / "vqa.json")
     latency_file(cfg, run_dir, study / "latency.json")
 
@@ -284,6 +306,7 @@ def ratio(after: float | None, before: float | None) -> float | None:
 def variant_summary(cfg: StudyConfig, variant: str, before: dict) -> dict:
     """Per-variant numbers from its run directories; failed runs are listed, never averaged in."""
     seeds, failed, curves, final, heldout, retention, perplexity, latency = [], [], [], [0, 0], [0, 0], [], [], []
+    following: list[dict] = []
     for seed in cfg.seeds:
         run_dir = cfg.out / "runs" / run_name(variant, seed)
         if (run_dir / "failed.json").exists():
@@ -303,6 +326,7 @@ def variant_summary(cfg: StudyConfig, variant: str, before: dict) -> dict:
         retention.append(ratio(heldout_mean(after), heldout_mean(before)))
         perplexity.append(ratio(heldout_mean(after, "caption_perplexity"), heldout_mean(before, "caption_perplexity")))
         latency.append(read_json(study / "latency.json")["median_ms"])
+        following.append(read_json(study / "language_following.json"))
     steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
     curve = {s: [c[s] for c in curves] for s in steps}
     known = [r for r in retention if r is not None]
@@ -313,9 +337,10 @@ def variant_summary(cfg: StudyConfig, variant: str, before: dict) -> dict:
         "steps_to_reach_pi0_final": None,  # filled in by `summarise` once pi0's final success is known
         "vqa_retention": float(np.mean(known)) if known else None,
         "vqa_retention_per_seed": retention,
-        "caption_perplexity_ratio": float(np.mean(perplexity)) if None not in perplexity and perplexity else None,
+        "caption_perplexity_ratio": mean_known(perplexity),
         "heldout_instruction_success": heldout[0] / heldout[1] if heldout[1] else None,
         "heldout_instruction_ci": list(wilson_interval(*heldout)) if heldout[1] else None,
+        **pooled_following(following),
         "latency_ms": float(np.median(latency)) if latency else None,
         "seeds": seeds,
         "failed": failed,
@@ -323,6 +348,26 @@ def variant_summary(cfg: StudyConfig, variant: str, before: dict) -> dict:
             str(s): {"mean": float(np.mean(v)), "min": min(v), "max": max(v)} for s, v in curve.items()
         },
     }
+
+
+def pooled_following(reports: list[dict]) -> dict:
+    """Language following of a variant: its seeds' frames pooled (Σ dot / Σ scale) with a bootstrap 95 %
+    interval over them (`language_following.following_interval`), the per-seed values, mean sensitivity."""
+    from reasonact.vla.language_following import following_interval
+
+    dot = [x for r in reports for x in r.get("frame_dot", [])]
+    scale = [x for r in reports for x in r.get("frame_scale", [])]
+    return {
+        "language_following": sum(dot) / sum(scale) if sum(scale) > 0 else None,
+        "language_following_ci": list(ci) if (ci := following_interval(dot, scale)) else None,
+        "language_following_per_seed": [r["following"] for r in reports],
+        "instruction_sensitivity": mean_known([r["sensitivity"] for r in reports]),
+    }
+
+
+def mean_known(values: list[float | None]) -> float | None:
+    """Mean over seeds; None when a seed has no value (or there is none)."""
+    return float(np.mean(values)) if values and None not in values else None
 
 
 def summarise(cfg: StudyConfig) -> dict:
@@ -362,6 +407,9 @@ def claims(v: dict, steps: int) -> dict[str, str]:
     retention_ki, retention_pi0 = get("ki", "vqa_retention"), get("pi0", "vqa_retention")
     lat_ki, lat_pi0, lat_fast = get("ki", "latency_ms"), get("pi0", "latency_ms"), get("pi0_fast", "latency_ms")
     frozen, ki = get("frozen", "final_success"), get("ki", "final_success")
+    follow_ki, follow_pi0 = get("ki", "language_following"), get("pi0", "language_following")
+    ci_ki, ci_pi0 = get("ki", "language_following_ci"), get("pi0", "language_following_ci")
+    neither = ci_ki is not None and ci_pi0 is not None and ci_ki[0] <= 0 and ci_pi0[0] <= 0
     return {
         "ki_trains_fast": verdict(None if not get("pi0", "final_success") or ki is None else
                                   reach is not None and reach <= steps / 2,
@@ -375,6 +423,13 @@ def claims(v: dict, steps: int) -> dict[str, str]:
                                 lat_ki <= 1.2 * lat_pi0 and lat_fast >= 2 * lat_ki,
                                 f"latency ms KI {fmt(lat_ki, 1)}, pi0 {fmt(lat_pi0, 1)}, pi0_fast {fmt(lat_fast, 1)} "
                                 "(target KI ≤ 1.2 × pi0, pi0_fast ≥ 2 × KI)"),
+        "ki_keeps_language_following": verdict(None if ci_ki is None or ci_pi0 is None or neither else
+                                               ci_ki[0] > ci_pi0[1],
+                                               f"language following KI {with_ci(follow_ki, ci_ki)}, pi0 "
+                                               f"{with_ci(follow_pi0, ci_pi0)} (target: KI's interval above "
+                                               "pi0's; not measurable when neither interval excludes 0; 1 = the "
+                                               "action changes with the instruction as the experts' does, 0 = "
+                                               "the text is ignored)"),
         "frozen_fails": verdict(None if frozen is None or ki is None else frozen < ki,
                                 f"final success frozen {fmt(frozen)}, KI {fmt(ki)} (target frozen < KI)"),
     }  # fmt: skip
@@ -384,13 +439,17 @@ def fmt(x, digits: int = 2) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
+def with_ci(x: float | None, ci: list[float] | None) -> str:
+    return fmt(x) + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+
+
 def table_row(name: str, s: dict) -> str:
-    ci = s["success_ci"]
     reach = s["steps_to_reach_pi0_final"]
     failed = ", ".join(f"{f['seed']}@{f['step']}" for f in s["failed"]) or "—"
-    cells = [name, fmt(s["final_success"]) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""),
+    cells = [name, with_ci(s["final_success"], s["success_ci"]),
              "—" if reach is None else str(reach), fmt(s["vqa_retention"]), fmt(s["caption_perplexity_ratio"]),
              fmt(s["heldout_instruction_success"]),
+             with_ci(s["language_following"], s["language_following_ci"]),
              fmt(s["latency_ms"], 1), str(s["seeds"]), failed]  # fmt: skip
     return "| " + " | ".join(cells) + " |"
 
@@ -410,8 +469,8 @@ def write_report(cfg: StudyConfig) -> dict:
         "and checkpoint; CIs are 95 % Wilson over seeds × episodes. Failed runs are listed, never averaged in.",
         "",
         "| variant | final success [95% CI] | steps to π0's final | VQA retention | caption ppl after / before | "
-        "held-out instructions | latency ms | seeds | failed (seed@step) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "held-out instructions | language following [95% CI] | latency ms | seeds | failed (seed@step) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [table_row(name, s) for name, s in summary["variants"].items()]
     lines += ["", "## Claims (issue 17 targets)", ""]
@@ -422,7 +481,8 @@ def write_report(cfg: StudyConfig) -> dict:
 
 
 def plot(summary: dict, out: Path) -> list[Path]:
-    """Success vs step (mean over seeds, min–max band), VQA retention bars, latency bars → PNG paths."""
+    """Success vs step (mean over seeds, min–max band), VQA retention, language following and latency bars
+    → PNG paths."""
     from reasonact.plotting import pyplot
 
     plt = pyplot()
@@ -441,7 +501,9 @@ def plot(summary: dict, out: Path) -> list[Path]:
     paths = [out / "success_vs_step.png"]
     fig.savefig(paths[0], dpi=100, bbox_inches="tight")
     plt.close(fig)
-    for key, label in (("vqa_retention", "VQA accuracy after / pre-stage"), ("latency_ms", "ms per sample_actions")):
+    bars = (("vqa_retention", "VQA accuracy after / pre-stage"), ("language_following", "share of the experts' change"),
+            ("latency_ms", "ms per sample_actions"))  # fmt: skip
+    for key, label in bars:
         fig, ax = plt.subplots(figsize=(6, 3))
         names = list(variants)
         ax.bar(names, [variants[n][key] or 0.0 for n in names])

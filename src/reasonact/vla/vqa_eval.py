@@ -5,7 +5,12 @@ records, next to the honest baselines (the majority answer per question kind; an
                  recorded answer exactly; every kind but captions (colour, left/right, gripper, contact,
                  progress, box, current/next subtask), also per kind
     perplexity = exp(mean over caption records of the per-token cross-entropy of the caption + `ANSWER_END`),
-                 teacher-forced (`KIVLA.compute_loss`'s CE term)
+                 teacher-forced over the prefix's decode cache
+
+Both read the logits of the text vocabulary only (`text_logits`: the first `lm.vocab_size` rows of the tied
+embedding). The rows after them (special state, FAST, BOA/EOA) depend on the variant and the data — a
+pre-stage model has other ones than the runs trained from it — so a softmax over them would make identical
+text weights score differently; over the text rows, identical weights give identical numbers.
 
 Answers are trained with `ANSWER_END` appended (`answer_text`), so greedy decoding knows where an answer
 stops without being told its length. `evaluate_vqa(model, records)` is the function the knowledge-insulation
@@ -24,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import tyro
 from torch import Tensor, nn
 
 from reasonact.atomic import read_json
 from reasonact.checkpoints import load_checkpoint
 from reasonact.runs import Run
-from reasonact.vla.attention import PREFIX
+from reasonact.vla.attention import PREFIX, KVCache
 from reasonact.vla.config import VLAConfig
 from reasonact.vla.contract import Observation
 from reasonact.vla.model import KIVLA, build_model
@@ -155,26 +161,37 @@ def vlm_observation(
     return Observation(views, torch.zeros(b, config.state_dim), tokens, mask, **extra)
 
 
+def text_logits(model: KIVLA, h: Tensor) -> Tensor:
+    """Final hidden (b, s, w) → logits (b, s, V) over the text vocabulary only (the tied embedding's first
+    `lm.vocab_size` rows; module docstring)."""
+    return h @ model.lm.embed.weight[: model.config.lm.vocab_size].T
+
+
+def encode_prompt(model: KIVLA, obs: Observation) -> tuple[Tensor, KVCache, Tensor]:
+    """The backbone over the prefix → the hidden state of its last valid position (b, 1, w) (the one that
+    predicts the first answer token, as `compute_loss` trains it), the prefix's K/V, and the position of the
+    first answer token (b, 1)."""
+    h, valid = model.embed_prefix(obs)  # (b, P, w), (b, P)
+    positions = (valid.cumsum(dim=1) - 1).clamp(min=0)
+    hidden, prefix = model.lm(h, torch.full_like(positions, PREFIX), positions, valid)
+    last = valid.long().cumsum(dim=1).argmax(dim=1)  # (b,)
+    return hidden[torch.arange(len(last)), last][:, None], prefix, valid.sum(dim=1, keepdim=True)
+
+
 @torch.no_grad()
 def greedy_answers(model: KIVLA, obs: Observation, stop_id: int, max_tokens: int) -> list[list[int]]:
     """Greedy text decoding after the prefix → b lists of token ids (up to, excluding, `stop_id`).
 
-    The first token comes from the hidden state of the last valid prefix position (as `compute_loss` trains
-    it), each next one from a pass of the previous token over the prefix's preallocated decode cache
-    (`KIVLA.decode_cache`, as π0-FAST decodes); only text-vocabulary ids are eligible."""
-    cfg = model.config
-    h, valid = model.embed_prefix(obs)  # (b, P, w), (b, P)
-    positions = (valid.cumsum(dim=1) - 1).clamp(min=0)
-    hidden, prefix = model.lm(h, torch.full_like(positions, PREFIX), positions, valid)
+    The first token comes from the last valid prefix position (`encode_prompt`), each next one from a pass of
+    the previous token over the prefix's preallocated decode cache (`KIVLA.decode_cache`, as π0-FAST
+    decodes); only text-vocabulary ids are eligible (`text_logits`)."""
+    h_t, prefix, start = encode_prompt(model, obs)  # (b, 1, w), cache, (b, 1)
     cache = model.decode_cache(prefix, max_tokens)
-    last = valid.long().cumsum(dim=1).argmax(dim=1)  # (b,)
-    h_t = hidden[torch.arange(len(last)), last][:, None]  # (b, 1, w)
-    start = valid.sum(dim=1, keepdim=True)  # (b, 1)
     b = obs.batch_size
     out = torch.full((b, max_tokens), stop_id, dtype=torch.int64)
     done = torch.zeros(b, dtype=torch.bool)
     for j in range(max_tokens):
-        token = model.lm.logits(h_t[:, -1])[:, : cfg.lm.vocab_size].argmax(dim=-1)  # (b,)
+        token = text_logits(model, h_t[:, -1]).argmax(dim=-1)  # (b,)
         out[:, j] = torch.where(done, stop_id, token.cpu())
         done |= token.cpu() == stop_id
         if bool(done.all()) or j == max_tokens - 1:
@@ -185,6 +202,26 @@ def greedy_answers(model: KIVLA, obs: Observation, stop_id: int, max_tokens: int
     return [
         row[: int(np.argmax(row == stop_id)) if (row == stop_id).any() else len(row)].tolist() for row in out.numpy()
     ]
+
+
+@torch.no_grad()
+def answer_nll(model: KIVLA, obs: Observation) -> Tensor:
+    """Teacher-forced mean cross-entropy per record (b,) of its targets (b, T) over the text vocabulary.
+
+    Target j is predicted from target j − 1 (the first from `encode_prompt`); all T targets are fed at once
+    into the prefix's decode cache as blocks 1 … T, the causal mask `compute_loss` trains them under."""
+    if obs.targets is None or obs.target_mask is None:
+        raise ValueError("obs: answer_nll needs targets and target_mask (vlm_observation with answers)")
+    ids, mask = obs.targets, obs.target_mask  # (b, T)
+    h_first, prefix, start = encode_prompt(model, obs)  # (b, 1, w), cache, (b, 1)
+    (b, t), device = ids.shape, ids.device
+    steps = torch.arange(t, device=device)
+    cache = model.decode_cache(prefix, t)
+    blocks, columns = (steps + 1).expand(b, -1), prefix.length + steps  # (b, T), (T,)
+    hidden = model.lm.decode(model.lm.embed_tokens(ids), blocks, start + steps, cache, columns)  # (b, T, w)
+    logits = text_logits(model, torch.cat([h_first, hidden[:, :-1]], dim=1)).float()  # (b, T, V)
+    ce = F.cross_entropy(logits.flatten(0, 1), ids.flatten(), reduction="none").view(b, t)
+    return (ce * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
 
 
 def _batches(n: int, size: int) -> list[range]:
@@ -216,13 +253,13 @@ def _per_kind(kinds: Sequence[str], right: Sequence[bool]) -> dict[str, float]:
 
 @torch.no_grad()
 def caption_perplexity(model: KIVLA, records: VlmRecords, text: TextTokenizer, batch: int = 64) -> float:
-    """exp(mean per-caption token CE) of the captions (+ `ANSWER_END`), teacher-forced."""
+    """exp(mean per-caption token CE) of the captions (+ `ANSWER_END`), teacher-forced, text vocabulary only."""
     device = model.projector.weight.device
     total, count = 0.0, 0
     for rows in _batches(len(records), batch):
         sub = records.subset(rows)
         obs = vlm_observation(model.config, text, sub.images, sub.questions, sub.answers).to(device)
-        total += float(model.compute_loss(obs, None)["ce"]) * len(rows)
+        total += float(answer_nll(model, obs).sum())
         count += len(rows)
     return math.exp(total / count) if count else float("nan")
 
