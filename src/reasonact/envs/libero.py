@@ -133,6 +133,7 @@ class LiberoEnv(gym.Env):
                 raise ValueError(f"options['init_state']: expected 0 … {n - 1} or 'sampled', received {choice!r}")
             self.raw.reset()
             self._raw_obs, self._init_index = self.raw.set_init_state(self.init_states[index]), index
+        self._reset_gripper_command()
         for _ in range(SETTLE_STEPS):
             self._raw_obs = self._raw_step(SETTLE_ACTION)[0]
         self._instruction = self._pick_instruction()
@@ -234,6 +235,13 @@ class LiberoEnv(gym.Env):
             "any": (lang.instruction, *lang.paraphrases),
         }[self.config.instruction]
         return choices[int(self.np_random.integers(len(choices)))]
+
+    def _reset_gripper_command(self) -> None:
+        """robosuite's soft reset keeps each gripper's speed-limited command (`current_action`) from
+        the previous episode, so the same initial state settled differently (by up to 2e-3 in the
+        sim state) after a first and a later reset. Restore the value it had at construction."""
+        for robot in self.raw.env.robots:
+            robot.gripper.current_action = np.zeros(robot.gripper.dof)
 
     def _load_init_states(self) -> np.ndarray | None:
         """The benchmark's fixed initial states; None (sampled layouts) where a LIBERO-PRO suite ships none."""
