@@ -28,6 +28,7 @@ from reasonact.data.splits import split_episodes
 from reasonact.runs import Run, to_jsonable
 from reasonact.training.bc_config import BCTrainConfig
 from reasonact.training.ema import EMA, optimize_with_ema
+from reasonact.training.optim import adamw
 from reasonact.training.schedule import set_lr, warmup_cosine
 from reasonact.training.step_loop import run_steps
 from reasonact.training.vla_data import heldout_frames, load_episodes, open_loop_baselines
@@ -83,7 +84,7 @@ class BCTrainer:
         self.ema = EMA(self.model, cfg.ema_decay)
         self.state = nn.ModuleDict({"model": self.model, "ema": self.ema.model})  # what a checkpoint holds
         self.params = list(self.model.parameters())
-        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = adamw(self.params, cfg.lr, weight_decay=cfg.weight_decay)
         self.step = self.run.restore(self.state, self.optimizer)[0] if cfg.resume and self.run.latest() else 0
 
     def chunk(self, episode: int, t: int) -> np.ndarray:

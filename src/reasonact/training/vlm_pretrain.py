@@ -27,6 +27,7 @@ from reasonact.atomic import atomic_write_bytes, atomic_write_json, read_json
 from reasonact.checks import check_range
 from reasonact.runs import Run, to_jsonable
 from reasonact.training.ema import EMA, optimize_with_ema
+from reasonact.training.optim import adamw
 from reasonact.training.schedule import set_lr, warmup_cosine
 from reasonact.training.step_loop import run_steps
 from reasonact.training.vlm_pretrain_config import VLMPretrainConfig
@@ -67,7 +68,7 @@ class Pretrainer:
         self.ema = EMA(self.model, cfg.ema_decay)
         self.state = nn.ModuleDict({"model": self.model, "ema": self.ema.model})  # what a checkpoint holds
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        self.optimizer = adamw(self.params, cfg.lr, cfg.betas, cfg.weight_decay)
         self.step = self.run.restore(self.state, self.optimizer)[0] if cfg.resume else 0
 
     def train_step(self, step: int) -> dict[str, float]:
