@@ -118,8 +118,12 @@ def build_policy(a: argparse.Namespace):
         image_resolution=(s, s), tokenizer_max_length=a.prompt_tokens, device=a.device, input_features=inputs,
         output_features={ACTION: PolicyFeature(type=FeatureType.ACTION, shape=(a.action_dim,))},
     )  # fmt: skip
-    with torch.device(a.device):
-        policy = PI05Policy(cfg)
+    try:  # random init on the device itself (seconds on a GPU, not minutes on its host)
+        with torch.device(a.device):
+            policy = PI05Policy(cfg)
+    except Exception as err:  # as the inference harness: fall back to the CPU, then move
+        log(f"init on {a.device} failed ({type(err).__name__}: {err}); building on the CPU, then moving")
+        policy = PI05Policy(cfg).to(a.device)
     check_dims(policy, a)
     return policy
 
@@ -141,6 +145,18 @@ def check_dims(policy, a: argparse.Namespace) -> None:
     wrong = {k: (v, getattr(a, k)) for k, v in found.items() if v != getattr(a, k)}
     if wrong:
         raise RuntimeError(f"peer built other dims than flagged (built, flagged): {wrong}")
+
+
+def adamw_kernel(optimizer: torch.optim.Optimizer) -> str:
+    """The kernel this AdamW's step runs ("fused", "foreach" or "for-loop"), by torch's own default rule where
+    LeRobot leaves it unset (as `reasonact.training.optim.implementation`, which this venv cannot import)."""
+    from torch.optim.optimizer import _default_to_fused_or_foreach
+
+    fused, foreach = optimizer.defaults.get("fused"), optimizer.defaults.get("foreach")
+    if foreach is None and not fused:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        foreach = _default_to_fused_or_foreach(params, optimizer.defaults.get("differentiable", False))[1]
+    return "fused" if fused else "foreach" if foreach else "for-loop"
 
 
 def make_batch(a: argparse.Namespace, vocab: int) -> dict:
@@ -196,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             "peer": f"lerobot {md.version('lerobot')} PI05Policy.forward + backward + AdamW",
             "step_s": {"min": min(times), "all": [round(t, 4) for t in times]},
             "samples_per_s": a.batch / min(times),
+            "optimizer": adamw_kernel(optimizer),  # torch's default: for-loop on the CPU, foreach on CUDA
             "train_step_flops": counter.get_total_flops(),
             "losses": [round(x, 5) for x in losses],
             "params": sum(p.numel() for p in policy.parameters()),

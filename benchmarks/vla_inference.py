@@ -521,11 +521,14 @@ def run(config: BenchConfig) -> dict:
     return report
 
 
-def device_summary(reports: dict[str, Path], out: Path, tiny: bool, peer_note: str | None = None) -> dict:
+def device_summary(
+    reports: dict[str, Path], out: Path, tiny: bool, peer_note: str | None = None, train: dict | None = None
+) -> dict:
     """The reports of `vla bench` per dims name ("paper", "pi05_300m") → one JSON of the headline numbers
     (`benchmarks/device.sh`): device, dtype, and per dims sample_actions_ms (eager), graph_captured_ms and
     graph_captured_fast_ms, flow_vs_fast_ar_speedup (both arms graph-captured on a GPU, both eager elsewhere),
-    vs_peer_latency_ratio (None where the peer did not run: `peer_error`, and `peer_note` says why)."""
+    vs_peer_latency_ratio (None where the peer did not run: `peer_error`, and `peer_note` says why); `train`:
+    the training bench's headline (`vla_train.train_summary`) under "train"."""
     loaded = {name: json.loads(path.read_text()) for name, path in reports.items()}
     first = next(iter(loaded.values()))
     summary: dict = {
@@ -551,5 +554,7 @@ def device_summary(reports: dict[str, Path], out: Path, tiny: bool, peer_note: s
             "fast_tokens_per_chunk": report["ours"]["fast_tokens_per_chunk"],
             "mfu": report["mfu"],
         }
+    if train is not None:
+        summary["train"] = train
     atomic_write_json(out, summary)
     return summary

@@ -19,6 +19,7 @@ load average is in the JSON.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from pathlib import Path
@@ -43,6 +44,7 @@ from reasonact.atomic import atomic_write_json
 from reasonact.checks import check_range
 from reasonact.devices import Placement, placement
 from reasonact.training.ema import EMA
+from reasonact.training.optim import implementation
 from reasonact.training.vla_config import VLATrainConfig
 from reasonact.training.vla_data import Batch
 from reasonact.training.vla_trainer import make_optimizer, train_on_batch
@@ -169,6 +171,10 @@ def run(config: BenchConfig) -> dict:
         "peer_train_step_flops": peer_records[0]["train_step_flops"] if peer_records else None,
         "achieved_gflops": flops / ours_min / 1e9,
         "matmul_roof_gflops": roof / 1e9,
+        # the AdamW kernel each side's step ran: ours fused; LeRobot's is torch's default (a for-loop on the
+        # CPU, the multi-tensor foreach on CUDA), so a GPU ratio compares fused with foreach
+        "ours_optimizer": implementation(ours.optimizer),
+        "peer_optimizer": peer_records[0]["optimizer"] if peer_records else None,
         "peer": peer_records[0]["peer"] if peer_records else "lerobot PI05Policy training step (not measured)",
         "peer_error": peer_error,
         "rounds": rounds,
@@ -190,14 +196,29 @@ def run(config: BenchConfig) -> dict:
     atomic_write_json(out, report)
     ratio = report["train_vs_peer_throughput_ratio"]
     peer_line = (
-        f"peer {peer_sps:.2f} samples/s ({peer_min:.3f} s/step) → ours/peer {ratio:.2f}"
+        f"peer {peer_sps:.2f} samples/s ({peer_min:.3f} s/step, AdamW {report['peer_optimizer']}) → ours/peer "
+        f"{ratio:.2f}"
         if peer_sps
         else f"peer not measured ({peer_error})"
     )
     print(
         f"train step, batch {config.batch}, {config.dtype}, {config.threads} thread(s): ours {ours_sps:.2f} samples/s "
-        f"({ours_min:.3f} s/step) | {peer_line}\n"
+        f"({ours_min:.3f} s/step, AdamW {report['ours_optimizer']}) | {peer_line}\n"
         f"MFU {report['train_mfu']:.1%}: {flops / 1e9:.1f} GFLOP/step at {report['achieved_gflops']:.1f} GFLOP/s of "
         f"a {roof / 1e9:.0f} GFLOP/s {config.dtype} matmul roof on {report['device']}\n→ {out}"
     )
     return report
+
+
+def train_summary(path: Path, error: str | None = None) -> dict:
+    """The headline of a `--train` report for `benchmarks/device.sh`'s summary: throughput ratio, MFU, samples/s
+    and step times of both sides, the AdamW kernel of each, the device (its GPU named). Every key is there when
+    the bench did not run or finish (`error` says why; no report at `path` without one): the values are None."""
+    report = json.loads(path.read_text()) if error is None and path.exists() else {}
+    if not report:
+        error = error or f"no report at {path}"
+    keys = ("train_vs_peer_throughput_ratio", "train_mfu", "samples_per_s", "step_s", "ours_optimizer",
+            "peer_optimizer", "peer_error", "batch", "device", "dtype")  # fmt: skip
+    summary = {key: report.get(key) for key in keys}
+    summary["params"] = report.get("params", {}).get("ours")
+    return {**summary, "error": error}

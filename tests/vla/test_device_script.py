@@ -40,6 +40,12 @@ def test_device_script_tiny_writes_the_summary(tmp_path: Path) -> None:
             numbers["flow_vs_fast_ar_speedup_captured"]
             == numbers["graph_captured_fast_ms"] / numbers["graph_captured_ms"]
         )
+    # the training bench at tiny dims (train_tiny, ours alone) under "train", with each side's AdamW kernel
+    train = summary["train"]
+    assert train["error"] is None and train["device"] == "cpu" and train["dtype"] == "float32"
+    assert 0 < train["train_mfu"] <= 1 and train["samples_per_s"]["ours"] > 0 and train["batch"] == 2
+    assert train["train_vs_peer_throughput_ratio"] is None and train["peer_error"] == "disabled in this preset"
+    assert train["ours_optimizer"] == "fused" and train["peer_optimizer"] is None
 
 
 def test_device_script_refuses_a_bad_device_before_building(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import math
 import pytest
 from benchmarks.peer_pi05_train import parse_args
 from benchmarks.vla_inference import PRESETS, PeerConfig
-from benchmarks.vla_train import peer_args, run
+from benchmarks.vla_train import peer_args, run, train_summary
 
 from reasonact.cli import main
 
@@ -31,6 +31,14 @@ def test_ours_alone_writes_the_keys_with_a_finite_mfu(tmp_path) -> None:
     losses = report["ours_losses"]
     assert len(losses) == 1 + 2 + 1 and all(map(math.isfinite, losses)) and losses[-1] < losses[0]
     assert report["dims"]["variant"] == "pi05" and report["batch"] == 2
+    assert report["ours_optimizer"] == "fused" and report["peer_optimizer"] is None
+    # benchmarks/device.sh's "train" entry: the headline of this report, or every key None with the error
+    headline = train_summary(tmp_path / "train.json")
+    assert headline["error"] is None and headline["train_mfu"] == report["train_mfu"]
+    assert headline["ours_optimizer"] == "fused" and headline["params"] == report["params"]["ours"]
+    missing = train_summary(tmp_path / "absent.json", "timed out after 240 s")
+    assert set(missing) == set(headline) and missing["error"] == "timed out after 240 s"
+    assert missing["train_mfu"] is None and missing["samples_per_s"] is None
 
 
 def test_train_on_an_inference_preset_leaves_its_result_alone(tmp_path, monkeypatch) -> None:
@@ -95,6 +103,7 @@ def test_side_by_side_with_the_lerobot_peer(tmp_path) -> None:
     assert report["peer_error"] is None, report["peer_error"]
     ratio = report["train_vs_peer_throughput_ratio"]
     assert math.isfinite(ratio) and ratio > 0 and 0 < report["train_mfu"] <= 1
+    assert report["ours_optimizer"] == "fused" and report["peer_optimizer"] == "for-loop"  # torch's CPU default
     assert len(report["rounds"]) == 2 and all(len(r["peer_step_s"]) == 2 for r in report["rounds"])
     # identical dims: the two training steps do the same matmul work within the layouts' small differences
     assert report["peer_train_step_flops"] == pytest.approx(report["train_step_flops"], rel=0.2)
