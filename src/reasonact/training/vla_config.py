@@ -31,6 +31,7 @@ class VLATrainConfig:
     heldout_per_task: int = 1  # last episodes of every task kept out of training, for the open-loop eval
     norm: Literal["quantile", "mean_std"] = "quantile"  # state/action normalisation from meta/stats.json
     image_camera: str = ""  # dataset camera fed to the model's first camera ("" = the first in the dataset)
+    shift: int = 0  # random image shift augmentation: pad this many edge pixels, crop back (0 = off)
     steps: int = 200  # optimizer steps
     batch_size: int = 8  # global batch (split evenly across torchrun processes)
     lr: float = 1e-3  # peak learning rate
