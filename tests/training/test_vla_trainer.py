@@ -134,6 +134,18 @@ def test_dataset_weights_choose_where_robot_rows_come_from(data, tmp_path) -> No
         Trainer(_config(data, tmp_path, name="w", dataset_weights=(1.0,), datasets=(data[0], data[0])))
 
 
+def test_shifted_batches_keep_their_draws_and_split_across_processes(data, tmp_path) -> None:
+    plain = Trainer(_config(data, tmp_path, name="plain")).sampler
+    shifted = Trainer(_config(data, tmp_path, name="shifted", shift=3)).sampler
+    a, b = plain.batch(5, 4, slice(0, 4)), shifted.batch(5, 4, slice(0, 4))
+    assert torch.equal(a.actions, b.actions) and torch.equal(a.noise, b.noise) and torch.equal(a.tau, b.tau)
+    assert not torch.equal(a.obs.images["base"], b.obs.images["base"])  # only the images move
+    halves = [shifted.batch(5, 4, slice(i, i + 2)).obs.images["base"] for i in (0, 2)]  # two processes' shards
+    assert torch.equal(torch.cat(halves), b.obs.images["base"])
+    with pytest.raises(ValueError, match="shift"):
+        Trainer(_config(data, tmp_path, name="bad_shift", shift=-1))
+
+
 def test_bad_inputs_are_named(data, tmp_path) -> None:
     with pytest.raises(ValueError, match="vlm: vlm_fraction > 0 needs VLM record files"):
         Trainer(_config(data, tmp_path, vlm_fraction=0.5))
@@ -193,10 +205,11 @@ def test_kill_9_at_a_random_step_then_resume_continues_bit_for_bit(data, tmp_pat
 
 @pytest.mark.slow
 def test_torchrun_two_gloo_processes_equal_one_process_with_the_same_global_batch(data, tmp_path) -> None:
-    one = subprocess.run(_cli(data, tmp_path / "one", "--steps", "6"), env=_env(), capture_output=True, timeout=600)
+    steps = ("--steps", "6", "--shift", "2")  # the image shifts are drawn for the global batch
+    one = subprocess.run(_cli(data, tmp_path / "one", *steps), env=_env(), capture_output=True, timeout=600)
     assert one.returncode == 0, one.stderr.decode()[-2000:]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29513"]
-    two = subprocess.run([*torchrun, *_cli(data, tmp_path / "two", "--steps", "6")[1:]], env=_env(),
+    two = subprocess.run([*torchrun, *_cli(data, tmp_path / "two", *steps)[1:]], env=_env(),
                          capture_output=True, timeout=600)  # fmt: skip
     assert two.returncode == 0, two.stderr.decode()[-3000:]
     a, b = _curve(tmp_path / "one" / "run"), _curve(tmp_path / "two" / "run")

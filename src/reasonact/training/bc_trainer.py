@@ -18,7 +18,6 @@ import json
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reasonact.atomic import atomic_write_json
@@ -26,6 +25,7 @@ from reasonact.bc.model import CNNPolicy
 from reasonact.checks import check_range
 from reasonact.data.splits import split_episodes
 from reasonact.runs import Run, to_jsonable
+from reasonact.training.augment import shift_images, shift_offsets
 from reasonact.training.bc_config import BCTrainConfig
 from reasonact.training.ema import EMA, optimize_with_ema
 from reasonact.training.optim import adamw
@@ -35,17 +35,6 @@ from reasonact.training.vla_data import heldout_frames, load_episodes, open_loop
 from reasonact.vla.transforms import Normalizer
 
 EVAL_BATCH = 256
-
-
-def shift_images(images: Tensor, pad: int, rng: np.random.Generator) -> Tensor:
-    """(b, S, S, 3) uint8 → each image padded by `pad` edge pixels and cropped back at a random offset."""
-    if pad == 0:
-        return images
-    b, size = images.shape[0], images.shape[1]
-    padded = F.pad(images.permute(0, 3, 1, 2).float(), (pad,) * 4, mode="replicate")  # (b, 3, S+2p, S+2p)
-    dx, dy = rng.integers(0, 2 * pad + 1, (2, b))
-    crops = [padded[i, :, dy[i] : dy[i] + size, dx[i] : dx[i] + size] for i in range(b)]
-    return torch.stack(crops).permute(0, 2, 3, 1).to(torch.uint8)
 
 
 class BCTrainer:
@@ -106,7 +95,8 @@ class BCTrainer:
         chunks = torch.from_numpy(self.action_norm.normalize(np.stack([self.chunk(e, t) for e, t in rows]))).float()
         lr = warmup_cosine(step, cfg.steps, cfg.warmup, cfg.lr, cfg.final_lr)
         set_lr(self.optimizer, lr)
-        loss = self.model.loss(shift_images(images, cfg.shift, rng), state, tasks, chunks)
+        shifted = shift_images(images, cfg.shift, shift_offsets(rng, len(rows), cfg.shift))
+        loss = self.model.loss(shifted, state, tasks, chunks)
         grad_norm = optimize_with_ema(
             loss, list(self.model.parameters()), self.optimizer, self.ema, self.model, cfg.grad_clip, step
         )
@@ -147,4 +137,4 @@ def train(config: BCTrainConfig) -> dict:
     return report
 
 
-__all__ = ["BCTrainer", "shift_images", "train"]
+__all__ = ["BCTrainer", "train"]

@@ -5,7 +5,8 @@ optionally its subtask text as a target, and the action chunk a_t … a_{t+H−1
 last action repeats, LeRobot's clamped `delta_timestamps`). A VLM record is a text-only sample: its image
 on the model's first camera (black on any other), no state, the question as prompt, the answer as target.
 
-Batch s is a pure function of (seed, s): which samples, and the flow noise ω and time τ of each row, so a
+Batch s is a pure function of (seed, s): which samples, the flow noise ω and time τ of each row and the
+random image shifts (`training.augment`, `--shift`), so a
 resumed run and a run split across torchrun processes see exactly the same numbers as one uninterrupted
 process.
 """
@@ -22,6 +23,7 @@ from torch import Tensor
 
 from reasonact.data import stats as stats_lib
 from reasonact.data.lerobot import LeRobotReader
+from reasonact.training.augment import shift_images, shift_offsets
 from reasonact.vla.contract import Observation
 from reasonact.vla.flow import sample_time
 from reasonact.vla.transforms import VLATransforms, resize_images
@@ -152,8 +154,9 @@ class MixedSampler:
         subtask_targets: bool,
         seed: int,
         weights: tuple[float, ...] = (),
+        shift: int = 0,
     ) -> None:
-        self.episodes, self.transforms, self.vlm, self.seed = episodes, transforms, vlm, seed
+        self.episodes, self.transforms, self.vlm, self.seed, self.shift = episodes, transforms, vlm, seed, shift
         self.vlm_fraction, self.subtask_targets = vlm_fraction if vlm is not None else 0.0, subtask_targets
         self.frames = np.array([(e, t) for e in train for t in range(len(episodes[e].action))])  # (n, 2)
         p = np.ones(len(self.frames))  # uniform over frames: datasets weighted by their size
@@ -178,17 +181,23 @@ class MixedSampler:
         g = torch.Generator().manual_seed(int(rng.integers(2**62)))
         noise = torch.randn(size, cfg.horizon, cfg.action_dim, generator=g)
         tau = sample_time(size, cfg.time_beta, cfg.time_s, rng=rng)
+        offsets = shift_offsets(rng, len(picks), self.shift)  # (2, b_robot), drawn for the global batch
         robot = [(int(e), int(t)) for e, t in picks[rows.start : rows.stop]]
         vlm_rows = vlm_ids[max(0, rows.start - len(picks)) : max(0, rows.stop - len(picks))]
-        obs, actions, action_mask = self.assemble(robot, list(vlm_rows))
+        obs, actions, action_mask = self.assemble(robot, list(vlm_rows), offsets[:, rows.start : rows.stop])
         return Batch(obs, actions, action_mask, noise[rows], tau[rows])
 
-    def assemble(self, robot: list[tuple[int, int]], vlm_rows: list[int]) -> tuple[Observation, Tensor, Tensor]:
+    def assemble(
+        self, robot: list[tuple[int, int]], vlm_rows: list[int], offsets: np.ndarray | None = None
+    ) -> tuple[Observation, Tensor, Tensor]:
         """Robot (episode, frame) pairs, then VLM record indices → observation, actions (b, H, action_dim)
-        normalised, action mask (b,)."""
+        normalised, action mask (b,). `offsets` (2, b_robot): the robot images' random shifts by up to
+        `self.shift` pixels (`training.augment`; every camera of a sample moves alike); None = unshifted."""
         tf, cfg = self.transforms, self.transforms.config
         cameras = [tf.source_camera(c) for c in cfg.cameras]
         images = {c: [self.episodes[e].images[c][t] for e, t in robot] for c in cameras}
+        if self.shift and offsets is not None and robot:
+            images = {c: list(shift_images(torch.stack(v), self.shift, offsets)) for c, v in images.items()}
         prompts = [self.episodes[e].task for e, _ in robot]
         targets: list[str | None] = [
             str(self.episodes[e].subtask[t]) if self.subtask_targets else None for e, t in robot

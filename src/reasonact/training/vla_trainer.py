@@ -95,6 +95,7 @@ class Trainer:
     def __init__(self, cfg: VLATrainConfig) -> None:
         check_range(cfg.vlm_fraction, "vlm_fraction", 0.0, 1.0)
         check_range(cfg.steps, "steps", low=1)
+        check_range(cfg.shift, "shift", 0, cfg.model.vision.image_size)
         precision = "bfloat16" if cfg.bf16 else "float32"
         self.device = placement(cfg.device, precision, dtype_flag="--bf16").device  # before any data or model
         torch.set_num_threads(cfg.threads)
@@ -119,7 +120,7 @@ class Trainer:
         vlm = load_vlm(cfg.vlm, self.model_cfg.vision.image_size)
         self.sampler = MixedSampler(
             episodes, self.train_ids, self.transforms, vlm, cfg.vlm_fraction, cfg.subtask_targets, cfg.seed,
-            cfg.dataset_weights,
+            cfg.dataset_weights, cfg.shift,
         )  # fmt: skip
         if cfg.vlm_fraction > 0 and vlm is None:
             raise ValueError("vlm: vlm_fraction > 0 needs VLM record files (--vlm runs/vlm/.../vlm.parquet)")
