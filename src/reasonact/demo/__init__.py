@@ -2,7 +2,8 @@
 
 Writes `runs/<name>/report.md` with figures and `report.json`. Each section is one module with a
 `section(config, run) -> (markdown, numbers)` function: FAST action tokens (`fast`), a tiny
-knowledge-insulated VLA trained beside π0 (`vla`), and test-time search (`search`).
+knowledge-insulated VLA trained beside π0 (`vla`), the shipped VLA and BC policies acting closed loop
+(`closed_loop`), and test-time search (`search`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from importlib import import_module
 from pathlib import Path
 
 from reasonact.atomic import atomic_write_bytes, atomic_write_json
-from reasonact.demo.config import ActingDemo, DemoConfig
+from reasonact.demo.config import ActingDemo, ClosedLoopDemo, DemoConfig
 from reasonact.runs import Run
 
-SECTIONS = ("fast", "vla", "search")
+SECTIONS = ("fast", "vla", "closed_loop", "search")
 
-__all__ = ["SECTIONS", "ActingDemo", "DemoConfig", "main"]
+__all__ = ["SECTIONS", "ActingDemo", "ClosedLoopDemo", "DemoConfig", "main"]
 
 
 def _section(name: str) -> Callable:

@@ -27,14 +27,25 @@ class ActingDemo:
 
 
 @dataclass(frozen=True)
+class ClosedLoopDemo:
+    """The shipped small VLA and CNN BC acting in MetaWorld beside the expert and a random policy."""
+
+    tasks: tuple[str, ...] = ("drawer-open-v3", "push-v3", "reach-v3")  # MT10 tasks (a door task, two visual ones)
+    episodes: int = 2  # episodes per task and policy, seeds seed … seed + episodes − 1
+    seed: int = 10_000  # first evaluation seed (the data collection never used seeds 10,000 … 10,000 + episodes)
+    num_envs: int = 2  # vectorised sub-envs per task (2 = both cores here)
+
+
+@dataclass(frozen=True)
 class DemoConfig:
     name: str = "demo"  # run directory under `root`; replaced on every demo run
     root: Path = Path("runs")
-    sections: tuple[str, ...] = ("fast", "vla", "search")  # which parts to run (keys of reasonact.demo.SECTIONS)
+    sections: tuple[str, ...] = ("fast", "vla", "closed_loop", "search")  # parts to run (reasonact.demo.SECTIONS)
     fast_source: ChunkSource = field(default_factory=lambda: ChunkSource(episodes_per_task=6))  # MetaWorld experts
     fast: FastConfig = field(default_factory=lambda: FastConfig(scale=20.0))  # γ=20: RMSE ≤ 0.01 on MetaWorld
     scales: tuple[float, ...] = (5.0, 10.0, 20.0, 40.0)  # γ sweep for the tokens-vs-error figure
     acting: ActingDemo = field(default_factory=ActingDemo)
+    closed_loop: ClosedLoopDemo = field(default_factory=ClosedLoopDemo)
     thinking: StudyConfig = field(  # the shipped tiny SFT policy + the oracle step scorer
         default_factory=lambda: StudyConfig(
             difficulty="easy",  # the level the shipped policy was trained at

@@ -1,0 +1,90 @@
+"""Demo section: the shipped `small` VLA and the shipped CNN behaviour-cloning baseline acting closed loop
+in MetaWorld, each beside the scripted expert and a random policy on the same seeds (SPEC §2.6).
+
+Both checkpoints were trained here on the same 20 expert demonstrations per MT10 task (camera, robot
+state and instruction; no privileged object state) and ship with the package; their full MT10
+evaluations (10 episodes per task) are `benchmarks/results/vla_eval_small.json` and `bc_eval_small.json`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reasonact.demo.config import DemoConfig
+from reasonact.runs import Run
+
+PACKAGE = Path(__file__).resolve().parents[1]
+SHIPPED = {  # policy name → (checkpoint directory, loader "module:function")
+    "VLA": (PACKAGE / "vla" / "policies" / "mt10-small", "reasonact.vla.policy:load_checkpoint"),
+    "CNN BC": (PACKAGE / "bc" / "policies" / "mt10-small", "reasonact.bc.policy:load_bc"),
+}
+
+
+def _loader(spec: str):
+    from importlib import import_module
+
+    module, name = spec.split(":")
+    return getattr(import_module(module), name)
+
+
+def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
+    """Evaluate every shipped policy on `config.closed_loop.tasks` × `episodes` seeds (GIF of the first
+    episode per task); the expert and the random policy run once on the same seeds."""
+    from reasonact.vla.evaluate import VLAEvalConfig
+    from reasonact.vla.evaluate import run as evaluate
+
+    cfg = config.closed_loop
+    out = run.path / "closed_loop"
+    reports = {}
+    for i, (name, (checkpoint, loader)) in enumerate(SHIPPED.items()):
+        eval_config = VLAEvalConfig(
+            checkpoint=checkpoint,
+            suite="mt10",
+            tasks=cfg.tasks,
+            episodes=cfg.episodes,
+            seed=cfg.seed,
+            num_envs=cfg.num_envs,
+            baselines=("random",) if i == 0 else (),  # the random policy once, on the same seeds
+            expert_cache=out / "expert",
+            out=out / f"{name.replace(' ', '_').lower()}.json",
+        )
+        reports[name] = evaluate(eval_config, _loader(loader))
+    first = next(iter(reports.values()))
+    names = list(reports)
+    header = " | ".join(f"{n} [95% CI]" for n in names)
+    rows = []
+    for task in cfg.tasks:
+        cells = [f"{r['tasks'][task]['success']:.2f} [{r['tasks'][task]['ci'][0]:.2f}, {r['tasks'][task]['ci'][1]:.2f}]"
+                 for r in reports.values()]  # fmt: skip
+        expert = first["tasks"][task]["expert_success"]
+        random = first["tasks"][task]["baselines"]["random"]["success"]
+        rows.append(f"| {task} | {' | '.join(cells)} | {expert:.2f} | {random:.2f} |")
+    means = " | ".join(f"**{r['mean_success']:.2f}**" for r in reports.values())
+    rows.append(
+        f"| mean | {means} | {first['expert_mean_success']:.2f} | {first['baselines']['random']['mean_success']:.2f} |"
+    )
+    gifs = "\n".join(
+        f"![{n}, {task}](closed_loop/{n.replace(' ', '_').lower()}/vla/videos/{task}_ep0.gif)"
+        for task in cfg.tasks
+        for n in names
+    )
+    text = f"""## Acting: shipped policies, closed loop in MetaWorld
+
+The shipped `small` VLA ({first["variant"]}, step {first["step"]}) and the CNN behaviour-cloning baseline trained
+on the same data, {cfg.episodes} episode(s) per task from seed {cfg.seed} (seeds the data collection never used),
+beside the scripted expert and a uniformly random policy on the same seeds. Few episodes: the intervals are
+wide; the full MT10 evaluation is `reasonact vla eval src/reasonact/vla/policies/mt10-small --episodes 10`.
+
+| task | {header} | expert | random |
+|---|{"---|" * len(names)}---|---|
+{chr(10).join(rows)}
+
+{gifs}
+"""
+    numbers = {name: {k: r[k] for k in ("mean_success", "ci", "tasks")} for name, r in reports.items()}
+    numbers["expert_mean_success"] = first["expert_mean_success"]
+    numbers["random_mean_success"] = first["baselines"]["random"]["mean_success"]
+    return text, numbers
+
+
+__all__ = ["SHIPPED", "section"]
