@@ -54,6 +54,7 @@ Outputs = list[list[Generation]]  # [node][sibling]
 class SearchBenchConfig:
     model: Literal["gemma", "random-tiny"] = "gemma"  # Gemma 3 270M, or a random tiny Llama (smoke runs)
     family: str = "arithmetic"  # task family of the prompts
+    difficulty: str = "easy"  # its level (`Task.LEVELS`); easy keeps long-prefix prompts inside Gemma 3's 512 window
     shots: int = 4  # few-shot examples in the shared header (the long common prefix)
     nodes: int = 4  # tree nodes expanded per round (distinct prompts)
     n: int = 8  # sampled siblings per node
@@ -79,7 +80,7 @@ PRESETS: dict[str, tuple[str, SearchBenchConfig]] = {
         SearchBenchConfig(),
     ),
     "long-prefix": (
-        "As default with a 13-shot header (424 shared prefix tokens; prompt + step stay inside Gemma 3's 512 window).",
+        "As default with a 13-shot header (415 shared prefix tokens; prompt + step stay inside Gemma 3's 512 window).",
         SearchBenchConfig(shots=13, out=Path("benchmarks/results/search_long_prefix.json")),
     ),
     "tiny": (
@@ -139,7 +140,7 @@ def _backend(config: SearchBenchConfig, header: str, where: Placement) -> HFBack
 
 def workload(config: SearchBenchConfig) -> tuple[str, list[list[State]]]:
     """The shared header and, per round, `nodes` states at various depths of reference solutions."""
-    task = make_task(config.family)
+    task = make_task(config.family, config.difficulty)
     header = few_shot_header(task.generate("train", config.shots, seed=777))
     problems = task.generate("val", config.rounds * config.nodes + 1, seed=config.seed)
     states = [State(p, p.steps[: i % max(1, len(p.steps) - 1)]) for i, p in enumerate(problems)]
@@ -238,7 +239,7 @@ def _mean_logprob(outputs: list[Outputs]) -> float:
 
 
 def _prm_throughput(config: SearchBenchConfig) -> dict[str, float]:
-    task = make_task(config.family)
+    task = make_task(config.family, config.difficulty)
     problems = task.generate("val", config.prm_states, seed=config.seed + 1)
     states = [State(p, p.steps) for p in problems]
     scores, seconds = _timed(OracleScorer(task).score, states)
@@ -297,7 +298,9 @@ def run(config: SearchBenchConfig) -> dict[str, Any]:
     bind = vllm_threads_bind(config)
     load_start = os.getloadavg()
     header, rounds = workload(config)
-    warm = State(make_task(config.family).generate("val", 1, seed=config.seed + 99)[0]).prompt(header)
+    warm = State(make_task(config.family, config.difficulty).generate("val", 1, seed=config.seed + 99)[0]).prompt(
+        header
+    )
     prompts = [[s.prompt(header) for s in r] for r in rounds]
     with tempfile.TemporaryDirectory() as tmp:
         try:  # vLLM first: its engine load (minutes) must not overlap our timed rounds
@@ -339,6 +342,7 @@ def run(config: SearchBenchConfig) -> dict[str, Any]:
             "device": str(where.device),
             "dtype": config.dtype,
             "threads": config.threads,
+            "kv_store_hit_tokens": ours_backend.store.hits,  # 0: the store was off (a prompt past the window)
             "mean_logprob": _mean_logprob(outputs["ours"]),
         },
         "ours_without_kv_store": no_store,
