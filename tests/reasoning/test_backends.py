@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reasonact.reasoning.backends.base import SAMPLING_BLOCK, pick_tokens, token_logprobs
+from reasonact.reasoning.backends.base import SAMPLING_BLOCK, pick_tokens, sample_tokens, token_logprobs
 from reasonact.reasoning.mdp import State
 from reasonact.reasoning.tasks import ArithmeticTask
 
@@ -87,3 +87,22 @@ def test_two_level_sampler_is_the_flat_inverse_cdf() -> None:
     logits[3, 5] = float("nan")
     with pytest.raises(ValueError, match="logits"):
         token_logprobs(logits, flat)
+
+
+def test_fused_sampler_gives_the_tokens_and_logprobs_of_the_two_calls() -> None:
+    """`sample_tokens` = (`pick_tokens`, `token_logprobs`): the same tokens, log-probs to float
+    rounding, at T = 1 (the one-pass path) and T = 0.7, in float32 and bfloat16; NaN refused."""
+    generator = torch.Generator().manual_seed(1)
+    for dtype in (torch.float32, torch.bfloat16):
+        for vocab in (100, 3 * SAMPLING_BLOCK):
+            logits = (torch.randn(64, vocab, generator=generator) * 4).to(dtype)  # (r, V)
+            logits[0, : vocab // 2] = float("-inf")  # masked entries carry no weight
+            uniforms = torch.rand(64, generator=generator, dtype=torch.float64)  # (r,)
+            for temperature in (1.0, 0.7):
+                tokens, logprobs = sample_tokens(logits, uniforms, temperature)
+                assert torch.equal(tokens, pick_tokens(logits, uniforms, temperature))
+                assert torch.allclose(logprobs, token_logprobs(logits, tokens), atol=1e-5, rtol=0)
+            assert tokens[0] >= vocab // 2
+    logits[5, 7] = float("nan")
+    with pytest.raises(ValueError, match="logits"):
+        sample_tokens(logits, uniforms, 1.0)

@@ -34,6 +34,7 @@ from reasonact.reasoning.backends.base import (
     cut_at_stop,
     pick_tokens,
     row_uniforms,
+    sample_tokens,
     token_logprobs,
 )
 from reasonact.reasoning.backends.buffer_cache import buffer_cache
@@ -261,9 +262,9 @@ class HFBackend(Backend):
         done = torch.zeros(rows, dtype=torch.bool, device=device)  # (R,)
         position = mask.sum(-1)  # (R,) position id of the next token
         for t in range(max_new_tokens):
-            token = torch.where(done, self.pad_id, pick_tokens(logits, uniforms[:, t], temperature))  # (R,)
+            picked, logprobs[:, t] = sample_tokens(logits, uniforms[:, t], temperature)  # (R,), (R,)
+            token = torch.where(done, self.pad_id, picked)  # (R,)
             tokens[:, t] = token
-            logprobs[:, t] = token_logprobs(logits, token)
             if ends is not None:
                 ended = ~done & ends(token)
             elif stop is not None:
