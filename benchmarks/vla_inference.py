@@ -407,12 +407,9 @@ def _peer_dtype(dtype: torch.dtype) -> str:
 
 
 def run(config: BenchConfig) -> dict:
-    """Measure, print the side-by-side ratios, write JSON to `config.out` (`--train`: `vla_train.run`)."""
+    """Measure, print the side-by-side ratios, write JSON to `config.out` (`--train` runs `vla_train.run`
+    instead, dispatched by `benchmarks/vla_bench.py`)."""
     where = placement(config.device, config.dtype)  # a bad --device/--dtype fails before anything is built
-    if config.train:
-        from benchmarks.vla_train import run as run_train
-
-        return run_train(config)
     other = _second(config, where) if config.second_dtype else None
     torch.set_num_threads(config.threads)
     load_start = os.getloadavg()

@@ -185,9 +185,9 @@ COMMANDS: dict[str, Command | Table] = {
             "reasonact.studies.ki:PRESETS",
         ),
         "bench": Command(
-            "KI-VLA inference: flow vs π0-FAST AR decoding, prefix cache, LeRobot pi05 peer → JSON.",
-            "benchmarks.vla_inference:run",
-            "benchmarks.vla_inference:PRESETS",
+            "KI-VLA vs LeRobot pi05: inference (flow vs π0-FAST AR, prefix cache) or --train throughput → JSON.",
+            "benchmarks.vla_bench:run",
+            "benchmarks.vla_bench:PRESETS",
         ),
     },
     "bc": {
