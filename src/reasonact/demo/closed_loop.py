@@ -10,33 +10,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reasonact.bc.policy import load_bc
 from reasonact.demo.config import DemoConfig
 from reasonact.runs import Run
+from reasonact.vla.evaluate import VLAEvalConfig
+from reasonact.vla.evaluate import run as evaluate
+from reasonact.vla.policy import load_checkpoint
 
 PACKAGE = Path(__file__).resolve().parents[1]
-SHIPPED = {  # policy name → (checkpoint directory, loader "module:function")
-    "VLA": (PACKAGE / "vla" / "policies" / "mt10-small", "reasonact.vla.policy:load_checkpoint"),
-    "CNN BC": (PACKAGE / "bc" / "policies" / "mt10-small", "reasonact.bc.policy:load_bc"),
+SHIPPED = {  # policy name in the report → (output stem, checkpoint directory, its loader)
+    "VLA": ("vla", PACKAGE / "vla" / "policies" / "mt10-small", load_checkpoint),
+    "CNN BC": ("cnn_bc", PACKAGE / "bc" / "policies" / "mt10-small", load_bc),
 }
-
-
-def _loader(spec: str):
-    from importlib import import_module
-
-    module, name = spec.split(":")
-    return getattr(import_module(module), name)
 
 
 def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
     """Evaluate every shipped policy on `config.closed_loop.tasks` × `episodes` seeds (GIF of the first
     episode per task); the expert and the random policy run once on the same seeds."""
-    from reasonact.vla.evaluate import VLAEvalConfig
-    from reasonact.vla.evaluate import run as evaluate
-
     cfg = config.closed_loop
     out = run.path / "closed_loop"
     reports = {}
-    for i, (name, (checkpoint, loader)) in enumerate(SHIPPED.items()):
+    for i, (name, (stem, checkpoint, load)) in enumerate(SHIPPED.items()):
         eval_config = VLAEvalConfig(
             checkpoint=checkpoint,
             suite="mt10",
@@ -46,9 +40,9 @@ def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
             num_envs=cfg.num_envs,
             baselines=("random",) if i == 0 else (),  # the random policy once, on the same seeds
             expert_cache=out / "expert",
-            out=out / f"{name.replace(' ', '_').lower()}.json",
+            out=out / f"{stem}.json",
         )
-        reports[name] = evaluate(eval_config, _loader(loader))
+        reports[name] = evaluate(eval_config, load)
     first = next(iter(reports.values()))
     names = list(reports)
     header = " | ".join(f"{n} [95% CI]" for n in names)
@@ -64,9 +58,9 @@ def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
         f"| mean | {means} | {first['expert_mean_success']:.2f} | {first['baselines']['random']['mean_success']:.2f} |"
     )
     gifs = "\n".join(
-        f"![{n}, {task}](closed_loop/{n.replace(' ', '_').lower()}/vla/videos/{task}_ep0.gif)"
+        f"![{n}, {task}](closed_loop/{stem}/vla/videos/{task}_ep0.gif)"
         for task in cfg.tasks
-        for n in names
+        for n, (stem, _, _) in SHIPPED.items()
     )
     text = f"""## Acting: shipped policies, closed loop in MetaWorld
 
