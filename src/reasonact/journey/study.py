@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from reasonact.journey.derive import journey, parse_thought, shortcut, to_exampl
 from reasonact.reasoning.backends.hf import HFBackend
 from reasonact.reasoning.tasks import make_task
 from reasonact.runs import Run
+from reasonact.stats import bootstrap_interval
 from reasonact.training.dpo import DPOConfig, train_dpo
 from reasonact.training.dpo_pairs import PairStats, step_pairs
 from reasonact.training.grpo import GRPOConfig, train_grpo
@@ -171,19 +171,15 @@ def evaluate(config: JourneyStudyConfig, policy: Path) -> dict[str, Any]:
     }
 
 
-def bootstrap(a: list[list[bool]], b: list[list[bool]] | None = None, draws: int = 2000) -> list[float]:
-    """95% interval of mean(a) (or mean(a) − mean(b), paired) resampling problems within each seed."""
-    rng = random.Random(0)
-    stats = []
-    for _ in range(draws):
-        total = n = 0
-        for s, row in enumerate(a):
-            for i in (rng.randrange(len(row)) for _ in row):
-                total += row[i] - (b[s][i] if b is not None else 0)
-                n += 1
-        stats.append(total / n)
-    stats.sort()
-    return [stats[int(0.025 * draws)], stats[int(0.975 * draws) - 1]]
+def bootstrap(a: list[list[bool]], b: list[list[bool]] | None = None) -> list[float]:
+    """95% interval of mean(a) (or mean(a) − mean(b), paired) resampling problems within each seed
+    (`stats.bootstrap_interval`, stratified by seed)."""
+    values = [x - (b[s][i] if b is not None else 0) for s, row in enumerate(a) for i, x in enumerate(row)]
+    seeds = [s for s, row in enumerate(a) for _ in row]
+    ci = bootstrap_interval(values, strata=seeds)
+    if ci is None:
+        raise ValueError("a: expected at least one evaluated problem, received none")
+    return list(ci)
 
 
 def summarise(config: JourneyStudyConfig, run: Run, counts: dict[int, dict]) -> dict[str, Any]:
