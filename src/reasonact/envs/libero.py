@@ -77,6 +77,7 @@ class LiberoEnv(gym.Env):
     action_dim = 7
 
     def __init__(self, config: EnvConfig) -> None:
+        config.check_own_instruction("LIBERO")
         self.config, self.task = config, config.task
         self.info: LiberoTask = resolve(config.task)
         self.language = language(self.info)

@@ -62,6 +62,9 @@ class MetaWorldEnv(gym.Env):
 
         self.config, self.task = config, config.task
         self.language: TaskLanguage = metaworld_language(config.task)
+        if config.instruction_task and config.instruction_task not in ALL_V3_ENVIRONMENTS:
+            raise ValueError(f"instruction_task: expected a MetaWorld task, received {config.instruction_task!r}")
+        self.told = metaworld_language(config.instruction_task or config.task)  # the language the env says
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             raw = ALL_V3_ENVIRONMENTS[config.task]()
@@ -86,7 +89,7 @@ class MetaWorldEnv(gym.Env):
         self._object_geoms, self._gripper_geoms = self._contact_sets()
         self._obs = np.zeros(39)
         self._reward, self._success, self._t, self._closing = 0.0, False, 0, False
-        self._instruction, self._color = self.language.instruction, ""
+        self._instruction, self._color = self.told.instruction, ""
 
     # --- gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -174,7 +177,7 @@ class MetaWorldEnv(gym.Env):
         return {"success": self._success, "phase": self.phases.phase, "task": self.task}
 
     def _pick_instruction(self) -> str:
-        lang = self.language
+        lang = self.told
         choices = {
             "train": (lang.instruction,),
             "heldout": lang.heldout,

@@ -32,6 +32,7 @@ class PushTEnv(gym.Env):
 
         if config.cameras not in ((), ("top",)):
             raise ValueError(f"cameras: PushT has one camera ('top'), received {list(config.cameras)}")
+        config.check_own_instruction("PushT")
         self.config, self.task, self.language = config, config.task, PUSHT
         size = config.image_size or 96
         self.raw = RawPushT(obs_type="state", observation_width=size, observation_height=size)

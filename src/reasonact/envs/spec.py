@@ -41,6 +41,8 @@ class EnvConfig:
     state: str = "proprio"  # "proprio" (robot state only) or "full" (simulator state vector)
     privileged: bool = False  # add obs["privileged"] (full state) for scripted experts
     instruction: str = "train"  # "train" (canonical instruction), "heldout" (held-out paraphrases), "any"
+    instruction_task: str = ""  # say this task's instruction instead ("" = the env's own): a same-scene MetaWorld
+    # partner's, so a policy can be told to do B in A's scene (language following, `vla.language_following`)
     randomize_colors: bool = False  # recolour the manipulated object per episode (VLM held-out combos)
     terminate_on_success: bool = True  # end the episode (terminated=True) on the first successful step
 
@@ -52,6 +54,14 @@ class EnvConfig:
             raise ValueError(f"state: expected 'proprio' or 'full', received {self.state!r}")
         if self.instruction not in ("train", "heldout", "any"):
             raise ValueError(f"instruction: expected 'train', 'heldout' or 'any', received {self.instruction!r}")
+
+    def check_own_instruction(self, simulator: str) -> None:
+        """For simulators that say only their own task's instruction: refuse another task's (`instruction_task`)."""
+        if self.instruction_task not in ("", self.task):
+            raise ValueError(
+                f"instruction_task: {simulator} envs say their own task's instruction only (another "
+                f"task's is MetaWorld's), received {self.instruction_task!r} for {self.task}"
+            )
 
 
 @dataclass(frozen=True)
