@@ -18,7 +18,8 @@ from reasonact.envs import EnvConfig
 from reasonact.studies.ki import PRESETS, study
 
 REPORT_KEYS = {"final_success", "success_ci", "steps_to_reach_pi0_final", "vqa_retention",
-               "heldout_instruction_success", "language_following", "latency_ms", "seeds"}  # fmt: skip
+               "heldout_instruction_success", "language_following", "language_following_closed_loop",
+               "language_following_closed_loop_ci", "latency_ms", "seeds"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,9 @@ def test_tiny_study_resumes_records_failures_and_reports(tmp_path: Path, data: t
     follow = read_json(first / "study" / "language_following.json")  # reach-v3 given push / pick-place instructions
     assert set(follow["pairs"]) == {"reach-v3→push-v3", "reach-v3→pick-place-v3"} and follow["frames"] >= 8
     assert np.isfinite(follow["following"]) and follow["sensitivity"] > 0  # a text-blind model would score 0
+    closed = follow["closed_loop"]  # reach-v3 rolled out told reach, push, pick-place: 1 episode each
+    assert set(closed["pairs"]) == {"reach-v3→push-v3", "reach-v3→pick-place-v3"} and closed["paired_episodes"] == 2
+    assert closed["following"] == closed["success_told_own"] - closed["success_told_other"]
     pretrain_files = files_and_mtimes(config.out / "pretrain")
 
     summary = study(dataclasses.replace(config, max_runs=0))
@@ -74,6 +78,9 @@ def test_tiny_study_resumes_records_failures_and_reports(tmp_path: Path, data: t
         assert len(s["language_following_per_seed"]) == 2 and np.isfinite(s["language_following"])
         low, high = s["language_following_ci"]
         assert low <= high and high - low < 1.0  # pooled over both seeds' frames
+        assert len(s["language_following_closed_loop_per_seed"]) == 2
+        low, high = s["language_following_closed_loop_ci"]  # 2 seeds × 2 pairs in 1 scene: one cluster
+        assert low == high == s["language_following_closed_loop"]
         # retention is after / before on the same records: undefined (null) when the pre-stage scores 0
         assert (s["vqa_retention"] is None) == (summary["pretrain_vqa_accuracy"] == 0.0)
     pi0_final = summary["variants"]["pi0"]["final_success"]
@@ -96,9 +103,10 @@ def test_tiny_study_resumes_records_failures_and_reports(tmp_path: Path, data: t
     assert written == report and set(written["variants"]) == {"pi0", "ki", "pi05"}
     text = (config.report / "ki_study.md").read_text()
     assert "| pi05 | — |" in text and "0@" in text and "ki_trains_fast" in text
-    assert "ki_keeps_language_following" in text
+    assert "ki_keeps_language_following" in text and "ki_keeps_language_following_closed_loop" in text
     assert {p.name for p in (config.report / "plots").iterdir()} == {
-        "success_vs_step.png", "vqa_retention.png", "language_following.png", "latency_ms.png"}  # fmt: skip
+        "success_vs_step.png", "vqa_retention.png", "language_following.png", "language_following_closed_loop.png",
+        "latency_ms.png"}  # fmt: skip
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
@@ -114,13 +122,23 @@ def test_every_preset_trains_on_its_pre_stage_backbone(preset: str) -> None:
     ("ki", "pi0", "verdict"),
     [
         ([0.2, 0.5], [-0.1, 0.1], "reproduced"),
+        ([0.1, 0.5], [-0.1, 0.05], "reproduced"),  # exactly the minimum counts
         ([0.2, 0.5], [0.3, 0.6], "not reproduced"),  # overlapping intervals: no clear difference
+        ([0.05, 0.4], [0.15, 0.3], "not reproduced"),  # pi0 clears the minimum, KI's interval does not
         ([-0.05, 0.1], [-0.1, 0.05], "not measurable"),  # neither follows language measurably
+        ([0.02, 0.3], [-0.2, 0.0], "not measurable"),  # above 0, below the minimum: not following
+        ([0.099, 0.3], [-0.2, -0.1], "not measurable"),  # just below the minimum
     ],
 )
-def test_language_following_claim_reads_the_intervals(ki: list[float], pi0: list[float], verdict: str) -> None:
-    from reasonact.studies.ki import claims
+@pytest.mark.parametrize("key", ["language_following", "language_following_closed_loop"])
+def test_language_following_claims_need_the_minimum_effect(
+    ki: list[float], pi0: list[float], verdict: str, key: str
+) -> None:
+    from reasonact.studies.ki import MIN_FOLLOWING, claims
 
-    variants = {name: {"language_following": sum(ci) / 2, "language_following_ci": ci}
-                for name, ci in (("ki", ki), ("pi0", pi0))}  # fmt: skip
-    assert claims(variants, 20)["ki_keeps_language_following"].startswith(verdict + ":")
+    assert MIN_FOLLOWING == 0.1  # the edges above are placed around it
+    variants = {name: {key: sum(ci) / 2, f"{key}_ci": ci} for name, ci in (("ki", ki), ("pi0", pi0))}
+    claim = f"ki_keeps_{key}"
+    assert claims(variants, 20)[claim].startswith(verdict + ":")
+    other = next(c for c in ("ki_keeps_language_following", "ki_keeps_language_following_closed_loop") if c != claim)
+    assert claims(variants, 20)[other].startswith("not measurable:")  # the other measure is absent
