@@ -13,10 +13,12 @@ from reasonact.envs import EnvConfig, EnvObservation, make_expert
 from reasonact.evaluation import EvalConfig
 from reasonact.stats import bootstrap_interval
 from reasonact.vla.language_following import (
+    FollowConfig,
     SceneFrames,
     closed_loop,
     closed_loop_scores,
     expert_actions,
+    follow,
     instruction,
     measure,
     partners,
@@ -127,5 +129,7 @@ def test_bad_input_is_refused() -> None:
         closed_loop(lambda task: Told(task, False), ["door-open-v3"], 1, EvalConfig())
     with pytest.raises(ValueError, match="paired: expected closed-loop episode pairs, received none"):
         closed_loop_scores([])
+    with pytest.raises(ValueError, match=r"closed_loop_episodes: expected a value in \[1, inf\], received 0"):
+        follow(FollowConfig(closed_loop_episodes=0))  # refused before any checkpoint is read
     with pytest.raises(ValueError, match="every: expected a frame stride >= 1, received 0"):
         scene_frames("reach-v3", (0,), 0, 10, 32, ())

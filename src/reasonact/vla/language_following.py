@@ -49,12 +49,13 @@ import torch
 import tyro
 
 from reasonact.atomic import atomic_write_json
+from reasonact.checks import check_range
 from reasonact.devices import placement
 from reasonact.envs import BatchController, Controller, EnvConfig, make_env, make_expert
 from reasonact.envs.tasks import metaworld_language
 from reasonact.evaluation import ControllerFactory, EvalConfig, evaluate
 from reasonact.stats import bootstrap_interval
-from reasonact.vla.evaluate import select_tasks
+from reasonact.vla.evaluate import check_compatible, select_tasks
 
 CHECKPOINT_HELP = "a `reasonact vla train` run directory (its latest checkpoint) or one of its checkpoints/step_<n>"
 # MetaWorld tasks built on one scene (same model file, objects and state layout), so each one's instruction can
@@ -268,11 +269,13 @@ def follow(config: FollowConfig) -> dict:
     from reasonact.vla.policy import load_checkpoint
 
     where = placement(config.device, "float32")
+    check_range(config.closed_loop_episodes, "closed_loop_episodes", low=1)
     tasks = select_tasks(config.suite, config.tasks)
     measured = [t for t in tasks if partners(t)]
     if not measured:
         raise ValueError(f"tasks: none of {tasks} has a same-scene partner; groups: {list(SCENE_GROUPS)}")
     policy = load_checkpoint(config.checkpoint, config.ema)
+    check_compatible(policy.spec, measured)
     policy.model.to(where.device)
     seeds = range(config.seed, config.seed + config.episodes)
     spec = policy.spec
