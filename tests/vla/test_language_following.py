@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reasonact.envs import EnvConfig, EnvObservation, make_expert
+from reasonact.envs import EnvConfig, EnvObservation, make_env, make_expert
 from reasonact.evaluation import EvalConfig
 from reasonact.stats import bootstrap_interval
 from reasonact.vla.language_following import (
@@ -131,5 +131,9 @@ def test_bad_input_is_refused() -> None:
         closed_loop_scores([])
     with pytest.raises(ValueError, match=r"closed_loop_episodes: expected a value in \[1, inf\], received 0"):
         follow(FollowConfig(closed_loop_episodes=0))  # refused before any checkpoint is read
+    with pytest.raises(ValueError, match="instruction_task: expected a MetaWorld task, received 'drawer'"):
+        make_env(EnvConfig(task="drawer-open-v3", image_size=0, instruction_task="drawer"))
+    with pytest.raises(ValueError, match="instruction_task: PushT envs say their own task's instruction only"):
+        make_env(EnvConfig(task="pusht", image_size=0, instruction_task="reach-v3"))
     with pytest.raises(ValueError, match="every: expected a frame stride >= 1, received 0"):
         scene_frames("reach-v3", (0,), 0, 10, 32, ())
