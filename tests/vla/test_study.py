@@ -142,3 +142,26 @@ def test_language_following_claims_need_the_minimum_effect(
     assert claims(variants, 20)[claim].startswith(verdict + ":")
     other = next(c for c in ("ki_keeps_language_following", "ki_keeps_language_following_closed_loop") if c != claim)
     assert claims(variants, 20)[other].startswith("not measurable:")  # the other measure is absent
+
+
+def test_pooled_following_resamples_scenes_across_seeds() -> None:
+    """Two seeds' runs measured on the same two scenes: pooled open and closed loop, one cluster per scene."""
+    from reasonact.studies.ki import pooled_following
+
+    def report(dot: list[float], own: list[bool]) -> dict:
+        scenes = ["drawer-open-v3@10000", "drawer-open-v3@10001"]
+        paired = [{"pair": "drawer-open-v3→drawer-close-v3", "scene": s, "told_own": o, "told_other": False}
+                  for s, o in zip(scenes, own, strict=True)]  # fmt: skip
+        closed = {"following": sum(own) / 2, "paired": paired}
+        return {"checkpoint": "c", "following": sum(dot) / 2, "sensitivity": 1.0, "frame_dot": dot,
+                "frame_scale": [1.0, 1.0], "frame_episode": scenes, "closed_loop": closed}  # fmt: skip
+
+    # each scene reads the same in both seeds, the scenes differ: the interval spans them
+    pooled = pooled_following([report([0.2, 0.6], [True, False]), report([0.2, 0.6], [True, False])])
+    assert pooled["language_following"] == pytest.approx(0.4) and pooled["language_following_ci"] == [0.2, 0.6]
+    assert pooled["language_following_closed_loop"] == 0.5 and pooled["language_following_closed_loop_ci"] == [0, 1]
+    assert pooled["language_following_closed_loop_per_seed"] == [0.5, 0.5] and pooled["success_told_other"] == 0.0
+    stale = report([0.2, 0.6], [True, True])
+    del stale["frame_episode"]
+    with pytest.raises(ValueError, match=r"language_following.json: of \['c'\] predates scene labels"):
+        pooled_following([stale])
