@@ -136,6 +136,35 @@ def test_vla_eval_cli_reports_success_ci_expert_and_baselines(run: Path, tmp_pat
     assert expert_results(config, EvalConfig(), ["reach-v3"])["reach-v3"]["success_rate"] == 0.25
 
 
+def test_vla_eval_runs_the_policy_with_its_thread_count(run: Path, tmp_path: Path) -> None:
+    from reasonact.vla.evaluate import run as run_eval
+
+    seen: list[int] = []
+
+    def load(path: Path, ema: bool, n_action_steps: int):
+        policy = load_checkpoint(path, ema, n_action_steps)
+        chunks = policy.chunks
+
+        def counted(obs, slots):
+            seen.append(torch.get_num_threads())
+            return chunks(obs, slots)
+
+        policy.chunks = counted
+        return policy
+
+    config = VLAEvalConfig(checkpoint=run, tasks=("reach-v3",), episodes=1, max_steps=16, num_envs=1,
+                           asynchronous=False, videos_per_task=0, expert=False, out=tmp_path / "e.json")  # fmt: skip
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run_eval(config, load)
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2  # restored afterwards
+        with pytest.raises(ValueError, match="threads"):
+            run_eval(dataclasses.replace(config, threads=0), load)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_checkpoint_from_another_config_is_refused(run: Path, tmp_path: Path) -> None:
     model = dataclasses.replace(VLATrainConfig().model, horizon=6, expert=ExpertConfig(width=48))
     other = tiny_run(Path(read_json(run / "config.json")["datasets"][0]), tmp_path, "other", model=model, steps=2,

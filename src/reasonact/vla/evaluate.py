@@ -25,11 +25,13 @@ import numpy as np
 import tyro
 
 from reasonact.atomic import atomic_write_json, read_json
+from reasonact.checks import check_range
 from reasonact.devices import placement
 from reasonact.envs import EnvConfig, expand_tasks, simulator_of
 from reasonact.evaluation.baselines import BASELINES
 from reasonact.evaluation.controllers import ControllerFactory
 from reasonact.evaluation.harness import EvalConfig, evaluate
+from reasonact.threads import torch_threads
 
 CHECKPOINT_HELP = (
     "a `reasonact vla train` or `reasonact bc train` run directory (its latest checkpoint) or one of its "
@@ -60,6 +62,7 @@ class VLAEvalConfig:
     out: Path = Path("runs/vla_eval/mt10.json")  # the report; GIFs and raw results in out without its suffix
     device: str = "cpu"  # where the policy's model runs (cpu, cuda, cuda:N, mps)
     dtype: str = "float32"  # the model's weight dtype (float32, bfloat16, float16)
+    threads: int = 1  # torch intra-op threads of the policy (1: on a busy 2-core CPU, 2 made it ~30× slower)
 
 
 PRESETS: dict[str, tuple[str, VLAEvalConfig]] = {
@@ -147,6 +150,7 @@ def run(config: VLAEvalConfig, load: Callable | None = None) -> dict:
     directory) and `n_action_steps`."""
     from reasonact.vla.policy import load_checkpoint
 
+    check_range(config.threads, "threads", low=1)
     where = placement(config.device, config.dtype)  # a bad --device/--dtype fails before the model is built
     tasks = select_tasks(config.suite, config.tasks)
     policy = (load or load_checkpoint)(config.checkpoint, config.ema, config.n_action_steps)
@@ -159,10 +163,11 @@ def run(config: VLAEvalConfig, load: Callable | None = None) -> dict:
                       asynchronous=config.asynchronous, execute_steps=policy.n_action_steps,
                       videos_per_task=config.videos_per_task, seed=config.seed)  # fmt: skip
     factories = baseline_factories(config, Path(policy.metadata["run"]), policy.spec.horizon, tasks)  # fails fast
-    vla = evaluate(dataclasses.replace(base, policy="vla", out=artefacts / "vla"), policy)
-    expert = expert_results(config, base, tasks) if config.expert else {}
-    others = {name: evaluate(dataclasses.replace(base, policy=name, out=artefacts / name), factory)
-              for name, factory in factories.items()}  # fmt: skip
+    with torch_threads(config.threads):
+        vla = evaluate(dataclasses.replace(base, policy="vla", out=artefacts / "vla"), policy)
+        expert = expert_results(config, base, tasks) if config.expert else {}
+        others = {name: evaluate(dataclasses.replace(base, policy=name, out=artefacts / name), factory)
+                  for name, factory in factories.items()}  # fmt: skip
     report = build_report(config, policy.metadata, vla, expert, others)
     atomic_write_json(config.out, report)
     print_report(report)

@@ -55,6 +55,7 @@ from reasonact.envs import BatchController, Controller, EnvConfig, make_env, mak
 from reasonact.envs.tasks import metaworld_language
 from reasonact.evaluation import ControllerFactory, EvalConfig, evaluate
 from reasonact.stats import bootstrap_interval
+from reasonact.threads import torch_threads
 from reasonact.vla.evaluate import check_compatible, select_tasks
 
 CHECKPOINT_HELP = "a `reasonact vla train` run directory (its latest checkpoint) or one of its checkpoints/step_<n>"
@@ -261,6 +262,7 @@ class FollowConfig:
     asynchronous: bool = True  # closed loop: one process per sub-env
     ema: bool = True  # the checkpoint's EMA weights when it has them
     device: str = "cpu"  # where the policy's model runs (cpu, cuda, cuda:N, mps)
+    threads: int = 1  # torch intra-op threads of the policy (as `vla eval --threads`)
     out: Path = Path("runs/vla_eval/language_following.json")  # the JSON report
 
 
@@ -270,6 +272,7 @@ def follow(config: FollowConfig) -> dict:
 
     where = placement(config.device, "float32")
     check_range(config.closed_loop_episodes, "closed_loop_episodes", low=1)
+    check_range(config.threads, "threads", low=1)
     tasks = select_tasks(config.suite, config.tasks)
     measured = [t for t in tasks if partners(t)]
     if not measured:
@@ -280,9 +283,12 @@ def follow(config: FollowConfig) -> dict:
     seeds = range(config.seed, config.seed + config.episodes)
     spec = policy.spec
     frames = [scene_frames(t, seeds, config.every, config.max_steps, spec.image_size, spec.cameras) for t in measured]
+    with torch_threads(config.threads):
+        open_loop = measure(policy_chunks(policy, config.seed), frames)
+        closed = closed_loop_of(config, policy, measured) if config.closed_loop else None
     report = {
-        **measure(policy_chunks(policy, config.seed), frames),
-        "closed_loop": closed_loop_of(config, policy, measured) if config.closed_loop else None,
+        **open_loop,
+        "closed_loop": closed,
         "checkpoint": policy.metadata["checkpoint"],
         "step": policy.metadata["step"],
         "variant": policy.metadata["variant"],
