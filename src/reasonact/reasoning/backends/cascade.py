@@ -57,10 +57,10 @@ def partial_attention(
     On the CPU: torch's fused flash-attention kernel, which returns the log-sum-exp (float32 accumulation,
     as SDPA's). Elsewhere, or with soft-capped logits: float32 matmuls.
 
-    query (b, h, m, d), keys/values (b, h, L, d), allowed (b, 1, m, L) bool (True: attend) →
+    query (b, h, m, d), keys/values (b, h, L, d), allowed (b, 1, m or 1, L) bool (True: attend; 1: every row) →
     (out (b, h, m, d) float32, lse (b, h, m) float32; a row with no allowed key: out 0, lse −inf)"""
     if query.device.type == "cpu" and softcap is None:
-        additive = torch.zeros(allowed.shape, dtype=query.dtype).masked_fill_(~allowed, float("-inf"))  # (b, 1, m, L)
+        additive = torch.zeros(allowed.shape, dtype=query.dtype).masked_fill_(~allowed, float("-inf"))  # like allowed
         out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
             query, keys, values, 0.0, False, attn_mask=additive, scale=scaling
         )  # (b, h, m, d), (b, h, m)
@@ -73,6 +73,13 @@ def partial_attention(
     lse = torch.logsumexp(scores, -1)  # (b, h, m)
     weights = (scores - torch.where(torch.isfinite(lse), lse, 0.0)[..., None]).exp()  # (b, h, m, L) normalised
     return torch.matmul(weights, values.float()), lse
+
+
+def _per_row(allowed: Tensor, copies: int) -> Tensor:
+    """A mask for query rows ordered (copy, query token): (b, 1, q, L) → (b, 1, copies·q, L), or as it is
+    (broadcast over the rows, nothing materialised) when q = 1, as in every decode step."""
+    b, _, q, length = allowed.shape
+    return allowed if q == 1 else allowed[:, :, None].expand(b, 1, copies, q, length).reshape(b, 1, -1, length)
 
 
 def shared_prefix_attention(
@@ -99,17 +106,15 @@ def shared_prefix_attention(
     # prefix: one block of G·rep·q query rows per prompt and kv head
     shared = by_head.reshape(prompts, groups, kv_heads, rep * q, d).transpose(1, 2).reshape(prompts, kv_heads, -1, d)
     shared_allowed = allowed[::groups, :, :, :prefix_len]  # (P, 1, q, Lp): a prompt's siblings share these columns
-    shared_allowed = shared_allowed[:, :, None].expand(prompts, 1, groups * rep, q, prefix_len)
     out, lse = partial_attention(
-        shared, *prefix, shared_allowed.reshape(prompts, 1, -1, prefix_len), scaling, softcap
+        shared, *prefix, _per_row(shared_allowed, groups * rep), scaling, softcap
     )  # (P, kvh, G·rep·q, d), (P, kvh, G·rep·q)
     out = out.view(prompts, kv_heads, groups, rep * q, d).transpose(1, 2).reshape(rows, kv_heads, rep * q, d)
     lse = lse.view(prompts, kv_heads, groups, rep * q).transpose(1, 2).reshape(rows, kv_heads, rep * q)
     suffix_len = suffix[0].shape[2]
     if suffix_len:
-        own_allowed = allowed[:, :, None, :, prefix_len:].expand(rows, 1, rep, q, suffix_len)
         own, own_lse = partial_attention(
-            by_head, *suffix, own_allowed.reshape(rows, 1, -1, suffix_len), scaling, softcap
+            by_head, *suffix, _per_row(allowed[..., prefix_len:], rep), scaling, softcap
         )  # (R, kvh, rep·q, d), (R, kvh, rep·q)
         out, lse = merge_states(out, lse, own, own_lse)
     return out.reshape(rows, heads, q, d).transpose(1, 2).to(query.dtype).contiguous()
