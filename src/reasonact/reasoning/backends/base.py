@@ -82,7 +82,8 @@ def _block_masses(logits: torch.Tensor, temperature: float) -> tuple[torch.Tenso
     masses = torch.empty(rows, -(-vocab // SAMPLING_BLOCK), dtype=torch.float32, device=logits.device)
     for start in range(0, vocab, SAMPLING_CHUNK):
         weights = _shifted_exp(logits[:, start : start + SAMPLING_CHUNK], top, temperature)  # (r, c)
-        weights = torch.nn.functional.pad(weights, (0, -weights.shape[1] % SAMPLING_BLOCK))  # zero-weight tail
+        if weights.shape[1] % SAMPLING_BLOCK:  # (a zero pad would still copy)
+            weights = torch.nn.functional.pad(weights, (0, -weights.shape[1] % SAMPLING_BLOCK))  # zero-weight tail
         first = start // SAMPLING_BLOCK
         masses[:, first : first + weights.shape[1] // SAMPLING_BLOCK] = weights.view(rows, -1, SAMPLING_BLOCK).sum(-1)
     return masses, top
