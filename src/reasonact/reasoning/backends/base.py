@@ -72,7 +72,7 @@ def _shifted_exp(logits: torch.Tensor, top: torch.Tensor, temperature: float) ->
 def _block_masses(logits: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Each block's mass Σ exp(logits / T − max), exponentiating `SAMPLING_CHUNK` entries at a time, so the
     (r, V) float32 weights are never written out: at Gemma's 262k vocabulary and 32 rows, their fp32 copy
-    and the passes over it were 11% of a search round (docs/reasoning.md).
+    and the passes over it were 11% of a profiled long-prefix round.
 
     logits (r, V) → (masses (r, B) float32, row maxima of logits / T (r, 1) float32)"""
     rows, vocab = logits.shape
