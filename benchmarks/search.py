@@ -7,6 +7,8 @@ same number of tokens). Measured side by side in one run, on the same weights (G
 
 * ours: `HFBackend.generate_texts` — prefill once per node from the KV store (header cached),
   siblings share that KV, all nodes × n rows decoded in one batch;
+* ours without cascade attention (`HFBackend(cascade=False)`: each sibling decodes on its own copy of
+  its node's prompt KV, the path before shared-prefix attention): what `backends/cascade.py` is worth;
 * ours without the KV store (siblings still share their node's prefill): the store's share;
 * ours in `second_dtype` (float32 next to the bfloat16 headline): what the dtype is worth;
 * vLLM (CPU build, `.venv-vllm`, prefix caching on, bfloat16), a subprocess serving one round at a time;
@@ -16,12 +18,13 @@ same number of tokens). Measured side by side in one run, on the same weights (G
 
 Fairness: the headline runs ours in bfloat16, the dtype vLLM's CPU build runs; both engines get the
 same number of CPU threads (`threads`; vLLM's OpenMP threads are bound to that many cores); and the
-arms alternate round by round (ours, vLLM, ours without the store, ours in `second_dtype`; new
-nodes every round), each arm's figure being its median round, so a change in the machine's load
-hits every arm. The load average before every turn is in the report.
+arms alternate round by round (ours, vLLM, ours without cascade attention, ours without the store,
+ours in `second_dtype`; new nodes every round), each arm's figure being its median round, so a change
+in the machine's load hits every arm. The load average before every turn is in the report.
 
 Keys: `prefix_reuse_speedup` = ours / per-path tokens/s; `vs_vllm_ratio` = ours / vLLM median
-tokens/s (null with `vllm_error` when vLLM could not run); `vs_vllm_ratio_rounds` pairs each round.
+tokens/s (null with `vllm_error` when vLLM could not run); `vs_vllm_ratio_rounds` pairs each round;
+`cascade_speedup` = ours / ours without cascade attention (median rounds), `cascade_speedup_rounds` per round.
 """
 
 from __future__ import annotations
@@ -276,11 +279,13 @@ def _alternate(
 def _our_arms(
     config: SearchBenchConfig, header: str, warm: str, where: Placement, second: Placement | None
 ) -> tuple[HFBackend, dict[str, HFBackend]]:
-    """Our backends, warmed up (first-call overheads; the header cached): ours, ours without the KV
-    store (same model), ours in the second dtype (its own copy) → (ours, arms by name)."""
+    """Our backends, warmed up (first-call overheads; the header cached): ours, ours without cascade
+    attention and ours without the KV store (same model), ours in the second dtype (its own copy)
+    → (ours, arms by name)."""
     ours = _backend(config, header, where)
     arms = {
         "ours": ours,
+        "ours_without_cascade": HFBackend(ours.model, ours.tokenizer, header, threads=config.threads, cascade=False),
         "ours_without_kv_store": HFBackend(
             ours.model, ours.tokenizer, header, kv_store_tokens=0, threads=config.threads
         ),
@@ -324,6 +329,7 @@ def run(config: SearchBenchConfig) -> dict[str, Any]:
     per_path = _turn(per_path_out, per_path_s, per_path_loadavg, per_path_started)
     ours = _summary(turns["ours"])
     no_store = _summary(turns["ours_without_kv_store"])
+    no_cascade = _summary(turns["ours_without_cascade"])
     result: dict[str, Any] = {
         "config": to_jsonable(config),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "loadavg_start": load_start},
@@ -343,13 +349,24 @@ def run(config: SearchBenchConfig) -> dict[str, Any]:
             "dtype": config.dtype,
             "threads": config.threads,
             "kv_store_hit_tokens": ours_backend.store.hits,  # 0: the store was off (a prompt past the window)
+            "cascade": ours_backend.cascade,  # shared-prefix attention ran (False: the model is not on SDPA)
             "mean_logprob": _mean_logprob(outputs["ours"]),
         },
         "ours_without_kv_store": no_store,
+        "ours_without_cascade": no_cascade
+        | {
+            "identical_to_ours_fraction": _identical(outputs["ours"], outputs["ours_without_cascade"]),
+            "mean_logprob": _mean_logprob(outputs["ours_without_cascade"]),
+        },
         "per_path_generate": per_path,
         "outputs_identical_fraction": _identical(outputs["ours"], [per_path_out]),
         "prefix_reuse_speedup": ours["tokens_per_s"] / per_path["tokens_per_s"],
         "kv_store_speedup": ours["tokens_per_s"] / no_store["tokens_per_s"],
+        "cascade_speedup": ours["tokens_per_s"] / no_cascade["tokens_per_s"],
+        "cascade_speedup_rounds": [
+            a["tokens_per_s"] / b["tokens_per_s"]
+            for a, b in zip(turns["ours"], turns["ours_without_cascade"], strict=True)
+        ],
         "prm_scoring": _prm_throughput(config),
     }
     if second is not None:
@@ -385,6 +402,7 @@ def run(config: SearchBenchConfig) -> dict[str, Any]:
         f"tree expansion ({config.dtype}, {config.threads} threads, median of {config.rounds} alternating rounds): "
         f"ours {ours['tokens_per_s']:.1f} tok/s, per-path generate {per_path['tokens_per_s']:.1f} tok/s → "
         f"prefix_reuse_speedup {result['prefix_reuse_speedup']:.2f}× (identical outputs "
-        f"{result['outputs_identical_fraction']:.0%}); vs vLLM: {result['vs_vllm_ratio']}"
+        f"{result['outputs_identical_fraction']:.0%}); cascade attention {result['cascade_speedup']:.2f}×; "
+        f"vs vLLM: {result['vs_vllm_ratio']}"
     )
     return result

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reasonact.reasoning.backends.base import SAMPLING_BLOCK, pick_tokens, sample_tokens, token_logprobs
+from reasonact.reasoning.backends import base
+from reasonact.reasoning.backends.base import SAMPLING_BLOCK, SAMPLING_CHUNK, pick_tokens, sample_tokens, token_logprobs
 from reasonact.reasoning.mdp import State
 from reasonact.reasoning.tasks import ArithmeticTask
 
@@ -106,3 +107,19 @@ def test_fused_sampler_gives_the_tokens_and_logprobs_of_the_two_calls() -> None:
     logits[5, 7] = float("nan")
     with pytest.raises(ValueError, match="logits"):
         sample_tokens(logits, uniforms, 1.0)
+
+
+def test_chunked_exponentiation_changes_no_draw(monkeypatch) -> None:
+    """Exponentiating the vocabulary `SAMPLING_CHUNK` entries at a time gives the tokens and log-probs of one
+    pass over all of it, bit for bit: several chunks, a partial last block, T = 1 and 0.7, float32 and bfloat16."""
+    generator = torch.Generator().manual_seed(2)
+    vocab = 2 * SAMPLING_CHUNK + 5
+    for dtype in (torch.float32, torch.bfloat16):
+        logits = (torch.randn(64, vocab, generator=generator) * 4).to(dtype)  # (r, V)
+        uniforms = torch.rand(64, generator=generator, dtype=torch.float64)  # (r,)
+        for temperature in (1.0, 0.7):
+            chunked = sample_tokens(logits, uniforms, temperature)
+            with monkeypatch.context() as one_pass:
+                one_pass.setattr(base, "SAMPLING_CHUNK", 4 * vocab)
+                whole = sample_tokens(logits, uniforms, temperature)
+            assert torch.equal(chunked[0], whole[0]) and torch.equal(chunked[1], whole[1])

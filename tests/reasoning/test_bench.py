@@ -53,9 +53,9 @@ def test_bench_refuses_a_bad_device_or_dtype_before_building(tmp_path, monkeypat
 
 def test_bench_tiny_alternates_arms_round_by_round(report) -> None:
     config = PRESETS["tiny"][1]
-    order = ["ours", "ours_without_kv_store", "ours_second_dtype"]
+    order = ["ours", "ours_without_cascade", "ours_without_kv_store", "ours_second_dtype"]
     assert report["alternation"] == {"order": order, "rounds": 2, "statistic": "median round"}
-    arms = {"ours": report["ours"], "ours_without_kv_store": report["ours_without_kv_store"]}
+    arms = {name: report[name] for name in order[:3]}
     arms["ours_second_dtype"] = report["second_arm"]
     for arm in arms.values():
         rates = [r["tokens_per_s"] for r in arm["rounds"]]
@@ -70,6 +70,10 @@ def test_bench_tiny_alternates_arms_round_by_round(report) -> None:
         report["second_arm"]["dtype"] == "bfloat16" and 0 <= report["second_arm"]["identical_to_headline_fraction"] <= 1
     )
     assert report["ours"]["mean_logprob"] < 0 and report["second_arm"]["mean_logprob"] < 0
+    assert report["ours"]["cascade"] and report["ours_without_cascade"]["identical_to_ours_fraction"] == 1.0  # fp32
+    pairs = zip(arms["ours"]["rounds"], arms["ours_without_cascade"]["rounds"], strict=True)
+    ratios = [a["tokens_per_s"] / b["tokens_per_s"] for a, b in pairs]
+    assert report["cascade_speedup_rounds"] == ratios and report["cascade_speedup"] > 0
 
 
 def test_vllm_gets_as_many_cores_as_ours() -> None:

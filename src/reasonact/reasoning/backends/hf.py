@@ -1,10 +1,13 @@
 """HF transformers backend: batched step generation with shared-prefix KV reuse.
 
 One call prefills each distinct prompt once, starting from the longest cached prefix in a
-`KVStore` (the few-shot header, the parent node's prompt + step), then copies that KV to the
-prompt's n sampled siblings — into a preallocated buffer of the final length (`buffer_cache.py`:
-each step writes its column in place instead of re-concatenating the whole cache) — and decodes
-all (prompts × n) rows in one batch, a token at a time, until each row hits the step boundary.
+`KVStore` (the few-shot header, the parent node's prompt + step), and decodes all (prompts × n)
+rows in one batch, a token at a time, until each row hits the step boundary. The n sampled siblings
+of a prompt read its KV once per step: shared-prefix ("cascade") attention over one copy of the
+prompt's KV plus each row's own generated columns, merged exactly (`cascade.py`). With
+`cascade=False` (or a model not on SDPA attention) the prompt's KV is instead copied to each sibling,
+into a preallocated buffer of the final length (`buffer_cache.py`). Either way each step writes its
+column in place instead of re-concatenating the whole cache.
 Rows of different lengths are left-padded inside the KV (padding columns are masked and positions
 are counted over real tokens only), so every row sees exactly the computation it would see alone.
 `generate_texts_per_path` is the reference: one `model.generate` call per (prompt, sample) with the
@@ -28,6 +31,7 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from reasonact.reasoning.backends import cascade as shared_prefix
 from reasonact.reasoning.backends.base import (
     Backend,
     Generation,
@@ -79,6 +83,7 @@ class HFBackend(Backend):
         max_rows: int = 64,
         store_generations: bool = True,
         threads: int | None = None,
+        cascade: bool = True,
     ) -> None:
         self.model = model.eval()
         self.device = next(model.parameters()).device  # inputs, KV and sampling live where the weights are
@@ -88,6 +93,8 @@ class HFBackend(Backend):
         self.max_rows = max_rows  # decoded rows per batch (prompts × n)
         self.store_generations = store_generations  # keep each sampled step's KV for its children
         self.threads = threads  # torch intra-op threads while generating (None: leave torch's setting)
+        # siblings attend to one shared copy of their prompt's KV (cascade.py; needs the model on SDPA attention)
+        self.cascade = cascade and shared_prefix.enable(model)
         text_config = model.config.get_text_config()
         self.max_context = int(getattr(text_config, "max_position_embeddings", 2048))
         self.window = getattr(text_config, "sliding_window", None)  # sliding layers keep only this many tokens
@@ -226,12 +233,12 @@ class HFBackend(Backend):
         return torch.nn.functional.pad(keys, pad), torch.nn.functional.pad(values, pad)
 
     def _save(self, ids: tuple[int, ...], cache: Cache, row: int, columns: torch.Tensor) -> None:
-        """Store one row's KV (its real, unpadded columns) under its token ids."""
-        kv = [
-            (layer.keys[row : row + 1, :, columns].clone(), layer.values[row : row + 1, :, columns].clone())
-            for layer in cache.layers
-        ]
-        self.store.put(ids, kv)
+        """Store one row's KV (its real, unpadded columns (L,) bool) under its token ids."""
+        if isinstance(cache, shared_prefix.SharedPrefixCache):
+            whole = cache.row(row)  # (1, h, L, d) per layer
+        else:
+            whole = [(layer.keys[row : row + 1], layer.values[row : row + 1]) for layer in cache.layers]
+        self.store.put(ids, [(keys[:, :, columns], values[:, :, columns]) for keys, values in whole])
 
     def _generate(
         self,
@@ -249,7 +256,11 @@ class HFBackend(Backend):
         if use_store:
             for b, ids in enumerate(prompts):
                 self._save(ids, cache, b, mask[b].bool())
-        cache = buffer_cache(cache, n, max_new_tokens)  # siblings share their prompt's KV; decoding writes in place
+        if self.cascade:  # siblings read one copy of their prompt's KV; decoding writes their own columns in place
+            cache = shared_prefix.SharedPrefixCache(cache, n, max_new_tokens)
+            step_kwargs = {"cascade": cache}
+        else:  # each sibling gets its own copy of its prompt's KV
+            cache, step_kwargs = buffer_cache(cache, n, max_new_tokens), {}
         if n > 1:
             mask, logits = mask.repeat_interleave(n, 0), logits.repeat_interleave(n, 0)
         rows = len(prompts) * n
@@ -278,7 +289,11 @@ class HFBackend(Backend):
             mask = torch.cat([mask, live[:, None]], 1)
             fed += live
             logits = self.model(
-                input_ids=token[:, None], attention_mask=mask, position_ids=position[:, None], cache=cache
+                input_ids=token[:, None],
+                attention_mask=mask,
+                position_ids=position[:, None],
+                cache=cache,
+                **step_kwargs,
             ).logits[:, -1]  # (R, V)
             position += 1
         out: list[list[Generation]] = []
