@@ -7,10 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from reasonact.envs import EnvConfig, make_vector_env, rollout
+from reasonact.envs import EnvConfig, ImagesNotRendered, make_vector_env, rollout
 from reasonact.envs.libero_tasks import libero_available
 from reasonact.envs.render import CameraRenderer
-from reasonact.envs.rollout import ImagesNotRendered
 from reasonact.vla.policy import ChunkQueues
 
 HORIZON = 8

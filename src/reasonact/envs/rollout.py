@@ -120,7 +120,8 @@ def _unrendered_message(subenvs: list[int], camera: str) -> str:
         f"obs['images'][{camera!r}] of sub-env(s) {subenvs} was not rendered for this step: the rollout "
         "renders images only for sub-envs whose controller it asks for an action (or whose episode records "
         "images); a controller with `reads_images = False`, or a BatchController reading rows its "
-        "`observes(slots)` left out, must not read them"
+        "`observes(slots)` left out, must not read them (a batched one indexes its rows first: "
+        "obs['images'][camera][slots])"
     )
 
 
@@ -367,7 +368,7 @@ def rollout(
                     on_episode(episode)
                 seeds_next[i] = start(i)
         if finished.any() and any(s is not None for s in slots):
-            want([i for i in range(n) if seeds_next[i] is not None])
+            want(np.flatnonzero(finished).tolist())  # a sub-env left idle is reset too, without images
             obs, info = simulate(envs.reset, seed=seeds_next, options={**(options or {}), "reset_mask": finished})
             for i, slot in enumerate(slots):
                 if slot is not None and seeds_next[i] is not None:
