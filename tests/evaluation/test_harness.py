@@ -24,6 +24,8 @@ def test_wilson_interval_matches_known_values():
 class CountingController(ConstantController):
     """Returns a zero chunk of length 4 and counts the calls."""
 
+    reads_images = True  # it checks the images it is given, so the rollout renders them for it
+
     def __init__(self) -> None:
         super().__init__(np.zeros((4, 4)))
         self.calls, self.resets = 0, 0

@@ -19,7 +19,7 @@ from reasonact.envs.registry import (
     simulator_of,
     suites,
 )
-from reasonact.envs.rollout import BatchController, Controller, Episode, SimulatorCrash, rollout
+from reasonact.envs.rollout import BatchController, Controller, Episode, ImagesNotRendered, SimulatorCrash, rollout
 from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "Episode",
     "Expert",
     "ExpertNoise",
+    "ImagesNotRendered",
     "Scene",
     "SceneObject",
     "Simulator",

@@ -40,6 +40,8 @@ class Expert(Controller, Protocol):
 class NoisyExpert:
     """Wraps an expert's clean actions with `ExpertNoise`, clipped to [low, high]."""
 
+    reads_images = False  # never reads obs["images"]: the rollout renders no frames for it
+
     def __init__(self, expert: Expert, noise: ExpertNoise, low: np.ndarray, high: np.ndarray, seed: int = 0) -> None:
         self.expert, self.noise, self.low, self.high = expert, noise, low, high
         self.rng = np.random.default_rng(seed)
@@ -64,6 +66,8 @@ class NoisyExpert:
 
 class MetaWorldExpert:
     """MetaWorld's scripted policy for one task, reading the 39-dim privileged observation."""
+
+    reads_images = False  # never reads obs["images"]: the rollout renders no frames for it
 
     def __init__(self, task: str) -> None:
         from metaworld.policies import ENV_POLICY_MAP

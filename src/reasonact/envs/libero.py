@@ -25,7 +25,15 @@ import numpy as np
 
 from reasonact.envs.libero_tasks import LiberoTask, language, noun, resolve
 from reasonact.envs.render import CameraRenderer, cube_box
-from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject, clip_action, observation_space
+from reasonact.envs.spec import (
+    EnvConfig,
+    EnvObservation,
+    OnDemandImages,
+    Scene,
+    SceneObject,
+    clip_action,
+    observation_space,
+)
 
 CAMERAS = ("agentview", "robot0_eye_in_hand")  # LIBERO's third-person and wrist cameras
 SETTLE_STEPS = 10  # no-op steps after placing the initial state (LIBERO evaluations wait 10)
@@ -70,7 +78,7 @@ class _NoForward:
         return getattr(self._sim, name)
 
 
-class LiberoEnv(gym.Env):
+class LiberoEnv(OnDemandImages, gym.Env):
     """One LIBERO task; see the module docstring."""
 
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 20}  # 20 Hz control
@@ -214,7 +222,9 @@ class LiberoEnv(gym.Env):
 
     def _observation(self) -> EnvObservation:
         raw = self._raw_obs
-        images = {cam: self.renderer.render(self.data, cam) for cam in self.cameras} if self.config.image_size else {}
+        images = self.camera_images(
+            self.cameras, self.config.image_size, lambda cam: self.renderer.render(self.data, cam)
+        )
         if self.config.state == "proprio":
             parts = [raw["robot0_eef_pos"], quat_to_axis_angle(raw["robot0_eef_quat"]), raw["robot0_gripper_qpos"]]
             state = np.concatenate(parts)

@@ -85,6 +85,8 @@ def yaw_rotation(yaw: float) -> np.ndarray:
 class LiberoExpert:
     """Scripted expert for one LIBERO task (`make_expert("libero_spatial/…")`); needs `privileged=True`."""
 
+    reads_images = False  # never reads obs["images"]: the rollout renders no frames for it
+
     def __init__(self, task: str) -> None:
         self.task = task
         self.goal = resolve(task).goal

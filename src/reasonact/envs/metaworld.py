@@ -17,7 +17,15 @@ import numpy as np
 
 from reasonact.envs.phases import PhaseTracker
 from reasonact.envs.render import CameraRenderer, cube_box
-from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject, clip_action, observation_space
+from reasonact.envs.spec import (
+    EnvConfig,
+    EnvObservation,
+    OnDemandImages,
+    Scene,
+    SceneObject,
+    clip_action,
+    observation_space,
+)
 from reasonact.envs.tasks import TaskLanguage, metaworld_language
 
 DEFAULT_CAMERA = "corner"
@@ -51,7 +59,7 @@ def metaworld_tasks() -> list[str]:
     return list(ALL_V3_ENVIRONMENTS)
 
 
-class MetaWorldEnv(gym.Env):
+class MetaWorldEnv(OnDemandImages, gym.Env):
     """One MetaWorld v3 task; see the module docstring."""
 
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 80}
@@ -155,8 +163,8 @@ class MetaWorldEnv(gym.Env):
 
     # --- internals ------------------------------------------------------------------------
     def _observation(self) -> EnvObservation:
-        images = (
-            {cam: self.renderer.render(self.raw.data, cam) for cam in self.cameras} if self.config.image_size else {}
+        images = self.camera_images(
+            self.cameras, self.config.image_size, lambda cam: self.renderer.render(self.raw.data, cam)
         )
         state = self._obs[:4] if self.config.state == "proprio" else self._obs
         obs: EnvObservation = {"images": images, "state": state.astype(np.float32), "instruction": self._instruction}

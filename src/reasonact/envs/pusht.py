@@ -14,7 +14,15 @@ import gymnasium as gym
 import numpy as np
 
 from reasonact.envs.phases import PhaseTracker
-from reasonact.envs.spec import EnvConfig, EnvObservation, Scene, SceneObject, clip_action, observation_space
+from reasonact.envs.spec import (
+    EnvConfig,
+    EnvObservation,
+    OnDemandImages,
+    Scene,
+    SceneObject,
+    clip_action,
+    observation_space,
+)
 from reasonact.envs.tasks import PUSHT
 
 ARENA = 512.0  # arena side length (simulator units)
@@ -23,7 +31,7 @@ SIZES = {"pusher": 15.0, "T block": 60.0, "target": 60.0}  # half-extents (arena
 COLORS = {"pusher": "blue", "T block": "grey", "target": "green"}  # as gym-pusht draws them
 
 
-class PushTEnv(gym.Env):
+class PushTEnv(OnDemandImages, gym.Env):
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 10}
     action_dim = 2
 
@@ -108,7 +116,7 @@ class PushTEnv(gym.Env):
         return (float(x0), float(y0), float(x1), float(y1))
 
     def _observation(self) -> EnvObservation:
-        images = {"top": self.raw._render(visualize=False)} if self.config.image_size else {}
+        images = self.camera_images(self.cameras, self.config.image_size, lambda cam: self.raw._render(visualize=False))
         state = self._state[:2] if self.config.state == "proprio" else self._state
         obs: EnvObservation = {"images": images, "state": state.astype(np.float32), "instruction": self._instruction}
         if self.config.privileged:

@@ -40,6 +40,8 @@ def wrap(angle: float) -> float:
 class PushTExpert:
     """See the module docstring; `act` needs `obs["privileged"]` = (pusher x, y, block x, y, angle)."""
 
+    reads_images = False  # never reads obs["images"]: the rollout renders no frames for it
+
     def __init__(
         self,
         radius: float = 105.0,

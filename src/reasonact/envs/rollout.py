@@ -12,13 +12,22 @@ A controller maps one observation to one action (d,) or an action chunk (H, d); 
 (scripted experts) and chunked ones (π0, FAST) plug in the same way. A `BatchController` (a learned
 policy) instead acts for all sub-envs at once: the loop passes it the vector env's batched
 observation, so one forward pass serves every sub-env that needs an action.
+
+Camera images are rendered on demand (`spec.OnDemandImages`): before each step and reset the loop tells
+every sub-env whether its next observation will be read, i.e. whether its episode is recorded with
+"images", or its controller will be asked for an action (its queue is empty; a `BatchController` with
+`observes` says which of its sub-envs it will read) and reads images (a controller with
+`reads_images = False`, like the scripted experts and state-only baselines, never does). A chunked policy
+thus renders once per chunk instead of every step, with the same episodes. Rows that were not rendered
+reach controllers as `Frames` / `NotRendered`, which raise `ImagesNotRendered` when read: a controller
+sees fresh images or an error, never a placeholder.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -37,6 +46,10 @@ class Controller(Protocol):
     def act(self, obs: EnvObservation) -> np.ndarray: ...  # (d,) one action or (H, d) an action chunk
 
 
+# A controller (or BatchController) may set `reads_images = False`: it never reads obs["images"], so the
+# loop renders for it only the frames that are recorded. Absent means True.
+
+
 ControllerFor = Callable[[int, int], Controller]  # (sub-env index, episode seed) → the controller of that episode
 # (sub-env index, steps taken in its episode, whether that episode has ended) → what to record of the
 # sub-env's current state (`record=("probe",)`); it may return None for steps its caller skips
@@ -51,6 +64,65 @@ class BatchController(Protocol):
 
     def begin(self, slot: int, seed: int) -> None: ...
     def act_batch(self, obs: dict, slots: list[int]) -> np.ndarray: ...
+
+
+# A BatchController may also have `observes(slots) -> list[int]`: the sub-envs among `slots` whose
+# observation its next `act_batch` reads (a chunked policy: those whose own action queue is empty). The
+# loop renders images only for those; without it, every sub-env asked for an action is rendered for.
+
+
+class ImagesNotRendered(RuntimeError):
+    """A controller read camera images the rollout did not render for that step (module docstring)."""
+
+
+class NotRendered(Mapping):
+    """Sub-env `i`'s obs["images"] on a step its images were not rendered: the cameras are listed, reading
+    one raises `ImagesNotRendered`."""
+
+    def __init__(self, cameras: Sequence[str], i: int) -> None:
+        self.cameras, self.i = tuple(cameras), i
+
+    def __getitem__(self, camera: str) -> np.ndarray:
+        raise ImagesNotRendered(_unrendered_message([self.i], camera))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.cameras)
+
+    def __len__(self) -> int:
+        return len(self.cameras)
+
+
+class Frames:
+    """One camera's batched images uint8 (n, h, w, 3) of which only `rendered` (n,) rows were rendered
+    this step: `frames[rows]` returns them, and raises `ImagesNotRendered` when a row was not rendered
+    (so does `np.asarray(frames)` unless every row was)."""
+
+    def __init__(self, camera: str, images: np.ndarray, rendered: np.ndarray) -> None:
+        self.camera, self.images, self.rendered = camera, images, rendered
+        self.shape, self.dtype = images.shape, images.dtype
+
+    def __getitem__(self, rows) -> np.ndarray:
+        asked = np.atleast_1d(np.arange(len(self.images))[rows])
+        missing = asked[~self.rendered[asked]]
+        if missing.size:
+            raise ImagesNotRendered(_unrendered_message(missing.tolist(), self.camera))
+        return self.images[rows]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.asarray(self[:], dtype=dtype)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def _unrendered_message(subenvs: list[int], camera: str) -> str:
+    return (
+        f"obs['images'][{camera!r}] of sub-env(s) {subenvs} was not rendered for this step: the rollout "
+        "renders images only for sub-envs whose controller it asks for an action (or whose episode records "
+        "images); a controller with `reads_images = False`, or a BatchController reading rows its "
+        "`observes(slots)` left out, must not read them (a batched one indexes its rows first: "
+        "obs['images'][camera][slots])"
+    )
 
 
 @dataclass
@@ -81,9 +153,12 @@ class SimulatorCrash(RuntimeError):
 
 
 def unbatch(obs: dict, i: int) -> EnvObservation:
-    """Sub-env `i`'s observation out of a vector env's batched one."""
+    """Sub-env `i`'s observation out of a vector env's batched one (images as `NotRendered` when row `i` of
+    its `Frames` was not rendered)."""
+    images = obs["images"]
+    unread = any(isinstance(v, Frames) and not v.rendered[i] for v in images.values())
     out: EnvObservation = {
-        "images": {cam: v[i] for cam, v in obs["images"].items()},
+        "images": NotRendered(list(images), i) if unread else {cam: v[i] for cam, v in images.items()},
         "state": obs["state"][i],
         "instruction": obs["instruction"][i],
     }
@@ -223,7 +298,39 @@ def rollout(
             in_flight = [s.seed for s in slots if s is not None]
             raise SimulatorCrash(f"{type(err).__name__}: {err}", in_flight) from err
 
+    wanted = np.ones(n, dtype=bool)  # the sub-envs' `images_wanted`: every env starts rendering (spec)
+
+    def want(rows: Sequence[int]) -> None:
+        """Set `images_wanted` for the next observation of sub-envs `rows` (on the envs only when it changes)."""
+        new = wanted.copy()
+        for i, flag in zip(rows, reads(rows), strict=True):
+            new[i] = flag
+        if (new != wanted).any():
+            simulate(envs.set_attr, "images_wanted", new.tolist())
+            wanted[:] = new
+
+    def reads(rows: Sequence[int]) -> list[bool]:
+        """Whether the next observation of each of sub-envs `rows` will be read (module docstring)."""
+        asked = [i for i in rows if slots[i] is not None and not slots[i].queue]  # type: ignore[union-attr]
+        if batched is not None and asked:
+            observes = getattr(batched, "observes", None)
+            asked = asked if observes is None else observes(asked)
+        readers = set(asked)
+        out = []
+        for i in rows:
+            slot = slots[i]
+            recorded = slot is not None and "images" in slot.record
+            read = i in readers and getattr(batched or slot.controller, "reads_images", True)  # type: ignore[union-attr]
+            out.append(recorded or read)
+        return out
+
+    def view(obs: dict) -> dict:
+        """The observation controllers see: images as `Frames` that raise on rows not rendered."""
+        rendered = wanted.copy()
+        return {**obs, "images": {cam: Frames(cam, v, rendered) for cam, v in obs["images"].items()}}
+
     first = [start(i) for i in range(n)]
+    want(range(n))
     obs, info = simulate(envs.reset, seed=first, options=options)
     for i, slot in enumerate(slots):
         if slot is not None:
@@ -232,8 +339,9 @@ def rollout(
         actions = np.zeros((n, dim), dtype=np.float32)
         scenes = simulate(envs.call, "scene") if any(s is not None and "scene" in s.record for s in slots) else None
         need = [i for i, slot in enumerate(slots) if slot is not None and not slot.queue]
+        seen = view(obs)
         if batched is not None and need:
-            chunks = np.asarray(batched.act_batch(obs, need), dtype=np.float32)
+            chunks = np.asarray(batched.act_batch(seen, need), dtype=np.float32)
             if len(chunks) != len(need):
                 raise ValueError(f"act_batch: expected {len(need)} rows (one per slot), received {chunks.shape}")
             for i, chunk in zip(need, chunks, strict=True):
@@ -243,8 +351,9 @@ def rollout(
                 continue  # idle sub-envs step with zeros: a vector env steps all of them
             slot.observe(obs, i, scenes, probe)
             if not slot.queue:
-                slot.queue = as_chunk(slot.controller.act(unbatch(obs, i)), dim, execute_steps)
+                slot.queue = as_chunk(slot.controller.act(unbatch(seen, i)), dim, execute_steps)
             actions[i] = slot.queue.popleft()
+        want(range(n))
         obs, reward, terminated, truncated, info = simulate(envs.step, actions)
         finished = np.logical_or(terminated, truncated)  # gymnasium forbids stepping a finished sub-env, idle or not
         seeds_next: list[int | None] = [None] * n
@@ -259,6 +368,7 @@ def rollout(
                     on_episode(episode)
                 seeds_next[i] = start(i)
         if finished.any() and any(s is not None for s in slots):
+            want(np.flatnonzero(finished).tolist())  # a sub-env left idle is reset too, without images
             obs, info = simulate(envs.reset, seed=seeds_next, options={**(options or {}), "reset_mask": finished})
             for i, slot in enumerate(slots):
                 if slot is not None and seeds_next[i] is not None:

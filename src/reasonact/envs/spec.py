@@ -11,6 +11,7 @@ VLM co-training data is generated from.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -92,6 +93,29 @@ class Scene:
             if obj.name == name:
                 return obj
         raise KeyError(f"scene of {self.task} has no object {name!r}; objects: {[o.name for o in self.objects]}")
+
+
+class OnDemandImages:
+    """What every env of the contract mixes in: its observation's camera images are rendered only while
+    `images_wanted` (default True, so a plain env renders every observation).
+
+    Rendering dominates a step (a 128 px MetaWorld frame costs ~10× its physics under software EGL), and a
+    chunked policy reads an observation once per chunk: `reasonact.envs.rollout` sets `images_wanted` per
+    sub-env (the vector env's `set_attr`) before each step or reset, True exactly for the observations its
+    controllers or recordings will read. An observation taken with `images_wanted=False` holds zero images
+    so that it still fits the observation space (vector envs batch it); the rollout never lets a controller
+    read them (`rollout.ImagesNotRendered`).
+    """
+
+    images_wanted: bool = True
+
+    def camera_images(self, cameras: tuple[str, ...], size: int, render: Callable[[str], np.ndarray]) -> dict:
+        """{camera: uint8 (size, size, 3)}: `render(camera)` when wanted, zeros when not; {} when `size` is 0."""
+        if not size:
+            return {}
+        if self.images_wanted:
+            return {cam: render(cam) for cam in cameras}
+        return {cam: np.zeros((size, size, 3), np.uint8) for cam in cameras}
 
 
 def observation_space(image_size: int, cameras: tuple[str, ...], state_dim: int, privileged_dim: int) -> gym.Space:

@@ -71,6 +71,8 @@ class Demonstrations:
 class MeanChunkController:
     """The task's mean training chunk, whatever the observation."""
 
+    reads_images = False  # never reads obs["images"]: the rollout renders no frames for it
+
     def __init__(self, chunks: np.ndarray) -> None:  # (n, H, d_a)
         self.chunk = chunks.mean(0).astype(np.float32)  # (H, d_a)
 
@@ -99,6 +101,8 @@ class NearestState:
 
 class NearestStateController:
     """`NearestState` of one task as a controller."""
+
+    reads_images = False  # never reads obs["images"]: the rollout renders no frames for it
 
     def __init__(self, states: np.ndarray, chunks: np.ndarray) -> None:  # (n, d_s), (n, H, d_a)
         self.lookup = NearestState(states, chunks)

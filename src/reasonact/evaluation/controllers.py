@@ -25,6 +25,8 @@ ControllerFactory = Callable[[str], Controller]  # task name → a fresh control
 class ExpertController:
     """The task's scripted expert (an upper bound for learned policies)."""
 
+    reads_images = False  # never reads obs["images"]: the rollout renders no frames for it
+
     privileged = True
 
     def __init__(self, task: str) -> None:
@@ -40,6 +42,8 @@ class ExpertController:
 class RandomController:
     """Uniform random actions in [low, high] (a lower bound)."""
 
+    reads_images = False  # never reads obs["images"]: the rollout renders no frames for it
+
     def __init__(self, low: np.ndarray, high: np.ndarray, seed: int = 0) -> None:
         self.low, self.high, self.rng = np.asarray(low), np.asarray(high), np.random.default_rng(seed)
 
@@ -52,6 +56,8 @@ class RandomController:
 
 class ConstantController:
     """Always the same action chunk (tests chunk execution)."""
+
+    reads_images = False  # never reads obs["images"]: the rollout renders no frames for it
 
     def __init__(self, chunk: np.ndarray) -> None:
         self.chunk = np.asarray(chunk, dtype=np.float32)

@@ -104,6 +104,7 @@ def scene_frames(
     picked_seeds: list[int] = []
     try:
         for seed in seeds:
+            env.images_wanted = True  # render only the picked observations (`envs.spec.OnDemandImages`)
             obs, _ = env.reset(seed=int(seed))
             expert.reset()
             t, done = 0, False
@@ -111,6 +112,7 @@ def scene_frames(
                 if t % every == 0:
                     picked.append(obs)
                     picked_seeds.append(int(seed))
+                env.images_wanted = (t + 1) % every == 0
                 obs, _, terminated, truncated, _ = env.step(expert.act(obs))
                 t, done = t + 1, terminated or truncated
     finally:

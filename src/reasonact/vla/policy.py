@@ -59,6 +59,11 @@ class ChunkQueues:
         self.queues[slot] = deque()
         self.seeds[slot] = int(seed)
 
+    def observes(self, slots: list[int]) -> list[int]:
+        """The sub-envs among `slots` whose observation the next `act_batch` reads (their queue is empty): the
+        rollout renders camera images for these only (`reasonact.envs.rollout`)."""
+        return [i for i in slots if not self.queues.get(i)]
+
     def act_batch(self, obs: Mapping, slots: list[int]) -> np.ndarray:
         """The vector env's batched observation, the sub-envs to act for → their next actions (len(slots), d_a)."""
         unknown = [i for i in slots if i not in self.queues]
@@ -110,7 +115,7 @@ class CheckpointPolicy(ChunkQueues):
         cfg = self.transforms.config
         noise = torch.stack([torch.randn(cfg.horizon, cfg.action_dim, generator=self.generators[i]) for i in slots])
         return self.predict(
-            {c: np.asarray(v)[slots] for c, v in obs["images"].items()},
+            {c: np.asarray(v[slots]) for c, v in obs["images"].items()},  # rows first: only theirs are rendered
             np.asarray(obs["state"])[slots],
             [str(obs["instruction"][i]) for i in slots],
             noise,  # (k, H, action_dim)
