@@ -221,3 +221,18 @@ def test_first_update_is_on_policy(tmp_path: Path, generation: str, temperature:
     weight = trainer.model.model.embed_tokens.weight
     (grad,), (expected,) = torch.autograd.grad(loss, weight), torch.autograd.grad(pg, weight)
     assert expected.abs().max() > 1e-4 and torch.allclose(grad, expected, atol=1e-5)
+
+
+def test_dropout_does_not_make_the_first_update_off_policy(tmp_path: Path) -> None:
+    """A starting policy with dropout: `fit` puts the model in train mode before every step, but the
+    samples, π_old and the training forward must all be the deterministic policy, else ρ ≠ 1 before
+    any update and the KL to π_ref is noise (before the fix: KL 967 at step 0, the blow-up guard tripped)."""
+    model, tokenizer = load_policy(resolve_policy("tiny", "arithmetic"))
+    model.config.attention_dropout = 0.3
+    model.save_pretrained(tmp_path / "dropout")
+    tokenizer.save_pretrained(tmp_path / "dropout")
+    trainer = GRPOTrainer(tiny(tmp_path, init=str(tmp_path / "dropout")), reward=lambda r: float(len(r.token_ids) % 2))
+    assert trainer.model.model.layers[0].self_attn.attention_dropout == 0.3
+    trainer.model.train()  # as `fit` leaves it before calling the loss
+    loss, metrics = trainer.loss_fn(0)
+    assert loss is not None and metrics["max_ratio_dev"] < 1e-4 and metrics["kl"] < 1e-10

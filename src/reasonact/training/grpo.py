@@ -20,9 +20,11 @@ a mean KL above `max_kl` stops the run before the update, leaving the last check
 Throughput, the way TRL's `GRPOTrainer` gets it: each group's whole solutions are decoded in one
 call with a KV cache per row (`generation="solutions"`; "steps" samples step by step through the
 search API); π_old is the sampler's own log-probs (one update per batch, so π_old is the policy
-that sampled); the policy and reference forwards run each question's prompt once for its G completions and put
-only completion positions through the LM head (`sequences.shared_prompt_logprobs`); the reference
-is skipped when β = 0.
+that sampled); the policy and reference forwards run each question's prompt once for its G
+completions and put only completion positions through the LM head (`sequences.shared_prompt_logprobs`);
+the reference is skipped when β = 0. `fit` leaves the model in train mode; the loss puts it in eval
+mode, so that dropout, if the policy has any, cannot make π_old, π and π_ref three different
+functions (TRL's `GRPOConfig.disable_dropout`, for the same reason).
 """
 
 from __future__ import annotations
@@ -278,6 +280,7 @@ class GRPOTrainer:
         return list(prompts), rows, [r.token_ids for r in rollouts], old, adv
 
     def loss_fn(self, step: int) -> tuple[torch.Tensor | None, dict[str, float]]:
+        self.model.eval()  # no dropout in sampling nor in the training forward: else ρ ≠ 1 before any update
         began = time.perf_counter()
         rollouts, advantages, metrics = self.step_batch(step)
         metrics["generate_s"] = time.perf_counter() - began
