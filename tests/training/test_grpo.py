@@ -16,7 +16,13 @@ from reasonact.runs import Run
 from reasonact.training.grpo import GRPOConfig, GRPOTrainer, group_advantages, grpo_loss, process_advantages
 from reasonact.training.rollouts import sample_rollouts, sample_solutions
 from reasonact.training.run_loop import OptimConfig
-from reasonact.training.sequences import IGNORE, load_policy, resolve_policy, token_logprobs
+from reasonact.training.sequences import (
+    IGNORE,
+    load_policy,
+    resolve_policy,
+    shared_prompt_logprobs,
+    token_logprobs,
+)
 
 
 def tiny(tmp_path: Path, **overrides) -> GRPOConfig:
@@ -196,3 +202,37 @@ def test_skip_flat_drops_groups_without_signal(tmp_path: Path) -> None:
     trainer = GRPOTrainer(tiny(tmp_path, questions=4, skip_flat=True), reward=lambda r: float(next(every_other) < 8))
     rollouts, _, counts = trainer.step_batch(0)  # first two groups all 1, last two all 0
     assert counts["flat_groups"] == 4 and rollouts == []
+
+
+@pytest.mark.parametrize(("generation", "temperature"), [("solutions", 1.0), ("steps", 1.0), ("solutions", 0.7)])
+def test_first_update_is_on_policy(tmp_path: Path, generation: str, temperature: float) -> None:
+    """Before the first update π = π_old = π_ref: the sampler's log-probs equal the training forward's
+    (ρ = 1 up to float error, nothing clipped), the KL is exactly 0, and the loss's gradient is the
+    plain policy gradient −∇ mean_i (1/|o_i|) Σ_t Â_i,t log π(o_i,t)."""
+    config = tiny(tmp_path, questions=3, generation=generation, temperature=temperature)
+    trainer = GRPOTrainer(config, reward=lambda r: float(len(r.token_ids) % 2))  # mixed rewards in every group
+    rollouts, advantages, _ = trainer.step_batch(0)
+    prompts, rows, completions, old, adv = trainer.batch(rollouts, advantages)
+    loss, metrics = trainer.loss(prompts, rows, completions, old, adv)
+    assert metrics["max_ratio_dev"] < 1e-4 and metrics["clip_fraction"] == 0 and metrics["kl"] == 0
+    logps, mask = shared_prompt_logprobs(trainer.model, prompts, rows, completions, trainer.tokenizer.pad_token_id)
+    assert (adv * mask).abs().sum() > 0
+    pg = -((adv * logps).sum(-1) / mask.sum(-1)).mean()
+    weight = trainer.model.model.embed_tokens.weight
+    (grad,), (expected,) = torch.autograd.grad(loss, weight), torch.autograd.grad(pg, weight)
+    assert expected.abs().max() > 1e-4 and torch.allclose(grad, expected, atol=1e-5)
+
+
+def test_dropout_does_not_make_the_first_update_off_policy(tmp_path: Path) -> None:
+    """A starting policy with dropout: `fit` puts the model in train mode before every step, but the
+    samples, π_old and the training forward must all be the deterministic policy, else ρ ≠ 1 before
+    any update and the KL to π_ref is noise (before the fix: KL 967 at step 0, the blow-up guard tripped)."""
+    model, tokenizer = load_policy(resolve_policy("tiny", "arithmetic"))
+    model.config.attention_dropout = 0.3
+    model.save_pretrained(tmp_path / "dropout")
+    tokenizer.save_pretrained(tmp_path / "dropout")
+    trainer = GRPOTrainer(tiny(tmp_path, init=str(tmp_path / "dropout")), reward=lambda r: float(len(r.token_ids) % 2))
+    assert trainer.model.model.layers[0].self_attn.attention_dropout == 0.3
+    trainer.model.train()  # as `fit` leaves it before calling the loss
+    loss, metrics = trainer.loss_fn(0)
+    assert loss is not None and metrics["max_ratio_dev"] < 1e-4 and metrics["kl"] < 1e-10

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from reasonact.journey.construct import ConstructConfig
 from reasonact.journey.study import JourneyStudyConfig
-from reasonact.training.grpo import GRPOConfig
+from reasonact.training.grpo import RECIPE, GRPOConfig
 from reasonact.training.run_loop import OptimConfig
 from reasonact.training.star import STaRConfig
 
@@ -46,7 +46,7 @@ STUDY_PRESETS: dict[str, tuple[str, JourneyStudyConfig]] = {
         ),
     ),
     "default": (
-        "The study (~30 min here): 3 seeds, 300 tree problems, 200 SFT steps, GRPO 40 steps, 2 STaR rounds.",
+        "The study (~2.5 h here): 3 seeds, 300 tree problems, 200 SFT steps, GRPO 1000 steps, 2 STaR rounds.",
         JourneyStudyConfig(
             problems=300,
             test=100,
@@ -54,9 +54,7 @@ STUDY_PRESETS: dict[str, tuple[str, JourneyStudyConfig]] = {
             sft=OptimConfig(steps=200, lr=5e-4),
             batch=32,
             dpo=OptimConfig(steps=40, lr=5e-5),
-            grpo=GRPOConfig(
-                reward="process", questions=8, optim=OptimConfig(steps=40, lr=1e-4, warmup=0.0, checkpoint_every=10)
-            ),
+            grpo=RECIPE,  # 1000 steps × 16 × 8: the study's old 40 × 8 × 8 moved nothing (docs/journey.md)
             star=STaRConfig(rounds=2, problems=200, batch=32, sft=OptimConfig(steps=100, lr=5e-4)),
             eval_max_steps=10,
             out=Path("docs/results/journey_study"),
