@@ -3,7 +3,8 @@ in MetaWorld, each beside the scripted expert and a random policy on the same se
 
 Both checkpoints were trained here on the same 20 expert demonstrations per MT10 task (camera, robot
 state and instruction; no privileged object state) and ship with the package; their full MT10
-evaluations (10 episodes per task) are `benchmarks/results/vla_eval_small.json` and `bc_eval_small.json`.
+evaluations are `benchmarks/results/vla_eval_small.json` (50 episodes per task, with baselines) and
+`bc_eval_small.json` (10 per task).
 """
 
 from __future__ import annotations
