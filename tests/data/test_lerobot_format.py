@@ -155,9 +155,9 @@ def test_interrupted_flush_is_discarded_and_writing_resumes(tmp_path, camera):
 def _smooth(rng: np.random.Generator, length: int, size: int = 16) -> np.ndarray:
     """uint8 (T, size, size, 3): a colour ramp that drifts per frame (codec-friendly, every frame distinct)."""
     y, x = np.mgrid[0:size, 0:size]
-    base = rng.integers(40, 160, 3)
-    frames = [
-        np.stack([x * 4 + base[0] + 4 * t, y * 4 + base[1], np.full_like(x, base[2] + 2 * t)], -1)
+    base = rng.integers(20, 60, 3)
+    frames = [  # consecutive frames differ by ~24 levels a pixel, far above the codec's error (< 3)
+        np.stack([x * 4 + base[0] + 16 * t, y * 4 + base[1], np.full_like(x, base[2] + 8 * t)], -1)
         for t in range(length)
     ]
     return np.clip(frames, 0, 255).astype(np.uint8)
