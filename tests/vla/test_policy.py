@@ -165,6 +165,34 @@ def test_vla_eval_runs_the_policy_with_its_thread_count(run: Path, tmp_path: Pat
         torch.set_num_threads(before)
 
 
+def test_a_two_camera_run_maps_cameras_in_order_and_evaluates_with_both(tmp_path: Path) -> None:
+    """Two dataset cameras: `image_camera` feeds the first model camera, the other the second; the policy asks
+    the robot for both by their names and `vla eval` renders both."""
+    from reasonact.vla.evaluate import run as run_eval
+
+    data = CollectConfig(tasks=("reach-v3",), episodes_per_task=2, out=tmp_path / "data", keep_failures=True,
+                         env=EnvConfig(image_size=32, max_steps=24, cameras=("corner", "topview")))  # fmt: skip
+    collect(data, progress=False)
+    model = dataclasses.replace(VLATrainConfig().model, cameras=("base", "top"))
+    policy = load_checkpoint(tiny_run(data.out, tmp_path, "two", model=model, image_camera="topview", steps=2))
+    assert policy.spec.cameras == ("topview", "corner")
+    assert policy.transforms.cameras == (("base", "topview"), ("top", "corner"))
+    obs = make_vector_env([dataclasses.replace(data.env, task="reach-v3")], asynchronous=False).reset(seed=[0])[0]
+    seen = policy.transforms.env_observation(obs).images  # model camera → (1, 32, 32, 3) in [-1, 1]
+    swapped = policy.transforms.env_observation(
+        {**obs, "images": {"corner": obs["images"]["topview"], "topview": obs["images"]["corner"]}}
+    ).images
+    assert not torch.equal(seen["base"], seen["top"])
+    assert torch.equal(swapped["base"], seen["top"]) and torch.equal(swapped["top"], seen["base"])
+    noise = torch.randn(1, 10, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="missing camera 'corner'"):
+        policy.predict({"topview": obs["images"]["topview"]}, obs["state"], obs["instruction"], noise)
+    config = VLAEvalConfig(checkpoint=tmp_path / "two", tasks=("reach-v3",), episodes=1, max_steps=8, num_envs=1,
+                           asynchronous=False, videos_per_task=0, expert=False, out=tmp_path / "e.json")  # fmt: skip
+    row = run_eval(config)["tasks"]["reach-v3"]  # rendered both cameras, or the policy would have raised
+    assert 0 < row["mean_length"] <= 8 and not row["crashed"]
+
+
 def test_a_checkpoint_from_another_config_is_refused(run: Path, tmp_path: Path) -> None:
     model = dataclasses.replace(VLATrainConfig().model, horizon=6, expert=ExpertConfig(width=48))
     other = tiny_run(Path(read_json(run / "config.json")["datasets"][0]), tmp_path, "other", model=model, steps=2,
