@@ -1,8 +1,9 @@
 """`reasonact vla study <preset>`: the knowledge-insulation study (issue 17; KI paper, Driess et al. 2025, §5).
 
 One VLM pre-stage run (`vla pretrain`) first; then every variant × seed trains from its backbone on the same
-data, steps and batch (`vla train --init-backbone`), keeping every checkpoint; then each run is measured from its
-run directory: closed-loop success at every checkpoint (`vla eval`), success with held-out paraphrased
+data, steps and batch (`vla train --init-backbone`), keeping the checkpoints of the success-vs-step schedule
+(`eval_every`) and the latest; then each run is measured from its run directory: closed-loop success at each
+scheduled checkpoint (`vla eval`), success with held-out paraphrased
 instructions at the last one (`EnvConfig.instruction="heldout"`), language following at the last one (same
 scene, different instruction, open and closed loop: `vla.language_following`), VQA accuracy after action training
 (`vqa_eval.evaluate_vqa`, relative to the pre-stage's on the same records), and inference latency. The report
@@ -20,7 +21,9 @@ scene, different instruction, open and closed loop: `vla.language_following`), V
 
 Scripted and resumable: every step writes its file atomically and is skipped when the file exists; a run
 interrupted mid-training resumes from its latest checkpoint (the trainer's exact resume); a run whose loss goes
-non-finite is recorded with its step in failed.json and left out of every mean.
+non-finite is recorded with its step in failed.json and left out of every mean. A study is built up in pieces
+(`--variants`, `--seeds`, `--stage train|measure`, `--max-runs`, across sessions and machines: runs are plain
+safetensors + JSON); the report covers the planned runs and lists the ones not finished yet.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -60,8 +64,14 @@ class StudyConfig:
 
     train: VLATrainConfig = field(default_factory=VLATrainConfig)  # shared recipe (variant/seed/name set per run)
     pretrain: VLMPretrainConfig = field(default_factory=lambda: PRETRAIN_PRESETS["tiny"][1])  # the pre-stage
-    variants: tuple[str, ...] = tuple(VARIANTS)  # study variants (keys of VARIANTS)
-    seeds: tuple[int, ...] = (0, 1, 2)  # training seeds per variant
+    planned_variants: tuple[str, ...] = tuple(VARIANTS)  # the study's variants (keys of VARIANTS): the report's rows
+    planned_seeds: tuple[int, ...] = (0, 1, 2)  # the study's training seeds per variant (missing ones are reported)
+    variants: tuple[str, ...] = ()  # the variants this call trains / measures (() = all planned ones)
+    seeds: tuple[int, ...] = ()  # the seeds this call trains / measures (() = all planned ones)
+    stage: Literal["all", "train", "measure"] = "all"  # train: pre-stage + training only (e.g. on a GPU);
+    # measure: only measure runs already trained (e.g. where CPUs are free); all: both, run by run
+    eval_every: int = 0  # closed-loop success vs step at checkpoints whose step is a multiple of this, plus the
+    # last (0 = every checkpoint); a multiple of train.save_every. Only those and the latest checkpoint are kept.
     vlm_fraction: float = 0.25  # share of each batch from the VLM records, for variants that co-train on them
     tasks: tuple[str, ...] = ()  # closed-loop tasks (() = the suite's)
     suite: str = "mt10"  # closed-loop suite
@@ -74,11 +84,12 @@ class StudyConfig:
     follow_episodes: int = 2  # language following: scenes per same-scene task (seeds from 10,000)
     follow_every: int = 10  # language following: frame stride along the expert's episode in each scene
     follow_closed_loop: int = 5  # closed-loop language following: episodes per (task, instruction) (0 = none)
-    max_runs: int = 0  # train at most this many not-yet-finished runs in this call, then stop (0 = all)
+    max_runs: int = 0  # work on at most this many runs that need training or measuring in this call (0 = all)
     device: str = "cpu"  # where training, evaluation and latency run (cpu, cuda, cuda:N, mps)
     out: Path = Path("runs/ki_study")  # study root: pre-stage and run directories
     report: Path = Path("docs/results")  # where ki_study.json / ki_study.md / plots/ are written
     report_only: bool = False  # only regenerate the report from the run directories
+    estimate: bool = False  # only time this config's pieces here and project the study's hours (`ki_cost.py`)
 
 
 TINY_STUDY = StudyConfig(
@@ -94,7 +105,7 @@ TINY_STUDY = StudyConfig(
         eval_samples=8,
     ),
     pretrain=dataclasses.replace(PRETRAIN_PRESETS["tiny"][1], steps=20, batch_size=4, warmup=2, save_every=20),
-    seeds=(0, 1),
+    planned_seeds=(0, 1),
     tasks=("reach-v3",),
     episodes=1,
     max_steps=20,
@@ -116,6 +127,7 @@ SMALL_STUDY = StudyConfig(
     pretrain=PRETRAIN_PRESETS["small"][1],
     episodes=10,
     max_steps=150,
+    eval_every=1000,
     out=Path("runs/ki_study_small"),
 )
 PRESETS: dict[str, tuple[str, StudyConfig]] = {
@@ -130,6 +142,41 @@ PRESETS: dict[str, tuple[str, StudyConfig]] = {
 
 def run_name(variant: str, seed: int) -> str:
     return f"{variant}_s{seed}"
+
+
+def run_dir(cfg: StudyConfig, variant: str, seed: int) -> Path:
+    return cfg.out / "runs" / run_name(variant, seed)
+
+
+def selected_runs(cfg: StudyConfig) -> list[tuple[str, int]]:
+    """(variant, seed) of the runs this call works on: `variants` × `seeds`, each () meaning all planned ones."""
+    return [(v, s) for v in cfg.variants or cfg.planned_variants for s in cfg.seeds or cfg.planned_seeds]
+
+
+def check_config(cfg: StudyConfig) -> None:
+    """Clear errors for unknown variants, a selection outside the plan, an off-checkpoint schedule and a device this
+    machine lacks (before anything is written)."""
+    from reasonact.devices import parse_device
+
+    unknown = [v for v in cfg.planned_variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"planned_variants: expected names from {list(VARIANTS)}, received {unknown}")
+    for name, chosen, planned in (("variants", cfg.variants, cfg.planned_variants),
+                                  ("seeds", cfg.seeds, cfg.planned_seeds)):  # fmt: skip
+        outside = [x for x in chosen if x not in planned]
+        if outside:
+            raise ValueError(f"{name}: {outside} are not in the study's planned_{name} {list(planned)}; add them "
+                             f"there (--planned-{name}) so the report accounts for them")  # fmt: skip
+    if cfg.eval_every < 0 or cfg.eval_every % cfg.train.save_every:
+        raise ValueError(f"eval_every: expected 0 or a multiple of train.save_every ({cfg.train.save_every}), "
+                         f"received {cfg.eval_every}")  # fmt: skip
+    if not cfg.report_only:
+        parse_device(cfg.device)
+
+
+def on_schedule(cfg: StudyConfig, step: int) -> bool:
+    """Whether the success-vs-step curve has a point at checkpoint `step` (`eval_every`, and the last step)."""
+    return not cfg.eval_every or step % cfg.eval_every == 0 or step == cfg.train.steps
 
 
 # ---- stage 1: the pre-stage -----------------------------------------------------------------------------------
@@ -169,24 +216,24 @@ def train_config(cfg: StudyConfig, variant: str, seed: int) -> VLATrainConfig:
     )
 
 
-def train_run(cfg: StudyConfig, variant: str, seed: int) -> bool:
-    """Train one run to the end unless it is finished (eval.json) or failed (failed.json); True if it trained.
+def train_run(cfg: StudyConfig, variant: str, seed: int) -> None:
+    """Train one run to the end unless it is finished (eval.json) or failed (failed.json).
 
     A non-finite loss stops the run: failed.json records the step and the error, and the study goes on."""
     from reasonact.training.vla_trainer import Trainer
 
-    path = cfg.out / "runs" / run_name(variant, seed)
+    path = run_dir(cfg, variant, seed)
     if (path / "eval.json").exists() or (path / "failed.json").exists():
-        return False
+        return
     trainer = Trainer(train_config(cfg, variant, seed))
-    trainer.run.keep_last = cfg.train.steps // cfg.train.save_every + 1  # every checkpoint: success vs step
+    trainer.run.keep_last = 1  # the latest, to resume from; and the success-vs-step schedule's checkpoints
+    trainer.run.keep_every = cfg.eval_every or cfg.train.save_every
     try:
         trainer.fit()
     except FloatingPointError as error:
         atomic_write_json(path / "failed.json", {"step": trainer.step, "error": str(error)})
     finally:
         trainer.dist.close()
-    return True
 
 
 # ---- stage 3: measurements from the run directories -----------------------------------------------------------
@@ -272,6 +319,26 @@ def latency_file(cfg: StudyConfig, run_dir: Path, out: Path) -> dict:
     return report
 
 
+def work(cfg: StudyConfig) -> None:
+    """The pre-stage, then the selected runs' training and measurement (`stage`), at most `max_runs` of them."""
+    if cfg.stage != "measure" or (pretrain_dir(cfg) / "backbone.safetensors").exists():
+        run_pretrain(cfg)
+    wanted = {"all": ("untrained", "trained"), "train": ("untrained",), "measure": ("trained",)}[cfg.stage]
+    done = 0
+    for variant, seed in selected_runs(cfg):
+        run = run_dir(cfg, variant, seed)
+        if run_state(cfg, run) not in wanted:
+            continue
+        if cfg.max_runs and done >= cfg.max_runs:
+            print(f"max_runs: stopped after {done} runs; run the same command again to continue")
+            return
+        done += 1
+        if cfg.stage != "measure":
+            train_run(cfg, variant, seed)
+        if cfg.stage != "train" and run_state(cfg, run) == "trained":
+            measure_run(cfg, run)
+
+
 def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
@@ -282,16 +349,33 @@ def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted((int(p.name.split("_")[1]), p) for p in found if (p / "state.json").exists())
 
 
-def measure_run(cfg: StudyConfig, run_dir: Path) -> None:
+def measurement_files(cfg: StudyConfig, run: Path) -> list[Path]:
+    """The files a finished run's measurement writes under run/study/ (its closed loops on the schedule first)."""
+    study = run / "study"
+    scheduled = [study / f"closed_loop_step_{step:09d}.json" for step, _ in checkpoints(run) if on_schedule(cfg, step)]
+    names = ("heldout_instruction", "language_following", "vqa", "latency")
+    return scheduled + [study / f"{name}.json" for name in names]
+
+
+def measure_run(cfg: StudyConfig, run: Path) -> None:
     """Every measurement of one finished run, each skipped when its file exists."""
-    study = run_dir / "study"
-    steps = checkpoints(run_dir)
+    study = run / "study"
+    steps = [(step, path) for step, path in checkpoints(run) if on_schedule(cfg, step)]
     for step, path in steps:
         closed_loop(cfg, path, study / f"closed_loop_step_{step:09d}.json")
     closed_loop(cfg, steps[-1][1], study / "heldout_instruction.json", instruction="heldout")
-    following_file(cfg, run_dir, study / "language_following.json")
-    vqa_file(cfg, run_dir, study / "vqa.json")
-    latency_file(cfg, run_dir, study / "latency.json")
+    following_file(cfg, run, study / "language_following.json")
+    vqa_file(cfg, run, study / "vqa.json")
+    latency_file(cfg, run, study / "latency.json")
+
+
+def run_state(cfg: StudyConfig, run: Path) -> str:
+    """'failed', 'measured', 'trained' (finished, measurements pending) or 'untrained' (absent or interrupted)."""
+    if (run / "failed.json").exists():
+        return "failed"
+    if not (run / "eval.json").exists():
+        return "untrained"
+    return "measured" if all(p.exists() for p in measurement_files(cfg, run)) else "trained"
 
 
 # ---- the report ---------------------------------------------------------------------------------------------
@@ -315,20 +399,24 @@ def ratio(after: float | None, before: float | None) -> float | None:
 
 
 def variant_summary(cfg: StudyConfig, variant: str, before: dict) -> dict:
-    """Per-variant numbers from its run directories; failed runs are listed, never averaged in."""
+    """Per-variant numbers from its run directories over the planned seeds: failed runs are listed and runs not
+    measured yet are `missing` (with their state); neither is averaged in."""
     seeds, failed, curves, final, heldout, retention, perplexity, latency = [], [], [], [0, 0], [0, 0], [], [], []
     following: list[dict] = []
-    for seed in cfg.seeds:
-        run_dir = cfg.out / "runs" / run_name(variant, seed)
-        if (run_dir / "failed.json").exists():
-            failed.append({"seed": seed, **read_json(run_dir / "failed.json")})
+    missing: list[dict] = []
+    for seed in cfg.planned_seeds:
+        run = run_dir(cfg, variant, seed)
+        state = run_state(cfg, run)
+        if state == "failed":
+            failed.append({"seed": seed, **read_json(run / "failed.json")})
             continue
-        study = run_dir / "study"
-        evals = sorted(study.glob("closed_loop_step_*.json"))
-        if not (study / "latency.json").exists() or not evals:
-            continue  # not measured yet
+        if state != "measured":
+            missing.append({"seed": seed, "state": state})
+            continue
+        study = run / "study"
         seeds.append(seed)
-        reports = [read_json(p) for p in evals]
+        curve = sorted(study.glob("closed_loop_step_*.json"))  # measured under any schedule: keep this one's
+        reports = [read_json(p) for p in curve if on_schedule(cfg, int(p.stem.rsplit("_", 1)[1]))]
         curves.append({r["step"]: r["mean_success"] for r in reports})
         for total, report in ((final, reports[-1]), (heldout, read_json(study / "heldout_instruction.json"))):
             k, n = trials(report)
@@ -355,6 +443,7 @@ def variant_summary(cfg: StudyConfig, variant: str, before: dict) -> dict:
         "latency_ms": float(np.median(latency)) if latency else None,
         "seeds": seeds,
         "failed": failed,
+        "missing": missing,
         "success_vs_step": {
             str(s): {"mean": float(np.mean(v)), "min": min(v), "max": max(v)} for s, v in curve.items()
         },
@@ -399,7 +488,7 @@ def summarise(cfg: StudyConfig) -> dict:
     """The study's JSON from the run directories (steps_to_reach_pi0_final against pi0's final mean success)."""
     pre = pretrain_dir(cfg) / "study_vqa.json"
     before = read_json(pre) if pre.exists() else {}
-    variants = {v: variant_summary(cfg, v, before) for v in cfg.variants}
+    variants = {v: variant_summary(cfg, v, before) for v in cfg.planned_variants}
     target = variants.get("pi0", {}).get("final_success")
     for summary in variants.values():
         reached = [int(s) for s, v in summary["success_vs_step"].items() if target is not None and v["mean"] >= target]
@@ -413,7 +502,10 @@ def summarise(cfg: StudyConfig) -> dict:
         "suite": cfg.suite,
         "tasks": list(cfg.tasks),
         "episodes_per_checkpoint": cfg.episodes,
+        "eval_every": cfg.eval_every,
         "vlm_fraction": cfg.vlm_fraction,
+        "planned_runs": len(cfg.planned_variants) * len(cfg.planned_seeds),
+        "missing_runs": [run_name(v, m["seed"]) for v, s in variants.items() for m in s["missing"]],
         "variants": variants,
         "claims": claims(variants, cfg.train.steps),
     }
@@ -427,13 +519,16 @@ MIN_FOLLOWING = 0.1
 
 
 def claims(v: dict, steps: int) -> dict[str, str]:
-    """Each target of issue 17 → 'reproduced', 'not reproduced' or 'not measurable' (with the numbers)."""
+    """Each target of issue 17 → 'reproduced', 'not reproduced' or 'not measurable' (with the numbers), marked
+    '(partial: …)' while a variant it compares has planned seeds not measured yet."""
 
     def get(name: str, key: str):
         return v.get(name, {}).get(key)
 
-    def verdict(ok: bool | None, detail: str) -> str:
-        return ("not measurable" if ok is None else "reproduced" if ok else "not reproduced") + f": {detail}"
+    def verdict(ok: bool | None, detail: str, *names: str) -> str:
+        partial = [f"{n} lacks seeds {[m['seed'] for m in get(n, 'missing')]}" for n in names if get(n, "missing")]
+        status = "not measurable" if ok is None else "reproduced" if ok else "not reproduced"
+        return status + (f" (partial: {'; '.join(partial)})" if partial else "") + f": {detail}"
 
     reach = get("ki", "steps_to_reach_pi0_final")
     retention_ki, retention_pi0 = get("ki", "vqa_retention"), get("pi0", "vqa_retention")
@@ -449,21 +544,23 @@ def claims(v: dict, steps: int) -> dict[str, str]:
         ok = None if ci_ki is None or ci_pi0 is None or not any(clear) else clear[0] and ci_ki[0] > ci_pi0[1]
         return verdict(ok, f"{what} KI {with_ci(value_ki, ci_ki)}, pi0 {with_ci(value_pi0, ci_pi0)} (target: "
                        f"KI's interval ≥ {MIN_FOLLOWING:g} and above pi0's; not measurable when neither interval "
-                       f"clears {MIN_FOLLOWING:g})")  # fmt: skip
+                       f"clears {MIN_FOLLOWING:g})", "ki", "pi0")  # fmt: skip
 
     return {
         "ki_trains_fast": verdict(None if not get("pi0", "final_success") or ki is None else
                                   reach is not None and reach <= steps / 2,
                                   f"KI reaches pi0's final success ({fmt(get('pi0', 'final_success'))}; a target of "
-                                  f"0 is not measurable) at step {reach} of {steps} (target ≤ {steps / 2:g})"),
+                                  f"0 is not measurable) at step {reach} of {steps} (target ≤ {steps / 2:g})",
+                                  "ki", "pi0"),
         "ki_keeps_knowledge": verdict(None if retention_ki is None or retention_pi0 is None else
                                       retention_ki >= 0.9 and retention_pi0 < retention_ki,
                                       f"VQA retention KI {fmt(retention_ki)}, pi0 {fmt(retention_pi0)} "
-                                      "(target KI ≥ 0.9 > pi0; not measurable when the pre-stage scores 0)"),
+                                      "(target KI ≥ 0.9 > pi0; not measurable when the pre-stage scores 0)",
+                                      "ki", "pi0"),
         "ki_runs_fast": verdict(None if None in (lat_ki, lat_pi0, lat_fast) else
                                 lat_ki <= 1.2 * lat_pi0 and lat_fast >= 2 * lat_ki,
                                 f"latency ms KI {fmt(lat_ki, 1)}, pi0 {fmt(lat_pi0, 1)}, pi0_fast {fmt(lat_fast, 1)} "
-                                "(target KI ≤ 1.2 × pi0, pi0_fast ≥ 2 × KI)"),
+                                "(target KI ≤ 1.2 × pi0, pi0_fast ≥ 2 × KI)", "ki", "pi0", "pi0_fast"),
         "ki_keeps_language_following": follows("language_following", "open-loop language following (1 = the "
                                                "action changes with the instruction as the experts' does, 0 = the "
                                                "text is ignored)"),
@@ -471,7 +568,8 @@ def claims(v: dict, steps: int) -> dict[str, str]:
                                                            "language following (success told its own task − told "
                                                            "a same-scene partner's)"),
         "frozen_fails": verdict(None if frozen is None or ki is None else frozen < ki,
-                                f"final success frozen {fmt(frozen)}, KI {fmt(ki)} (target frozen < KI)"),
+                                f"final success frozen {fmt(frozen)}, KI {fmt(ki)} (target frozen < KI)",
+                                "frozen", "ki"),
     }  # fmt: skip
 
 
@@ -486,13 +584,24 @@ def with_ci(x: float | None, ci: list[float] | None) -> str:
 def table_row(name: str, s: dict) -> str:
     reach = s["steps_to_reach_pi0_final"]
     failed = ", ".join(f"{f['seed']}@{f['step']}" for f in s["failed"]) or "—"
+    missing = ", ".join(f"{m['seed']} ({m['state']})" for m in s["missing"]) or "—"
     cells = [name, with_ci(s["final_success"], s["success_ci"]),
              "—" if reach is None else str(reach), fmt(s["vqa_retention"]), fmt(s["caption_perplexity_ratio"]),
              fmt(s["heldout_instruction_success"]),
              with_ci(s["language_following"], s["language_following_ci"]),
              with_ci(s["language_following_closed_loop"], s["language_following_closed_loop_ci"]),
-             fmt(s["latency_ms"], 1), str(s["seeds"]), failed]  # fmt: skip
+             fmt(s["latency_ms"], 1), str(s["seeds"]), failed, missing]  # fmt: skip
     return "| " + " | ".join(cells) + " |"
+
+
+def partial_note(summary: dict) -> str:
+    """The report's line on completeness: all planned runs measured, or which are not (never silently partial)."""
+    missing, planned = summary["missing_runs"], summary["planned_runs"]
+    if not missing:
+        return f"Complete: all {planned} planned runs are measured or failed."
+    return (f"**Partial study: {len(missing)} of {planned} planned runs are not measured yet** ({', '.join(missing)}); "
+            "every number below is over the measured seeds listed in its row, and claims that compare an "
+            "incomplete variant say so.")  # fmt: skip
 
 
 def write_report(cfg: StudyConfig) -> dict:
@@ -510,10 +619,12 @@ def write_report(cfg: StudyConfig) -> dict:
         "and checkpoint; success CIs are 95 % Wilson over seeds × episodes, language-following CIs 95 % bootstraps "
         f"over scenes (a claim needs ≥ {MIN_FOLLOWING:g}). Failed runs are listed, never averaged in.",
         "",
+        partial_note(summary),
+        "",
         "| variant | final success [95% CI] | steps to π0's final | VQA retention | caption ppl after / before | "
         "held-out instructions | language following [95% CI] | closed-loop following [95% CI] | latency ms | "
-        "seeds | failed (seed@step) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "seeds | failed (seed@step) | missing (seed, state) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [table_row(name, s) for name, s in summary["variants"].items()]
     lines += ["", "## Claims (issue 17 targets)", ""]
@@ -549,8 +660,8 @@ def plot(summary: dict, out: Path) -> list[Path]:
             ("latency_ms", "ms per sample_actions"))  # fmt: skip
     for key, label in bars:
         fig, ax = plt.subplots(figsize=(6, 3))
-        names = list(variants)
-        ax.bar(names, [variants[n][key] or 0.0 for n in names])
+        names = [n for n in variants if variants[n][key] is not None]  # unmeasured: no bar, not a bar at 0
+        ax.bar(names, [variants[n][key] for n in names])
         ax.set(ylabel=label, title=key)
         ax.tick_params(axis="x", rotation=45)
         paths.append(out / f"{key}.png")
@@ -561,22 +672,16 @@ def plot(summary: dict, out: Path) -> list[Path]:
 
 def study(config: StudyConfig) -> dict:
     """Run (or resume) the KI study: pre-stage, variants × seeds, measurements, report; see docs/vla.md."""
-    unknown = [v for v in config.variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"variants: expected names from {list(VARIANTS)}, received {unknown}")
+    check_config(config)
     torch.set_num_threads(config.train.threads)
+    if config.estimate:
+        from reasonact.studies.ki_cost import estimate
+
+        report = estimate(config)
+        print(f"study ≈ {report['study_h']:.1f} h here → {config.out / 'estimate.json'}")
+        return report
     if not config.report_only:
-        run_pretrain(config)
-        trained = 0
-        for variant in config.variants:
-            for seed in config.seeds:
-                if config.max_runs and trained >= config.max_runs:
-                    print(f"max_runs: stopped after {trained} runs; run the same command again to continue")
-                    return write_report(config)
-                trained += train_run(config, variant, seed)
-                run_dir = config.out / "runs" / run_name(variant, seed)
-                if not (run_dir / "failed.json").exists():
-                    measure_run(config, run_dir)
+        work(config)
     summary = write_report(config)
     print(f"→ {config.report / 'ki_study.json'}, {config.report / 'ki_study.md'}")
     return summary
