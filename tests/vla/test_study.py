@@ -58,6 +58,8 @@ def test_tiny_study_resumes_records_failures_and_reports(tmp_path: Path, data: t
         report=tmp_path / "report",
         max_runs=1,
     )
+    study(dataclasses.replace(config, stage="pretrain"))  # what runs before processes share a study
+    assert (config.out / "pretrain" / "backbone.safetensors").exists() and not (config.out / "runs").exists()
     partial = study(config)  # interrupted: the pre-stage and one run only
     first = config.out / "runs" / "pi0_s0"
     assert (first / "eval.json").exists() and not (config.out / "runs" / "pi0_s1").exists()

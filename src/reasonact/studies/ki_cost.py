@@ -9,8 +9,9 @@ and device, in a scratch directory (`out/estimate/`, deleted afterwards):
     s_batch[v]    of which assembling the batch on the CPU (`MixedSampler.batch`): what a GPU does not speed up
     s_open[v]     one held-out open-loop evaluation of the trainer (run every `train.eval_every` steps + at the end)
     s_pre         seconds per pre-stage step (`Pretrainer.train_step`)
-    s_episode     seconds per closed-loop episode (`vla eval` of an untrained pi0 checkpoint: every episode runs
-                  to the time limit, so an upper bound), with the study's num_envs / asynchronous / threads
+    s_episode     seconds per closed-loop episode (`vla eval` of an untrained checkpoint of the first variant on
+                  the first task, `episodes` of them: every episode runs to the time limit, so an upper bound), with
+                  the study's num_envs / asynchronous / threads
     latency[v]    ms of one `sample_actions` call at batch 1; a variant's episode costs s_episode plus its extra
                   latency over pi0's for every chunk (`max_steps` / horizon calls)
 
@@ -77,17 +78,19 @@ def time_variant(cfg: StudyConfig, variant: str, scratch: Path, steps: int, warm
 
 
 def time_episode(cfg: StudyConfig, trainer: Trainer, scratch: Path) -> dict:
-    """Seconds per closed-loop episode of `trainer`'s untrained model: `num_envs` episodes of every study task."""
+    """Seconds per closed-loop episode of `trainer`'s untrained model: the study's `episodes` of its first task,
+    so that per-task costs (sub-env processes, model load) are shared by as many episodes as in the study."""
     from reasonact.studies.ki import closed_loop
+    from reasonact.vla.evaluate import select_tasks
 
     trainer.save()
     checkpoint = trainer.run.latest()
-    config = dataclasses.replace(cfg, episodes=cfg.num_envs)
+    config = dataclasses.replace(cfg, tasks=tuple(select_tasks(cfg.suite, cfg.tasks)[:1]))
     start = time.perf_counter()
-    report = closed_loop(config, checkpoint, scratch / "closed_loop.json")
+    closed_loop(config, checkpoint, scratch / "closed_loop.json")
     wall = time.perf_counter() - start
-    episodes = config.episodes * len(report["tasks"])
-    return {"episode_s": wall / episodes, "episodes": episodes, "wall_s": wall}
+    return {"episode_s": wall / config.episodes, "episodes": config.episodes, "task": config.tasks[0],
+            "num_envs": cfg.num_envs, "asynchronous": cfg.asynchronous, "wall_s": wall}  # fmt: skip
 
 
 def time_pretrain(cfg: StudyConfig, scratch: Path, steps: int, warmup: int) -> float:
