@@ -70,11 +70,8 @@ class StudyConfig:
     planned_seeds: tuple[int, ...] = (0, 1, 2)  # the study's training seeds per variant (missing ones are reported)
     variants: tuple[str, ...] = ()  # the variants this call trains / measures (() = all planned ones)
     seeds: tuple[int, ...] = ()  # the seeds this call trains / measures (() = all planned ones)
-    stage: Literal["all", "pretrain", "train", "measure"] = "all"  # pretrain: the pre-stage only (before processes
-    # share the study); train: pre-stage + training only (e.g. on a GPU); measure: only measure runs already
-    # trained (e.g. where CPUs are free); all: both, run by run
-    eval_every: int = 0  # closed-loop success vs step at checkpoints whose step is a multiple of this, plus the
-    # last (0 = every checkpoint); a multiple of train.save_every. Only those and the latest checkpoint are kept.
+    stage: Literal["all", "pretrain", "train", "measure"] = "all"  # pre-stage only | + training | measure trained | both
+    eval_every: int = 0  # closed-loop points every N steps + the last (0 = every checkpoint; a multiple of save_every)
     vlm_fraction: float = 0.25  # share of each batch from the VLM records, for variants that co-train on them
     tasks: tuple[str, ...] = ()  # closed-loop tasks (() = the suite's)
     suite: str = "mt10"  # closed-loop suite
@@ -138,8 +135,9 @@ SMALL_STUDY = StudyConfig(
 PRESETS: dict[str, tuple[str, StudyConfig]] = {
     "tiny": ("Minutes: tiny model, 20 steps, 2 seeds, reach-v3 × 1 episode (the test's shape).", TINY_STUDY),
     "small": (
-        "MT10 64 px small model (`vla train small` recipe), 3 seeds × 8 variants, 10 episodes per task and "
-        "checkpoint; hours on a CPU, meant for `--device cuda`. Writes docs/results/ki_study.*.",
+        "MT10 64 px small model (`vla train small` recipe), 3 seeds × 8 variants, 10 episodes per task every 1000 "
+        "steps; ~54 h on the 2-core CPU (`--estimate`), so built in pieces (`--seeds`, `--stage train` on a GPU, "
+        "`--stage measure`; docs/vla.md). Writes docs/results/ki_study.*.",
         SMALL_STUDY,
     ),
 }
