@@ -70,7 +70,7 @@ class StudyConfig:
     planned_seeds: tuple[int, ...] = (0, 1, 2)  # the study's training seeds per variant (missing ones are reported)
     variants: tuple[str, ...] = ()  # the variants this call trains / measures (() = all planned ones)
     seeds: tuple[int, ...] = ()  # the seeds this call trains / measures (() = all planned ones)
-    stage: Literal["all", "pretrain", "train", "measure"] = "all"  # pre-stage only | + training | measure trained | both
+    stage: Literal["all", "pretrain", "train", "measure"] = "all"  # pre-stage only | + training | measure | both
     eval_every: int = 0  # closed-loop points every N steps + the last (0 = every checkpoint; a multiple of save_every)
     vlm_fraction: float = 0.25  # share of each batch from the VLM records, for variants that co-train on them
     tasks: tuple[str, ...] = ()  # closed-loop tasks (() = the suite's)
