@@ -16,7 +16,7 @@ from reasonact.data.collect import CollectConfig, collect
 from reasonact.data.vlm import PRESETS as VLM_PRESETS
 from reasonact.data.vlm import generate
 from reasonact.envs import EnvConfig
-from reasonact.studies.ki import PRESETS, study
+from reasonact.studies.ki import PRESETS, StudyConfig, study
 
 REPORT_KEYS = {"final_success", "success_ci", "steps_to_reach_pi0_final", "vqa_retention",
                "heldout_instruction_success", "language_following", "language_following_closed_loop",
@@ -38,6 +38,18 @@ def files_and_mtimes(path: Path) -> dict[str, int]:
     return {str(p.relative_to(path)): p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file()}
 
 
+def tiny_config(data: tuple[Path, Path], save_every: int = 10, **changes: object) -> StudyConfig:
+    """The tiny preset on the fixture's robot episodes and VLM records, checkpointing every `save_every` steps."""
+    robot, vlm = data
+    base = PRESETS["tiny"][1]
+    return dataclasses.replace(
+        base,
+        train=dataclasses.replace(base.train, datasets=(robot,), vlm=(vlm,), save_every=save_every),
+        pretrain=dataclasses.replace(base.pretrain, records=(vlm,)),
+        **changes,
+    )
+
+
 def checkpoint_steps(run: Path) -> list[int]:
     return sorted(int(p.name.split("_")[1]) for p in (run / "checkpoints").glob("step_*"))
 
@@ -45,12 +57,9 @@ def checkpoint_steps(run: Path) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.smoke
 def test_tiny_study_resumes_records_failures_and_reports(tmp_path: Path, data: tuple[Path, Path]) -> None:
-    robot, vlm = data
-    base = PRESETS["tiny"][1]
-    config = dataclasses.replace(
-        base,
-        train=dataclasses.replace(base.train, datasets=(robot,), vlm=(vlm,), save_every=5),
-        pretrain=dataclasses.replace(base.pretrain, records=(vlm,)),
+    config = tiny_config(
+        data,
+        save_every=5,
         planned_variants=("pi0", "ki", "pi05"),
         variants=("pi0", "ki"),
         eval_every=10,  # success vs step at 10 and 20 of the checkpoints every 5 steps
@@ -153,12 +162,8 @@ def test_a_run_interrupted_on_one_machine_finishes_on_another(
     --device cuda on a GPU machine): the run continues from step 10 and the measurement happens there."""
     from reasonact.training.vla_trainer import Trainer
 
-    robot, vlm = data
-    base = PRESETS["tiny"][1]
-    config = dataclasses.replace(
-        base,
-        train=dataclasses.replace(base.train, datasets=(robot,), vlm=(vlm,)),
-        pretrain=dataclasses.replace(base.pretrain, records=(vlm,)),
+    config = tiny_config(
+        data,
         planned_variants=("ki",),
         planned_seeds=(0,),
         follow_closed_loop=0,
@@ -208,16 +213,7 @@ def test_bad_selections_and_schedules_are_refused() -> None:
 def test_estimate_times_the_pieces_and_projects_the_study(tmp_path: Path, data: tuple[Path, Path]) -> None:
     from reasonact.studies.ki_cost import episodes_per_run
 
-    robot, vlm = data
-    base = PRESETS["tiny"][1]
-    config = dataclasses.replace(
-        base,
-        train=dataclasses.replace(base.train, datasets=(robot,), vlm=(vlm,)),
-        pretrain=dataclasses.replace(base.pretrain, records=(vlm,)),
-        planned_variants=("pi0", "pi0_fast"),
-        out=tmp_path / "study",
-        estimate=True,
-    )
+    config = tiny_config(data, planned_variants=("pi0", "pi0_fast"), out=tmp_path / "study", estimate=True)
     # curve points 10, 20 and the held-out instructions: 3 × 1 task × 1 episode; following: reach told 3 instructions
     assert episodes_per_run(config) == 3 + 3
     report = study(config)
@@ -256,7 +252,7 @@ def test_every_preset_trains_on_its_pre_stage_backbone(preset: str) -> None:
 def test_language_following_claims_need_the_minimum_effect(
     ki: list[float], pi0: list[float], verdict: str, key: str
 ) -> None:
-    from reasonact.studies.ki import MIN_FOLLOWING, claims
+    from reasonact.studies.ki_report import MIN_FOLLOWING, claims
 
     assert MIN_FOLLOWING == 0.1  # the edges above are placed around it
     variants = {name: {key: sum(ci) / 2, f"{key}_ci": ci} for name, ci in (("ki", ki), ("pi0", pi0))}
@@ -268,7 +264,7 @@ def test_language_following_claims_need_the_minimum_effect(
 
 def test_pooled_following_resamples_scenes_across_seeds() -> None:
     """Two seeds' runs measured on the same two scenes: pooled open and closed loop, one cluster per scene."""
-    from reasonact.studies.ki import pooled_following
+    from reasonact.studies.ki_report import pooled_following
 
     def report(dot: list[float], own: list[bool]) -> dict:
         scenes = ["drawer-open-v3@10000", "drawer-open-v3@10001"]
