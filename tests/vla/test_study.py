@@ -283,3 +283,12 @@ def test_pooled_following_resamples_scenes_across_seeds() -> None:
     del stale["frame_episode"]
     with pytest.raises(ValueError, match=r"language_following.json: of \['c'\] predates scene labels"):
         pooled_following([stale])
+
+
+def test_device_script_refuses_unknown_arguments() -> None:
+    """benchmarks/ki_study_device.sh (the GPU session's prepared check; run with DEVICE=cpu --tiny here: 1.8 min)."""
+    import subprocess
+
+    script = Path(__file__).parents[2] / "benchmarks" / "ki_study_device.sh"
+    done = subprocess.run(["bash", str(script), "--fast"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "unknown argument '--fast' (expected --tiny or nothing)" in done.stderr
