@@ -1,7 +1,7 @@
 """Run directories shared by every trainer and study.
 
     runs/<name>/
-      config.json          the resolved config (dataclass → JSON), compared on resume
+      config.json          the resolved config (dataclass → JSON), compared on resume (but for LAUNCH_FIELDS)
       metrics.jsonl        one JSON object per `log` call: {"step": …, <metric>: …}
       plots/               PNGs from `plot_metrics` and the run's own figures
       checkpoints/step_<n>/  see `reasonact.checkpoints`; `checkpoints/latest` names the newest
@@ -23,6 +23,10 @@ import torch
 from reasonact.atomic import atomic_write_bytes, atomic_write_json, read_json
 from reasonact.checkpoints import load_checkpoint, save_checkpoint
 
+# Config fields that say where and how a run executes, not what it computes: a run may resume with other values
+# (started on a CPU, continued on a GPU: checkpoints are device-free safetensors + JSON); config.json is updated.
+LAUNCH_FIELDS = frozenset({"device", "threads"})
+
 
 def to_jsonable(obj: Any) -> Any:
     """Dataclasses, paths, tuples and numpy scalars → plain JSON types."""
@@ -40,16 +44,18 @@ def to_jsonable(obj: Any) -> Any:
 
 
 class Run:
-    def __init__(self, path: Path, keep_last: int = 2) -> None:
+    def __init__(self, path: Path, keep_last: int = 2, keep_every: int = 0) -> None:
         self.path = path
-        self.keep_last = keep_last
+        self.keep_last = keep_last  # the newest checkpoints kept (the latest is what a resume needs)
+        self.keep_every = keep_every  # also keep every checkpoint whose step is a multiple of this (0 = none)
         self.plots = path / "plots"
         self.checkpoints = path / "checkpoints"
         self.metrics_path = path / "metrics.jsonl"
 
     @classmethod
     def open(cls, root: str | Path, name: str, config: Any, resume: bool = False, overwrite: bool = False) -> Run:
-        """Create `root/name`, or reopen it with `resume=True` (the config must be unchanged)."""
+        """Create `root/name`, or reopen it with `resume=True` (the config must be unchanged but for
+        LAUNCH_FIELDS)."""
         path = Path(root) / name
         resolved = to_jsonable(config)
         if path.exists() and not resume:
@@ -64,9 +70,11 @@ class Run:
         config_path = path / "config.json"
         if resume and config_path.exists():
             stored = read_json(config_path)
-            if stored != resolved:
-                changed = sorted(k for k in set(stored) | set(resolved) if stored.get(k) != resolved.get(k))
+            changed = sorted(k for k in set(stored) | set(resolved) if stored.get(k) != resolved.get(k))
+            if set(changed) - LAUNCH_FIELDS:
                 raise ValueError(f"config: differs from the run being resumed ({config_path}) in {changed}")
+            if changed:
+                atomic_write_json(config_path, resolved)
         else:
             atomic_write_json(config_path, resolved)
         return run
@@ -90,11 +98,12 @@ class Run:
         optimizer: torch.optim.Optimizer | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Path:
-        """Checkpoint at `step`, point `latest` at it, keep the newest `keep_last`."""
+        """Checkpoint at `step`, point `latest` at it, keep the newest `keep_last` and those on `keep_every`."""
         path = save_checkpoint(self.checkpoints / f"step_{step:09d}", step, model, optimizer, extra)
         atomic_write_bytes(self.checkpoints / "latest", path.name.encode())
         for old in sorted(self.checkpoints.glob("step_*"))[: -self.keep_last]:
-            shutil.rmtree(old, ignore_errors=True)
+            if not (self.keep_every and int(old.name.split("_")[1]) % self.keep_every == 0):
+                shutil.rmtree(old, ignore_errors=True)
         return path
 
     def latest(self) -> Path | None:

@@ -17,6 +17,7 @@ from reasonact.runs import Run
 class ToyConfig:
     steps: int = 12
     lr: float = 0.05
+    device: str = "cpu"
 
 
 def _model() -> torch.nn.Module:
@@ -88,6 +89,25 @@ def test_keep_last_prunes_old_checkpoints(tmp_path) -> None:
     for step in range(1, 5):
         run.save(step, model)
     assert sorted(p.name for p in run.checkpoints.glob("step_*")) == ["step_000000003", "step_000000004"]
+
+
+def test_keep_every_also_keeps_checkpoints_on_its_schedule(tmp_path) -> None:
+    run = Run.open(tmp_path, "toy", ToyConfig())
+    run.keep_every = 3
+    model = _model()
+    for step in range(1, 9):
+        run.save(step, model)
+    kept = sorted(int(p.name.split("_")[1]) for p in run.checkpoints.glob("step_*"))
+    assert kept == [3, 6, 7, 8] and run.latest().name == "step_000000008"
+
+
+def test_resume_on_another_device_updates_the_recorded_config(tmp_path) -> None:
+    """Where a run executes (LAUNCH_FIELDS) may change on resume: a run moves between machines."""
+    Run.open(tmp_path, "toy", ToyConfig())
+    Run.open(tmp_path, "toy", ToyConfig(device="cuda"), resume=True)
+    assert (tmp_path / "toy" / "config.json").read_text().count('"cuda"') == 1
+    with pytest.raises(ValueError, match=r"config: differs .* \['device', 'lr'\]"):
+        Run.open(tmp_path, "toy", ToyConfig(lr=0.1), resume=True)
 
 
 def test_resume_with_changed_config_names_the_field(tmp_path) -> None:

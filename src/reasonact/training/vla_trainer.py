@@ -246,8 +246,8 @@ class Trainer:
         picks = heldout_frames(self.episodes, self.heldout_ids, EVAL_BATCH, self.cfg.seed + 2)
         if len(picks) < 2:
             return {}
-        obs, actions, _ = self.sampler.assemble(picks, [])
-        return losses_with_images(self.ema.model, obs, actions, seed=self.cfg.seed)
+        obs, actions, _ = self.sampler.assemble(picks, [])  # on the CPU; `compute_loss` wants the model's device
+        return losses_with_images(self.ema.model, obs.to(self.device), actions.to(self.device), seed=self.cfg.seed)
 
 
 def train(config: VLATrainConfig) -> dict:
