@@ -18,7 +18,7 @@ class BCTrainConfig:
     datasets: tuple[Path, ...] = (Path("runs/datasets/tiny"),)  # LeRobot v3 roots (`reasonact data collect`)
     heldout_per_task: int = 1  # last episodes of every task kept out of training (open-loop evaluation)
     norm: Literal["quantile", "mean_std"] = "quantile"  # state/action normalisation from meta/stats.json
-    image_camera: str = ""  # the dataset camera the policy sees ("" = the first in the dataset)
+    cameras: tuple[str, ...] = ()  # dataset cameras the policy sees, in order (() = the first in the dataset)
     shift: int = 4  # random-shift augmentation: pad by this many pixels (edge-replicated), crop back (DrQ)
     steps: int = 200  # optimizer steps
     batch_size: int = 32  # frames per step
