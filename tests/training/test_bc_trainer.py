@@ -1,6 +1,7 @@
 """`reasonact bc train`: the CNN behaviour-cloning baseline on a MetaWorld dataset collected by the scripted
 expert: it fits its training chunks, resumes exactly, loads as a policy (EMA weights) that acts in a vector env
-with per-sub-env chunk queues, refuses unknown instructions, and `reasonact bc eval` runs it closed loop."""
+with per-sub-env chunk queues, refuses unknown instructions, and `reasonact bc eval` runs it closed loop; on two
+cameras it feeds each camera's image to its own slot of the shared trunk and evaluates with both."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ import torch
 
 from reasonact.atomic import read_json
 from reasonact.bc.model import BCConfig, CNNPolicy
-from reasonact.bc.policy import load_bc
+from reasonact.bc.policy import evaluate, load_bc
 from reasonact.data.collect import CollectConfig, collect
 from reasonact.envs import EnvConfig, make_vector_env
 from reasonact.training.bc_config import BCTrainConfig
 from reasonact.training.bc_trainer import BCTrainer
+from reasonact.vla.evaluate import VLAEvalConfig
 
 TASKS = ("reach-v3", "drawer-close-v3")
 
@@ -72,12 +74,55 @@ def test_fits_resumes_exactly_and_acts_as_a_policy(dataset: Path, tmp_path: Path
         policy.act_batch(bad, [0])
 
 
+def test_two_cameras_map_in_order_through_the_shared_trunk_and_evaluate(tmp_path: Path) -> None:
+    """`--cameras topview corner`: the policy asks the robot for both, in that order; swapping the two images
+    swaps the model's input slots, and changing one camera's image changes only its trunk input."""
+    torch.set_num_threads(1)
+    data = CollectConfig(tasks=("reach-v3",), episodes_per_task=2, out=tmp_path / "data", keep_failures=True,
+                         env=EnvConfig(image_size=32, max_steps=24, cameras=("corner", "topview")))  # fmt: skip
+    collect(data, progress=False)
+    with pytest.raises(ValueError, match=r"cameras: \['side'\] not among the cameras \['corner', 'topview'\]"):
+        BCTrainer(_config(data.out, tmp_path, cameras=("topview", "side")))
+    with pytest.raises(ValueError, match=r"cameras: expected distinct cameras, received \['corner', 'corner'\]"):
+        BCTrainer(_config(data.out, tmp_path, cameras=("corner", "corner")))
+    trainer = BCTrainer(_config(data.out, tmp_path, cameras=("topview", "corner"), steps=3, save_every=3))
+    assert trainer.model_cfg.num_cameras == 2 and trainer.model.pixels.mean.shape == (2, 32, 32, 3)
+    trainer.fit()
+    policy = load_bc(tmp_path / "bc")
+    assert policy.spec.cameras == ("topview", "corner") and policy.model.config.num_cameras == 2
+
+    obs = make_vector_env([dataclasses.replace(data.env, task="reach-v3")], asynchronous=False).reset(seed=[0])[0]
+    images = obs["images"]  # robot camera → (1, 32, 32, 3) uint8
+    seen = policy.pixels(images)  # (1, 2, 32, 32, 3): the model's camera slots
+    swapped = policy.pixels({"corner": images["topview"], "topview": images["corner"]})
+    assert torch.equal(seen[:, 0], torch.from_numpy(images["topview"])) and not torch.equal(seen[:, 0], seen[:, 1])
+    assert torch.equal(swapped[:, 0], seen[:, 1]) and torch.equal(swapped[:, 1], seen[:, 0])
+    trunk_inputs: list[torch.Tensor] = []  # (2, 3, 32, 32) per call: row i is camera slot i
+    hook = policy.model.conv.register_forward_hook(lambda module, args, out: trunk_inputs.append(args[0]))
+    for corner in (images["corner"], 255 - images["corner"]):
+        policy.predict({**images, "corner": corner}, obs["state"], list(obs["instruction"]))
+    hook.remove()
+    first, second = trunk_inputs
+    assert torch.equal(first[0], second[0]) and not torch.equal(first[1], second[1])  # only the corner slot moved
+    with pytest.raises(ValueError, match=r"images: missing camera\(s\) \['corner'\]"):
+        policy.predict({"topview": images["topview"]}, obs["state"], list(obs["instruction"]))
+
+    config = VLAEvalConfig(checkpoint=tmp_path / "bc", tasks=("reach-v3",), episodes=1, max_steps=8, num_envs=1,
+                           asynchronous=False, videos_per_task=0, expert=False, out=tmp_path / "e.json")  # fmt: skip
+    row = evaluate(config)["tasks"]["reach-v3"]  # rendered both cameras, or the policy would have raised
+    assert 0 < row["mean_length"] <= 8 and not row["crashed"]
+
+
 def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="instructions: a BC policy needs the training instructions"):
         CNNPolicy(BCConfig())
-    model = CNNPolicy(BCConfig(image_size=32, instructions=("a",)))
-    with pytest.raises(ValueError, match=r"images: expected size 32 on axis 1 of \(b, 32, 32, 3\)"):
-        model(torch.zeros(1, 16, 16, 3, dtype=torch.uint8), torch.zeros(1, 4), torch.zeros(1, dtype=torch.int64))
+    with pytest.raises(ValueError, match="num_cameras"):
+        CNNPolicy(BCConfig(instructions=("a",), num_cameras=0))
+    model = CNNPolicy(BCConfig(image_size=32, instructions=("a",), num_cameras=2))
+    with pytest.raises(ValueError, match=r"images: expected size 2 on axis 1 of \(b, 2, 32, 32, 3\)"):
+        model(torch.zeros(1, 1, 32, 32, 3, dtype=torch.uint8), torch.zeros(1, 4), torch.zeros(1, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"images: expected size 32 on axis 2 of \(b, 2, 32, 32, 3\)"):
+        model(torch.zeros(1, 2, 16, 16, 3, dtype=torch.uint8), torch.zeros(1, 4), torch.zeros(1, dtype=torch.int64))
 
 
 @pytest.mark.slow

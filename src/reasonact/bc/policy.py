@@ -1,9 +1,10 @@
 """A trained BC run as a policy for the evaluation harness: `load_bc(path) -> BCCheckpointPolicy`.
 
 `reasonact bc train` writes `bc.json` (the `BCConfig`), `transforms.json` (state/action normalisation and the
-camera) and checkpoints ("model.*", "ema.*") under the run directory; this loads the EMA weights and acts
-through the VLA policy's per-sub-env action queues (`vla.policy.ChunkQueues`); `reasonact bc eval` runs it
-through `reasonact vla eval`'s harness and report, so the two are compared on the same seeds and baselines.
+dataset cameras, in the model's order) and checkpoints ("model.*", "ema.*") under the run directory; this
+loads the EMA weights and acts through the VLA policy's per-sub-env action queues (`vla.policy.ChunkQueues`);
+`reasonact bc eval` runs it through `reasonact vla eval`'s harness and report (rendering every camera the
+policy names), so the two are compared on the same seeds and baselines.
 """
 
 from __future__ import annotations
@@ -27,24 +28,33 @@ CONFIG = "bc.json"
 
 
 class BCCheckpointPolicy(ChunkQueues):
-    """A trained `CNNPolicy` with its normalisation: robot observations in, robot-unit action chunks out."""
+    """A trained `CNNPolicy` with its normalisation: robot observations in, robot-unit action chunks out.
+    `cameras` are the robot's names of the model's N cameras, in order; `spec.cameras` asks a rollout for all."""
 
-    def __init__(self, model: CNNPolicy, state: Normalizer, action: Normalizer, camera: str, metadata: dict,
-                 n_action_steps: int = 0) -> None:  # fmt: skip
+    def __init__(self, model: CNNPolicy, state: Normalizer, action: Normalizer, cameras: tuple[str, ...],
+                 metadata: dict, n_action_steps: int = 0) -> None:  # fmt: skip
         cfg = model.config
+        if len(cameras) != cfg.num_cameras:
+            raise ValueError(f"cameras: the model takes {cfg.num_cameras} camera(s), received names {list(cameras)}")
         super().__init__(cfg.horizon, n_action_steps)
-        self.model, self.state, self.action, self.camera = model.eval(), state, action, camera
-        self.spec = PolicySpec((camera,), cfg.image_size, cfg.state_dim, cfg.action_dim, cfg.horizon)
+        self.model, self.state, self.action, self.cameras = model.eval(), state, action, cameras
+        self.spec = PolicySpec(cameras, cfg.image_size, cfg.state_dim, cfg.action_dim, cfg.horizon)
         self.metadata = {**metadata, "n_action_steps": self.n_action_steps}
+
+    def pixels(self, images: Mapping[str, np.ndarray]) -> torch.Tensor:
+        """images {robot camera: (b, h, w, 3) uint8} → the model's input (b, N, S, S, 3) uint8, cameras in order."""
+        missing = [c for c in self.cameras if c not in images]
+        if missing:
+            raise ValueError(f"images: missing camera(s) {missing}; the policy sees {list(self.cameras)}, "
+                             f"received {sorted(images)}")  # fmt: skip
+        size = self.model.config.image_size
+        return torch.stack([resize_images(images[c], size, c) for c in self.cameras], dim=1)
 
     @torch.inference_mode()
     def predict(self, images: Mapping[str, np.ndarray], state: np.ndarray, prompts: list[str]) -> np.ndarray:
         """images {camera: (b, h, w, 3) uint8}, state (b, d_s) robot units, b instructions → (b, H, d_a) float32."""
-        if self.camera not in images:
-            raise ValueError(f"images: missing camera {self.camera!r}; received {sorted(images)}")
-        pixels = resize_images(images[self.camera], self.model.config.image_size, self.camera)
         normed = torch.from_numpy(self.state.normalize(np.asarray(state))).float()
-        chunks = self.model(pixels, normed, self.model.task_ids(list(prompts))).numpy()  # (b, H, d_a) normalised
+        chunks = self.model(self.pixels(images), normed, self.model.task_ids(list(prompts))).numpy()  # normalised
         return self.action.unnormalize(chunks).astype(np.float32)
 
     def chunks(self, obs: Mapping, slots: list[int]) -> np.ndarray:
@@ -60,6 +70,7 @@ def load_bc(path: str | Path, ema: bool = True, n_action_steps: int = 0) -> BCCh
     state = nn.ModuleDict({"model": CNNPolicy(config), "ema": CNNPolicy(config)})
     step = load_state(checkpoint, state, restore_rng_state=False)["step"]
     transforms = read_json(run_dir / "transforms.json")
+    cameras = transforms["cameras"] if "cameras" in transforms else [transforms["camera"]]  # runs before N cameras
     weights = "ema" if ema else "model"
     model: CNNPolicy = state[weights]  # type: ignore[assignment]
     metadata = {
@@ -67,7 +78,7 @@ def load_bc(path: str | Path, ema: bool = True, n_action_steps: int = 0) -> BCCh
         "weights": weights, "variant": "cnn_bc", "parameters": sum(p.numel() for p in model.parameters()),
     }  # fmt: skip
     return BCCheckpointPolicy(model, Normalizer.from_json(transforms["state"]), Normalizer.from_json(
-        transforms["action"]), transforms["camera"], metadata, n_action_steps)  # fmt: skip
+        transforms["action"]), tuple(cameras), metadata, n_action_steps)  # fmt: skip
 
 
 def evaluate(config: VLAEvalConfig) -> dict:

@@ -3,6 +3,7 @@ LeRobot datasets as `reasonact vla train`, with the same held-out split and norm
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -18,7 +19,7 @@ class BCTrainConfig:
     datasets: tuple[Path, ...] = (Path("runs/datasets/tiny"),)  # LeRobot v3 roots (`reasonact data collect`)
     heldout_per_task: int = 1  # last episodes of every task kept out of training (open-loop evaluation)
     norm: Literal["quantile", "mean_std"] = "quantile"  # state/action normalisation from meta/stats.json
-    image_camera: str = ""  # the dataset camera the policy sees ("" = the first in the dataset)
+    cameras: tuple[str, ...] = ()  # dataset cameras the policy sees, in order (() = the first in the dataset)
     shift: int = 4  # random-shift augmentation: pad by this many pixels (edge-replicated), crop back (DrQ)
     steps: int = 200  # optimizer steps
     batch_size: int = 32  # frames per step
@@ -52,11 +53,44 @@ SMALL = BCTrainConfig(
     name="small_mt10",
 )
 
+# The baselines of `vla train small-128` / `small-128-2cam` (issue 18: same data, same CPU time): `small` at 128 px
+# on the same 50-demo datasets, shifts of ±8 px (the same share of the image as `small`'s ±4 at 64 px).
+# Steps = the VLA's 15,000 steps × its CPU seconds per step / the BC's, both measured by one script on the real
+# datasets (40 steps after 5 warm-up ones, `time.process_time`, 1 thread, `nice -n 15`, load 4–6 on 2 cores,
+# 2026-12-01): VLA 0.183 (1 camera) and 0.297 (2 cameras), BC 0.505 and 1.065 s per batch of 64. So
+# 15,000 × 0.183 / 0.505 ≈ 5,400 and 15,000 × 0.297 / 1.065 ≈ 4,200 steps: 46 and 74 CPU minutes, which the
+# VLAs spread over 80 min and ~2.7 h of wall time (0.32 and ~0.64 s per step: ~57 % and ~46 % of a core here).
+SMALL_128 = dataclasses.replace(
+    SMALL,
+    model=BCConfig(image_size=128, horizon=8),
+    datasets=(Path("runs/datasets/mt10_128"),),
+    shift=8,
+    steps=5400,
+    name="small_mt10_128",
+)
+SMALL_128_2CAM = dataclasses.replace(
+    SMALL_128,
+    datasets=(Path("runs/datasets/mt10_128_2cam"),),
+    cameras=("corner", "topview"),
+    steps=4200,
+    name="small_mt10_128_2cam",
+)
+
 PRESETS: dict[str, tuple[str, BCTrainConfig]] = {
     "tiny": ("Seconds: a 32 px CNN on `runs/datasets/tiny` (`reasonact data collect tiny`).", BCTrainConfig()),
     "small": (
         "The MT10 baseline: 64 px CNN (0.8 M parameters) on `reasonact data collect mt10 --episodes-per-task 20 "
         "--env.image-size 64 --out runs/datasets/mt10_64`, 8-step chunks.",
         SMALL,
+    ),
+    "small-128": (
+        "The baseline of `vla train small-128`: `small` at 128 px on its 50-demo data (`runs/datasets/mt10_128`),"
+        " 5400 steps = the VLA's CPU time (~46 CPU min, ~80 min here).",
+        SMALL_128,
+    ),
+    "small-128-2cam": (
+        "The baseline of `vla train small-128-2cam`: `small-128` on both cameras (corner, topview) of"
+        " `runs/datasets/mt10_128_2cam`, 4200 steps = the VLA's CPU time (~74 CPU min, ~2.7 h here).",
+        SMALL_128_2CAM,
     ),
 }

@@ -1,13 +1,15 @@
 """`reasonact bc train`: the CNN behaviour-cloning baseline (`reasonact.bc`) on LeRobot datasets, on the run layer.
 
     runs/<name>/  config.json  metrics.jsonl  plots/metrics.png  eval.json
-                  bc.json (the BCConfig with the data's dims and instructions)  transforms.json (normalisation)
+                  bc.json (the BCConfig with the data's dims, cameras and instructions)
+                  transforms.json (normalisation, the dataset cameras in the model's order)
                   checkpoints/step_<n>/model.safetensors  ("model.*" weights, "ema.*" EMA weights)
 
-Per step s: frames drawn by a generator seeded with (seed, s), each image randomly shifted by up to `shift`
-pixels (same generator) → MSE of the normalised chunk → backward → clip → AdamW at the warmup + cosine lr of
-step s → EMA update. Data, split (`data.splits`), chunks and normalisation are the VLA trainer's, so the two
-are compared on the same frames; a run resumed from a checkpoint logs the same numbers as an uninterrupted one.
+Per step s: frames drawn by a generator seeded with (seed, s), each frame's images randomly shifted by up to
+`shift` pixels (same generator; all cameras of a frame alike, as `vla train` does) → MSE of the normalised
+chunk → backward → clip → AdamW at the warmup + cosine lr of step s → EMA update. Data, split
+(`data.splits`), chunks and normalisation are the VLA trainer's, so the two are compared on the same frames;
+a run resumed from a checkpoint logs the same numbers as an uninterrupted one.
 `reasonact bc eval` (= `reasonact vla eval` on a BC run) measures it closed loop.
 """
 
@@ -47,9 +49,12 @@ class BCTrainer:
         torch.set_num_threads(cfg.threads)
         self.cfg = cfg
         episodes, stats, cameras = load_episodes(cfg.datasets, cfg.model.image_size)
-        self.camera = cfg.image_camera or cameras[0]
-        if self.camera not in cameras:
-            raise ValueError(f"image_camera: {self.camera!r} is not a dataset camera; cameras {cameras}")
+        self.cameras = cfg.cameras or (cameras[0],)
+        unknown = [c for c in self.cameras if c not in cameras]
+        if unknown:
+            raise ValueError(f"cameras: {unknown} not among the cameras {cameras} of {cfg.datasets[0]}")
+        if len(set(self.cameras)) < len(self.cameras):
+            raise ValueError(f"cameras: expected distinct cameras, received {list(self.cameras)}")
         source = str(cfg.datasets[0] / "meta" / "stats.json")
         self.state_norm = Normalizer.from_stats(stats, "observation.state", cfg.norm, source)
         self.action_norm = Normalizer.from_stats(stats, "action", cfg.norm, source)
@@ -57,19 +62,20 @@ class BCTrainer:
         self.train_ids, self.heldout_ids = split_episodes([e.env_task for e in episodes], cfg.heldout_per_task)
         self.model_cfg = dataclasses.replace(
             cfg.model, state_dim=self.state_norm.dim, action_dim=self.action_norm.dim,
-            instructions=tuple(sorted({e.task for e in episodes})),
+            instructions=tuple(sorted({e.task for e in episodes})), num_cameras=len(self.cameras),
         )  # fmt: skip
         self.frames = np.array([(e, t) for e in self.train_ids for t in range(len(episodes[e].action))])  # (n, 2)
         self.run = Run.open(cfg.out, cfg.name, dataclasses.replace(cfg, resume=False, overwrite=False),
                             resume=cfg.resume, overwrite=cfg.overwrite)  # fmt: skip
         atomic_write_json(self.run.path / "bc.json", to_jsonable(self.model_cfg))
         atomic_write_json(self.run.path / "transforms.json", {
-            "state": self.state_norm.to_json(), "action": self.action_norm.to_json(), "camera": self.camera,
+            "state": self.state_norm.to_json(), "action": self.action_norm.to_json(),
+            "cameras": list(self.cameras),
         })  # fmt: skip
         torch.manual_seed(cfg.seed)
         self.model = CNNPolicy(self.model_cfg)
-        images = (episodes[e].images[self.camera].float() / 127.5 - 1.0 for e in self.train_ids)
-        self.model.pixels.fit(0, images)
+        for i, camera in enumerate(self.cameras):
+            self.model.pixels.fit(i, (episodes[e].images[camera].float() / 127.5 - 1.0 for e in self.train_ids))
         self.ema = EMA(self.model, cfg.ema_decay)
         self.state = nn.ModuleDict({"model": self.model, "ema": self.ema.model})  # what a checkpoint holds
         self.params = list(self.model.parameters())
@@ -81,8 +87,8 @@ class BCTrainer:
         return self.episodes[episode].chunk(t, self.model_cfg.horizon)
 
     def inputs(self, rows: list[tuple[int, int]]) -> tuple[Tensor, Tensor, Tensor]:
-        """(episode, frame) pairs → images (b, S, S, 3) uint8, normalised states (b, d_s), task ids (b,)."""
-        images = torch.stack([self.episodes[e].images[self.camera][t] for e, t in rows])
+        """(episode, frame) pairs → images (b, N, S, S, 3) uint8, normalised states (b, d_s), task ids (b,)."""
+        images = torch.stack([torch.stack([self.episodes[e].images[c][t] for c in self.cameras]) for e, t in rows])
         state = torch.from_numpy(self.state_norm.normalize(np.stack([self.episodes[e].state[t] for e, t in rows])))
         tasks = self.model.task_ids([self.episodes[e].task for e, _ in rows])
         return images, state.float(), tasks
@@ -95,7 +101,8 @@ class BCTrainer:
         chunks = torch.from_numpy(self.action_norm.normalize(np.stack([self.chunk(e, t) for e, t in rows]))).float()
         lr = warmup_cosine(step, cfg.steps, cfg.warmup, cfg.lr, cfg.final_lr)
         set_lr(self.optimizer, lr)
-        shifted = shift_images(images, cfg.shift, shift_offsets(rng, len(rows), cfg.shift))
+        offsets = shift_offsets(rng, len(rows), cfg.shift)  # (2, b): every camera of a frame moves alike
+        shifted = torch.stack([shift_images(images[:, i], cfg.shift, offsets) for i in range(len(self.cameras))], 1)
         loss = self.model.loss(shifted, state, tasks, chunks)
         grad_norm = optimize_with_ema(
             loss, list(self.model.parameters()), self.optimizer, self.ema, self.model, cfg.grad_clip, step
