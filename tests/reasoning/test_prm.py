@@ -237,8 +237,11 @@ def test_gemma_arm_of_the_verifier_study_runs_end_to_end(tmp_path, rows_file) ->
     assert len((tmp_path / "search_study_arithmetic_gemma" / "metrics.jsonl").read_text().splitlines()) == 8
 
 
-def test_gemma_policy_must_name_a_directory() -> None:
+def test_gemma_policy_must_name_a_gemma_directory() -> None:
     from reasonact.reasoning.study import load_backend
+    from reasonact.reasoning.verifier_study import VerifierStudyConfig
 
     with pytest.raises(ValueError, match=r"gemma:<model directory>.*nowhere"):
         load_backend("gemma:/nowhere", "arithmetic")
+    with pytest.raises(ValueError, match=r"gemma_policy.*'small'"):
+        VerifierStudyConfig(gemma_policy="small")

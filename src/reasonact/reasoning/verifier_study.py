@@ -50,6 +50,10 @@ class VerifierStudyConfig:
     name: str = "search_study"  # run directories are <root>/<name>_<family>_{prm,oracle,gemma}
     out: Path = Path("docs/results/search_study")  # report: <out>.json, <out>.md, <out>.png
 
+    def __post_init__(self) -> None:
+        if self.gemma_policy != "gemma" and not self.gemma_policy.startswith("gemma:"):
+            raise ValueError(f"gemma_policy: expected 'gemma' or 'gemma:<model dir>', received {self.gemma_policy!r}")
+
 
 UNSCORED = ("best_of_n:majority", "greedy")  # methods whose answer does not depend on the scorer
 
