@@ -179,3 +179,69 @@ def test_label_agreement_reports_chance_corrected_kappa() -> None:
     perfect = agreement([{"labels": [0, 1, 1], "mc_labels": [0.0, 1.0, 0.25]}])
     assert perfect["agreement"] == 1 and perfect["kappa"] == 1
     assert agreement([{"labels": [0, 0], "mc_labels": [0.0, 0.0]}])["kappa"] is None  # constant raters: undefined
+
+
+def test_gemma_arm_of_the_verifier_study_runs_end_to_end(tmp_path, rows_file) -> None:
+    """The Gemma arm with a tiny random Gemma 3 (char tokenizer) in place of the real weights: its
+    own run directory, the study's first problems, every (method, N, problem) unit with its tokens,
+    the report key, the page section and the plot panel; a rerun resumes instead of redoing units."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from reasonact.reasoning.step_lm import char_tokenizer
+    from reasonact.reasoning.verifier_study import VerifierStudyConfig, run
+
+    tokenizer = char_tokenizer()
+    torch.manual_seed(0)
+    gemma_config = Gemma3TextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=64,
+        layer_types=["sliding_attention", "full_attention"], max_position_embeddings=2048,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    model = Gemma3ForCausalLM(gemma_config)
+    model.save_pretrained(tmp_path / "gemma")
+    tokenizer.save_pretrained(tmp_path / "gemma")
+    prm = train_prm(PRMTrainConfig(data=rows_file, steps=2, batch=4, root=tmp_path, name="p"))
+    config = VerifierStudyConfig(
+        prm=str(prm),
+        methods=("best_of_n:majority",),
+        budgets=(1,),
+        count=3,
+        search=SearchConfig(max_steps=2, max_step_tokens=16),
+        labels=tmp_path / "none.json",
+        gemma_count=2,
+        gemma_budgets=(1, 2),
+        gemma_policy=f"gemma:{tmp_path / 'gemma'}",
+        root=tmp_path,
+        out=tmp_path / "report",
+    )
+    report = run(config)
+    gemma = json.loads((tmp_path / "report.json").read_text())["gemma270m"]
+    assert gemma == json.loads(json.dumps(report["gemma270m"])) and gemma["problems"] == 2
+    records = [json.loads(line) for line in (tmp_path / "search_study_arithmetic_gemma" / "metrics.jsonl").open()]
+    main = [json.loads(line) for line in (tmp_path / "search_study_arithmetic_prm" / "metrics.jsonl").open()]
+    assert {r["uid"] for r in records} == {r["uid"] for r in main[:2]}  # the study's first problems
+    assert sorted((r["method"], r["budget"]) for r in records) == sorted(
+        (m, n) for m in ("best_of_n:majority", "beam") for n in (1, 2) for _ in range(2)
+    )
+    assert all(r["tokens"] > 0 and "error" not in r for r in records)
+    for method, points in gemma["curves"].items():
+        for p in points:
+            unit = [r for r in records if r["method"] == method and r["budget"] == p["budget"]]
+            assert p["tokens"] == sum(r["tokens"] for r in unit) / 2
+            assert p["accuracy"] == sum(r["correct"] for r in unit) / 2
+    assert [d["method"] for d in gemma["beam_minus_majority_at_equal_budget"]] == ["beam", "beam"]
+    page = (tmp_path / "report.md").read_text()
+    assert "## Gemma 3 270M" in page and "| PRM | beam | 2 |" in page
+    run(config)  # resumes: nothing redone
+    assert len((tmp_path / "search_study_arithmetic_gemma" / "metrics.jsonl").read_text().splitlines()) == 8
+
+
+def test_gemma_policy_must_name_a_gemma_directory() -> None:
+    from reasonact.reasoning.study import load_backend
+    from reasonact.reasoning.verifier_study import VerifierStudyConfig
+
+    with pytest.raises(ValueError, match=r"gemma:<model directory>.*nowhere"):
+        load_backend("gemma:/nowhere", "arithmetic")
+    with pytest.raises(ValueError, match=r"gemma_policy.*'small'"):
+        VerifierStudyConfig(gemma_policy="small")

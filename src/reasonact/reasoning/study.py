@@ -33,7 +33,9 @@ from reasonact.runs import Run
 class StudyConfig:
     family: str = "arithmetic"  # task family (reasonact.reasoning.tasks.TASKS)
     difficulty: str = "default"  # the family's named difficulty ("default" = reasoning-gym's defaults)
-    policy: str = "tiny"  # "tiny" / "small" (trained SFT policies), "gemma", a model dir, or "vllm:<model dir>"
+    # "tiny" / "small" (trained SFT policies), "gemma" (Gemma 3 270M, few-shot), "gemma:<model dir>" (another
+    # base model with the same few-shot header), a model dir, or "vllm:<model dir>"
+    policy: str = "tiny"
     scorer: str = "oracle"  # step scorer of PRM-guided methods: "oracle", "outcome", or a PRM directory
     methods: tuple[str, ...] = ("greedy", "best_of_n", "beam", "dvts", "mcts", "tree_dfs")  # SEARCHES keys[:selection]
     budgets: tuple[int, ...] = (4, 8)  # N per method (MCTS: simulations = N, tree+DFS: level width = N)
@@ -48,19 +50,23 @@ class StudyConfig:
 
 
 def load_backend(policy: str, family: str, difficulty: str = "default") -> Backend:
-    """The policy to search with: Gemma 3 270M (few-shot), an SFT preset trained at the study's
-    family and difficulty (shipped or cached: `reasonact search train-policy`), a model directory,
-    or `vllm:<model directory>` (served by vLLM, for GPUs)."""
+    """The policy to search with: Gemma 3 270M (few-shot; `gemma:<model directory>` gives another
+    base model the same header), an SFT preset trained at the study's family and difficulty
+    (shipped or cached: `reasonact search train-policy`), a model directory, or
+    `vllm:<model directory>` (served by vLLM, for GPUs)."""
     from reasonact.reasoning.backends.hf import HFBackend
 
     if policy.startswith("vllm:"):  # GPU scale-out: the same contract served by vLLM's engine
         from reasonact.reasoning.backends.vllm import VLLMBackend
 
         return VLLMBackend(policy.removeprefix("vllm:"))
-    if policy == "gemma":
+    if policy == "gemma" or policy.startswith("gemma:"):
         from reasonact.reasoning.backends.gemma import gemma_backend
 
-        return gemma_backend(family, difficulty=difficulty)
+        path = policy.removeprefix("gemma").removeprefix(":") or None
+        if path is not None and not Path(path).is_dir():
+            raise ValueError(f"policy: expected 'gemma:<model directory>', {path!r} is not a directory")
+        return gemma_backend(family, difficulty=difficulty, path=path)
     from reasonact.reasoning.step_lm import POLICY_PRESETS, find_policy
 
     if policy in POLICY_PRESETS:  # tiny models: one thread is faster (see HFBackend._threads)
@@ -73,7 +79,8 @@ def load_backend(policy: str, family: str, difficulty: str = "default") -> Backe
         return HFBackend.from_pretrained(path, threads=1)
     if not Path(policy).is_dir():
         raise ValueError(
-            f"policy: expected 'gemma', one of {sorted(POLICY_PRESETS)} or a model directory, received {policy!r}"
+            f"policy: expected 'gemma', 'gemma:<dir>', one of {sorted(POLICY_PRESETS)} or a model directory, "
+            f"received {policy!r}"
         )
     return HFBackend.from_pretrained(policy)
 

@@ -6,6 +6,12 @@ voting at equal budget, measured with a verifier that does not know the answer).
 Each (family, scorer) pair is one resumable `study.run_study` run; this module gathers them with
 95% Wilson intervals, the PRM label and earliest-error figures (`reasonact prm label | eval`) and an
 optional Gemma 3 270M run, and writes `<out>.json`, `<out>.md` and `<out>.png`.
+
+The Gemma run is the real pretrained base model, prompted with a few worked examples in the step
+format (`backends/gemma.py`), searched with the same learned PRM on the first family's first
+`gemma_count` held-out problems and judged like every other run (reasoning-gym's `score_answer` on
+its `Answer:` text). Its tokens are Gemma tokenizer tokens, so its curves are compared with its own
+majority vote, not with the character-level policies' curves.
 """
 
 from __future__ import annotations
@@ -38,9 +44,15 @@ class VerifierStudyConfig:
     prm_eval: Path = Path("runs/prm_eval_tiny/metrics.json")  # `reasonact prm eval` metrics
     gemma_count: int = 0  # problems of the Gemma 3 270M run (few-shot, first family, learned PRM); 0 skips it
     gemma_budgets: tuple[int, ...] = (1, 4)  # N of the Gemma run
+    gemma_methods: tuple[str, ...] = ("best_of_n:majority", "beam")  # methods of the Gemma run
+    gemma_policy: str = "gemma"  # "gemma" (the real Gemma 3 270M) or "gemma:<model dir>" (tests: a tiny random one)
     root: Path = Path("runs")  # parent of the per-study run directories
     name: str = "search_study"  # run directories are <root>/<name>_<family>_{prm,oracle,gemma}
     out: Path = Path("docs/results/search_study")  # report: <out>.json, <out>.md, <out>.png
+
+    def __post_init__(self) -> None:
+        if self.gemma_policy != "gemma" and not self.gemma_policy.startswith("gemma:"):
+            raise ValueError(f"gemma_policy: expected 'gemma' or 'gemma:<model dir>', received {self.gemma_policy!r}")
 
 
 UNSCORED = ("best_of_n:majority", "greedy")  # methods whose answer does not depend on the scorer
@@ -49,15 +61,17 @@ UNSCORED = ("best_of_n:majority", "greedy")  # methods whose answer does not dep
 STUDY_PRESETS: dict[str, tuple[str, VerifierStudyConfig]] = {
     "tiny": (
         "Tiny policy on easy arithmetic, N = 1, 4, 8 on 12 problems (what a heavily shared 2-core CPU allows).",
-        VerifierStudyConfig(budgets=(1, 4, 8), count=12),
+        VerifierStudyConfig(budgets=(1, 4, 8), count=12, out=Path("docs/results/search_study_tiny")),
     ),
     "medium": (
         "Tiny policy on easy arithmetic, N = 1, 4, 16 on 30 problems (~30 min here).",
-        VerifierStudyConfig(budgets=(1, 4, 16), count=30, name="search_study_medium"),
+        VerifierStudyConfig(
+            budgets=(1, 4, 16), count=30, name="search_study_medium", out=Path("docs/results/search_study_medium")
+        ),
     ),
     "full": (
         "N = 1 … 64 on 30 problems (hours on this CPU; minutes on a GPU box with --policy a model dir).",
-        VerifierStudyConfig(name="search_study_full"),
+        VerifierStudyConfig(name="search_study_full", out=Path("docs/results/search_study_full")),
     ),
     "default": (
         "The issue's study: the small policy at reasoning-gym's default difficulty, N = 1 … 64 on 30 problems, "
@@ -71,7 +85,7 @@ STUDY_PRESETS: dict[str, tuple[str, VerifierStudyConfig]] = {
             prm_eval=Path("runs/prm_eval_small/metrics.json"),
             gemma_count=10,
             name="search_study_default",
-            out=Path("docs/results/search_study_default"),
+            out=Path("docs/results/search_study"),  # the study's report (the other presets write beside it)
         ),
     ),
     "smoke": (
@@ -143,16 +157,31 @@ def run(config: VerifierStudyConfig) -> dict[str, Any]:
     report["mc_label_agreement"] = read_json(config.labels) if config.labels.is_file() else None
     metrics = read_json(config.prm_eval) if config.prm_eval.is_file() else {}
     report["prm_earliest_error_f1"] = {name: m["earliest_error_f1"] for name, m in metrics.items()} or None
-    report["gemma270m"] = None
-    if config.gemma_count:
-        family = config.families[0]
-        gemma = study_config(
-            config, family, config.prm.format(family=family), f"{config.name}_{family}_gemma",
-            policy="gemma", count=config.gemma_count, budgets=config.gemma_budgets,
-        )  # fmt: skip
-        report["gemma270m"] = curves(run_study(gemma, progress=True))
+    report["gemma270m"] = gemma_run(config) if config.gemma_count else None
     write_report(report, config.out)
     return report
+
+
+def gemma_run(config: VerifierStudyConfig) -> dict[str, Any]:
+    """The Gemma 3 270M arm: its curves and its PRM-guided points against its own majority vote."""
+    family = config.families[0]
+    prm = config.prm.format(family=family)
+    study = study_config(
+        config, family, prm, f"{config.name}_{family}_gemma", policy=config.gemma_policy,
+        methods=config.gemma_methods, count=config.gemma_count, budgets=config.gemma_budgets,
+    )  # fmt: skip
+    summary = run_study(study, progress=True)
+    points = curves(summary)
+    return {
+        "family": family,
+        "policy": config.gemma_policy,
+        "scorer": prm,
+        "problems": config.gemma_count,
+        "errors": sum(r["errors"] for r in summary["rows"]),
+        "tokens": "Gemma 3 tokenizer tokens (not comparable with the step policies' character tokens)",
+        "curves": points,
+        "beam_minus_majority_at_equal_budget": beam_minus_majority(points),
+    }
 
 
 def write_report(report: dict[str, Any], out: Path) -> None:
@@ -161,24 +190,47 @@ def write_report(report: dict[str, Any], out: Path) -> None:
 
     atomic_write_json(out.with_suffix(".json"), report)
     plt = pyplot()
-    families = list(report["curves"])
-    fig, axes = plt.subplots(1, len(families), figsize=(6.5 * len(families), 4), squeeze=False, layout="constrained")
-    for ax, family in zip(axes[0], families, strict=True):
-        learned = report["curves"][family].items()
-        for label, series in [*((m if m in UNSCORED else f"{m} (PRM)", s) for m, s in learned),
-                              *((f"{m} (oracle)", s) for m, s in report["oracle_curves"][family].items()
-                                if m not in UNSCORED)]:  # fmt: skip
+    panels = [(family, report["curves"][family], report["oracle_curves"][family]) for family in report["curves"]]
+    gemma = report.get("gemma270m")
+    if gemma:
+        panels.append((f"Gemma 3 270M, {gemma['family']} (Gemma tokens)", gemma["curves"], {}))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4), squeeze=False, layout="constrained")
+    for ax, (title, learned, oracle) in zip(axes[0], panels, strict=True):
+        for label, series in [*((m if m in UNSCORED else f"{m} (PRM)", s) for m, s in learned.items()),
+                              *((f"{m} (oracle)", s) for m, s in oracle.items() if m not in UNSCORED)]:  # fmt: skip
             x = [p["tokens"] for p in series]
             y = [p["accuracy"] for p in series]
             low = [p["accuracy"] - p["ci"][0] for p in series]
             high = [p["ci"][1] - p["accuracy"] for p in series]
             ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=label,
                         linestyle="--" if "oracle" in label else "-")  # fmt: skip
-        ax.set(xscale="log", xlabel="generated tokens per problem", ylabel="accuracy", title=family)
+        ax.set(xscale="log", xlabel="generated tokens per problem", ylabel="accuracy", title=title)
         ax.legend(fontsize="small")
     fig.savefig(out.with_suffix(".png"))
     plt.close(fig)
     atomic_write_bytes(out.with_suffix(".md"), page(report, out).encode())
+
+
+def table(tables: list[tuple[str, dict[str, list[dict[str, Any]]]]]) -> list[str]:
+    """Markdown rows of (scorer, method → curve) pairs."""
+    lines = ["| scorer | method | N | tokens | accuracy | 95% CI |", "|---|---|---|---|---|---|"]
+    for scorer, methods in tables:
+        for method, series in methods.items():
+            lines += [
+                f"| {scorer} | {method} | {p['budget']} | {p['tokens']:.0f} | {p['accuracy']:.3f} | "
+                f"{p['ci'][0]:.2f}–{p['ci'][1]:.2f} |"
+                for p in series
+            ]
+    return lines
+
+
+def comparisons(differences: list[dict[str, Any]]) -> list[str]:
+    """Bullets of PRM-guided minus majority vote at equal budget (learned PRM)."""
+    comparable = [d for d in differences if d["difference"] is not None]
+    lines = ["", "PRM-guided minus majority vote at equal or lower majority cost (learned PRM):", ""]
+    return lines + (
+        [f"* {d['method']} N={d['budget']}: {d['difference']:+.3f}" for d in comparable] or ["* none comparable"]
+    )
 
 
 def page(report: dict[str, Any], out: Path) -> str:
@@ -191,24 +243,8 @@ def page(report: dict[str, Any], out: Path) -> str:
         "",
     ]
     for family, methods in report["curves"].items():
-        lines += [
-            f"## {family}",
-            "",
-            "| scorer | method | N | tokens | accuracy | 95% CI |",
-            "|---|---|---|---|---|---|",
-        ]
-        for scorer, table in (("PRM", methods), ("oracle", report["oracle_curves"][family])):
-            for method, series in table.items():
-                lines += [
-                    f"| {scorer} | {method} | {p['budget']} | {p['tokens']:.0f} | {p['accuracy']:.3f} | "
-                    f"{p['ci'][0]:.2f}–{p['ci'][1]:.2f} |"
-                    for p in series
-                ]
-        comparable = [d for d in report["beam_minus_majority_at_equal_budget"][family] if d["difference"] is not None]
-        lines += ["", "PRM-guided minus majority vote at equal or lower majority cost (learned PRM):", ""]
-        lines += [f"* {d['method']} N={d['budget']}: {d['difference']:+.3f}" for d in comparable] or [
-            "* none comparable"
-        ]
+        lines += [f"## {family}", "", *table([("PRM", methods), ("oracle", report["oracle_curves"][family])])]
+        lines += comparisons(report["beam_minus_majority_at_equal_budget"][family])
         lines += [
             "",
             f"Oracle upper bound (best accuracy with the step checker): {report['oracle_upper_bound'][family]:.3f}",
@@ -219,7 +255,19 @@ def page(report: dict[str, Any], out: Path) -> str:
         "",
         f"Earliest-error F1 on held-out solutions: `{report['prm_earliest_error_f1']}`",
         "",
-        f"Gemma 3 270M: `{report['gemma270m']}`",
-        "",
     ]
+    gemma = report["gemma270m"]
+    if gemma is None:
+        lines += ["Gemma 3 270M: not run (`--gemma-count 0`).", ""]
+    else:
+        lines += [
+            f"## Gemma 3 270M ({gemma['policy']}, few-shot), {gemma['family']}",
+            "",
+            f"{gemma['problems']} held-out problems (the first of the study's), learned PRM `{gemma['scorer']}`, "
+            f"{gemma['errors']} units ended in an error; tokens are {gemma['tokens']}.",
+            "",
+            *table([("PRM", gemma["curves"])]),
+            *comparisons(gemma["beam_minus_majority_at_equal_budget"]),
+            "",
+        ]
     return "\n".join(lines)

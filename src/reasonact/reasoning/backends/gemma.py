@@ -8,13 +8,18 @@ write steps in our format.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from reasonact.reasoning.backends.hf import HFBackend
 from reasonact.reasoning.mdp import few_shot_header
 from reasonact.reasoning.tasks import make_task
 from reasonact.weights import gemma3_270m_dir
 
 
-def gemma_backend(family: str = "arithmetic", shots: int = 3, difficulty: str = "default", **kwargs) -> HFBackend:
-    """Gemma 3 270M with a `shots`-example header of `family` reference solutions (train split)."""
+def gemma_backend(
+    family: str = "arithmetic", shots: int = 3, difficulty: str = "default", path: str | Path | None = None, **kwargs
+) -> HFBackend:
+    """Gemma 3 270M (or the base model at `path`, e.g. a tiny random Gemma 3 in tests) with a
+    `shots`-example header of `family` reference solutions (train split)."""
     header = few_shot_header(make_task(family, difficulty).generate("train", shots, seed=12345)) if shots else ""
-    return HFBackend.from_pretrained(gemma3_270m_dir(), header=header, **kwargs)
+    return HFBackend.from_pretrained(path or gemma3_270m_dir(), header=header, **kwargs)
