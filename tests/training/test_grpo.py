@@ -208,14 +208,16 @@ def test_skip_flat_drops_groups_without_signal(tmp_path: Path) -> None:
 def test_first_update_is_on_policy(tmp_path: Path, generation: str, temperature: float) -> None:
     """Before the first update π = π_old = π_ref: the sampler's log-probs equal the training forward's
     (ρ = 1 up to float error, nothing clipped), the KL is exactly 0, and the loss's gradient is the
-    plain policy gradient −∇ mean_i (1/|o_i|) Σ_t Â_i,t log π(o_i,t)."""
+    plain policy gradient −∇ mean_i (1/|o_i|) Σ_t Â_i,t log π_T(o_i,t) of the tempered policy
+    π_T = softmax(logits / T) that drew the samples (at T = 0.7 the gradient of log π_1 differs)."""
     config = tiny(tmp_path, questions=3, generation=generation, temperature=temperature)
     trainer = GRPOTrainer(config, reward=lambda r: float(len(r.token_ids) % 2))  # mixed rewards in every group
     rollouts, advantages, _ = trainer.step_batch(0)
     prompts, rows, completions, old, adv = trainer.batch(rollouts, advantages)
     loss, metrics = trainer.loss(prompts, rows, completions, old, adv)
     assert metrics["max_ratio_dev"] < 1e-4 and metrics["clip_fraction"] == 0 and metrics["kl"] == 0
-    logps, mask = shared_prompt_logprobs(trainer.model, prompts, rows, completions, trainer.tokenizer.pad_token_id)
+    pad = trainer.tokenizer.pad_token_id
+    logps, mask = shared_prompt_logprobs(trainer.model, prompts, rows, completions, pad, temperature=temperature)
     assert (adv * mask).abs().sum() > 0
     pg = -((adv * logps).sum(-1) / mask.sum(-1)).mean()
     weight = trainer.model.model.embed_tokens.weight
@@ -236,3 +238,34 @@ def test_dropout_does_not_make_the_first_update_off_policy(tmp_path: Path) -> No
     trainer.model.train()  # as `fit` leaves it before calling the loss
     loss, metrics = trainer.loss_fn(0)
     assert loss is not None and metrics["max_ratio_dev"] < 1e-4 and metrics["kl"] < 1e-10
+
+
+def test_the_tempered_policy_is_what_the_loss_scores(tmp_path: Path) -> None:
+    """At T = 0.7, π, π_old and π_ref are softmax(logits / T): after the weights move, ρ is exactly 1
+    (π_old is the policy that sampled, one update per batch) and the logged KL is the k3 estimator
+    between the tempered policy and the tempered reference, computed here by hand from full forwards
+    over [prompt | completion]; the untempered KL is another number."""
+    trainer = GRPOTrainer(tiny(tmp_path, questions=3, temperature=0.7), reward=lambda r: float(len(r.token_ids) % 2))
+    rollouts, advantages, _ = trainer.step_batch(0)
+    batch = trainer.batch(rollouts, advantages)
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            p.add_(3e-3 * torch.randn_like(p, generator=torch.Generator().manual_seed(p.numel())))
+    _, metrics = trainer.loss(*batch)
+    assert metrics["max_ratio_dev"] == 0 and metrics["clip_fraction"] == 0
+
+    def kl_at(temperature: float) -> float:
+        models, total, count = (trainer.model, trainer.reference), 0.0, 0
+        for r in rollouts:
+            prompt = trainer.tokenizer(render(r.problem))["input_ids"]
+            ids = torch.tensor([prompt + r.token_ids])
+            with torch.no_grad():  # position t scores token t + 1: the completion's tokens, (c, V) each
+                pi, ref = (m(input_ids=ids).logits[0, len(prompt) - 1 : -1] / temperature for m in models)
+            target = torch.tensor(r.token_ids)[:, None]
+            log_ratio = (ref.log_softmax(-1) - pi.log_softmax(-1)).gather(-1, target)[:, 0]  # log π_ref/π per token
+            total += float((log_ratio.exp() - log_ratio - 1).sum())
+            count += len(r.token_ids)
+        return total / count
+
+    assert metrics["kl"] > 1e-4 and abs(metrics["kl"] - kl_at(0.7)) < 1e-6 * max(1.0, metrics["kl"])
+    assert abs(kl_at(1.0) - kl_at(0.7)) > 1e-2 * metrics["kl"]  # the temperature matters to this number

@@ -20,11 +20,13 @@ a mean KL above `max_kl` stops the run before the update, leaving the last check
 Throughput, the way TRL's `GRPOTrainer` gets it: each group's whole solutions are decoded in one
 call with a KV cache per row (`generation="solutions"`; "steps" samples step by step through the
 search API); π_old is the sampler's own log-probs (one update per batch, so π_old is the policy
-that sampled); the policy and reference forwards run each question's prompt once for its G
-completions and put only completion positions through the LM head (`sequences.shared_prompt_logprobs`);
-the reference is skipped when β = 0. `fit` leaves the model in train mode; the loss puts it in eval
-mode, so that dropout, if the policy has any, cannot make π_old, π and π_ref three different
-functions (TRL's `GRPOConfig.disable_dropout`, for the same reason).
+that sampled; at T ≠ 1, where the sampler's log-probs are at T = 1, the policy's own tempered
+log-probs, detached: π, π_old and π_ref are all softmax(logits / T), as in TRL); the policy and
+reference forwards run each question's prompt once for its G completions and put only completion
+positions through the LM head (`sequences.shared_prompt_logprobs`); the reference is skipped when
+β = 0. `fit` leaves the model in train mode; the loss puts it in eval mode, so that dropout, if the
+policy has any, cannot make π_old, π and π_ref three different functions (TRL's
+`GRPOConfig.disable_dropout`, for the same reason).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class GRPOConfig:
     pool: int = 2000  # training questions (train split) the steps draw from
     max_steps: int = 6  # steps per solution before it counts as unfinished
     max_step_tokens: int = 24  # tokens per step
-    temperature: float = 1.0  # sampling temperature of the rollouts (π_old log-probs are at T = 1)
+    temperature: float = 1.0  # T: sampling temperature; π, π_old, π_ref in the loss are softmax(logits / T) too
     epsilon: float = 0.2  # ε: clip range of the ratio ρ = π/π_old
     beta: float = 0.04  # β: weight of the KL(π‖π_ref) term in the loss
     max_kl: float = 5.0  # a mean per-token KL above this stops the run (blow-up guard)
@@ -89,6 +91,8 @@ class GRPOConfig:
             raise ValueError(f"epsilon: expected a clip range in (0, 1), received {self.epsilon}")
         if self.beta < 0:
             raise ValueError(f"beta: expected >= 0, received {self.beta}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature: expected T > 0 (G distinct samples), received {self.temperature}")
 
 
 def outcome_reward(task: Task) -> RewardFn:
@@ -292,12 +296,20 @@ class GRPOTrainer:
 
     def loss(self, prompts, rows, completions, old, adv) -> tuple[torch.Tensor, dict[str, float]]:
         """Eq. 3 on one `batch`: policy forward (with grad) and reference forward (only when β > 0),
-        each running a question's prompt once for its G completions → (loss, metrics)."""
-        pad = self.tokenizer.pad_token_id
-        logps, mask = shared_prompt_logprobs(self.model, prompts, rows, completions, pad)  # (b, c)
+        each running a question's prompt once for its G completions → (loss, metrics).
+
+        π, π_old and π_ref are the tempered policies softmax(logits / T) of the sampling temperature,
+        the distribution the samples were drawn from (as TRL's GRPOTrainer scores them). The sampler
+        records log-probs at T = 1, so at T ≠ 1 π_old is the policy's own tempered log-probs, detached:
+        one update per batch, so the weights that sampled are the weights being scored (TRL does the
+        same when it makes one update per generation)."""
+        pad, t = self.tokenizer.pad_token_id, self.config.temperature
+        logps, mask = shared_prompt_logprobs(self.model, prompts, rows, completions, pad, temperature=t)  # (b, c)
+        if t != 1:
+            old = logps.detach()
         if self.config.beta > 0:
             with torch.no_grad():
-                ref, _ = shared_prompt_logprobs(self.reference, prompts, rows, completions, pad)  # (b, c)
+                ref, _ = shared_prompt_logprobs(self.reference, prompts, rows, completions, pad, temperature=t)
         else:
             ref = logps.detach()  # the KL term is 0 (and weighted by β = 0)
         return grpo_loss(logps, old, ref, adv, mask.float(), self.config.epsilon, self.config.beta)
@@ -319,7 +331,9 @@ def train_grpo(config: GRPOConfig, progress: bool = False) -> Path:
 # The measured recipe (docs/journey.md, "Why GRPO did not move the policy"): from the tiny policy, 1000 steps of
 # 16 questions × G = 8 with the step checker's per-step credit and flat groups dropped took held-out greedy accuracy
 # from 0.146 to 0.198 and 0.182 (seeds 0, 1; 500 test problems; pooled +0.044 [+0.021, +0.065]); the same with
-# to-go credit +0.016, 400 steps +0.012, the study's old 40 × 8 × 8 nothing; lr 1e-3 collapsed (0.13 → 0.04).
+# to-go credit +0.016, 400 steps +0.012, the study's old 40 × 8 × 8 nothing; lr 1e-3 collapsed (0.13 → 0.04);
+# the peak lr held constant +0.004 (seed 0), T = 0.7 with tempered log-probs +0.028 [+0.006, +0.049] (seeds 0, 1),
+# 1500 steps +0.047 [+0.025, +0.068] (seeds 0, 1; +0.003 over 1000, not worth its time).
 RECIPE = GRPOConfig(
     reward="process",
     credit="step",

@@ -1,7 +1,7 @@
 """The optimisation loop every reasoning trainer runs on the run layer (`reasonact.runs`).
 
-A trainer supplies `loss_fn(step) -> (loss, metrics)`; the loop owns AdamW, the warm-up + cosine
-learning rate (a function of the step, so nothing but the optimizer needs saving), gradient
+A trainer supplies `loss_fn(step) -> (loss, metrics)`; the loop owns AdamW, the warm-up + cosine (or
+constant) learning rate (a function of the step, so nothing but the optimizer needs saving), gradient
 clipping, the finite-loss check, metrics, checkpoints and exact resume: a run killed at any
 point and started again with the same config writes the same metrics and weights as one that
 was never interrupted (batches and samples are seeded by the step number, RNGs are restored).
@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from reasonact.runs import Run
-from reasonact.training.schedule import ramp_times_cosine, set_lr
+from reasonact.training.schedule import ramp_then_constant, ramp_times_cosine, set_lr
 
 LossFn = Callable[[int], tuple[torch.Tensor | None, dict[str, float]]]  # None loss: nothing to learn this step
 
@@ -27,7 +27,8 @@ LossFn = Callable[[int], tuple[torch.Tensor | None, dict[str, float]]]  # None l
 class OptimConfig:
     steps: int = 200  # optimiser steps
     lr: float = 1e-3  # peak AdamW learning rate
-    warmup: float = 0.05  # fraction of steps of linear warm-up, then cosine decay to 0
+    warmup: float = 0.05  # fraction of steps of linear warm-up, then the schedule
+    schedule: Literal["cosine", "constant"] = "cosine"  # after warm-up: cosine decay to 0, or the peak held
     weight_decay: float = 0.0  # AdamW decoupled weight decay
     clip: float = 1.0  # gradient-norm clip
     checkpoint_every: int = 50  # steps between checkpoints (and at the last step)
@@ -42,7 +43,10 @@ class OptimConfig:
             raise ValueError(f"warmup: expected a fraction in [0, 1), received {self.warmup}")
 
     def lr_at(self, step: int) -> float:
-        return ramp_times_cosine(step, self.steps, max(1, round(self.warmup * self.steps)), self.lr)
+        warmup = max(1, round(self.warmup * self.steps))
+        if self.schedule == "constant":
+            return ramp_then_constant(step, warmup, self.lr)
+        return ramp_times_cosine(step, self.steps, warmup, self.lr)
 
 
 def fit(

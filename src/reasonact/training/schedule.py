@@ -8,6 +8,10 @@
 
     lr(s) = peak · min(1, (s + 1) / warmup) · ½ (1 + cos(π · min(1, s / total)))
 
+or `ramp_then_constant`, the ramp then the peak held (DeepSeekMath's GRPO trains at a constant rate, §4.2):
+
+    lr(s) = peak · min(1, (s + 1) / warmup)
+
 Both are pure functions of the step, so a resumed run needs no scheduler state.
 """
 
@@ -31,6 +35,12 @@ def warmup_cosine(step: int, total: int, warmup: int, peak: float, final: float)
 def ramp_times_cosine(step: int, total: int, warmup: int, peak: float) -> float:
     """The learning rate at 0-based `step` of a `total`-step run of the reasoning trainers (module docstring)."""
     return peak * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
+
+
+def ramp_then_constant(step: int, warmup: int, peak: float) -> float:
+    """The learning rate at 0-based `step`: linear warm-up over `warmup` steps, then `peak`."""
+    check_range(warmup, "warmup steps", low=1)
+    return peak * min(1.0, (step + 1) / warmup)
 
 
 def set_lr(optimizer, lr: float) -> None:

@@ -87,8 +87,10 @@ def shared_prompt_logprobs(
     completions: Sequence[Sequence[int]],
     pad_id: int,
     buckets: int = 4,
+    temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """log π(token | prompt, earlier tokens) for every completion token, each distinct prompt run once.
+    """log π_T(token | prompt, earlier tokens) for every completion token, each distinct prompt run once;
+    π_T = softmax(logits / T), the distribution a sampler at temperature T draws from.
 
     GRPO's G samples of a question share its prompt: the prompts (left-padded, q rows) go through
     the model once, their KV is copied to the rows that continue them (`rows[i]`: the prompt of
@@ -101,6 +103,8 @@ def shared_prompt_logprobs(
 
     if not prompts or len(rows) != len(completions) or not completions:
         raise ValueError(f"rows, completions: expected equal non-zero counts, got {len(rows)}, {len(completions)}")
+    if not temperature > 0:
+        raise ValueError(f"temperature: expected > 0 (log-probs of softmax(logits / T)), received {temperature}")
     p, c = max(map(len, prompts)), max(map(len, completions))
     prompt_ids = torch.full((len(prompts), p), pad_id)  # (q, p) left-padded
     prompt_mask = torch.zeros(len(prompts), p, dtype=torch.long)  # (q, p)
@@ -134,7 +138,7 @@ def shared_prompt_logprobs(
             cache=shared,
             use_cache=True,
         ).logits[:, :-1]  # (n, w-1, V): position t scores token t + 1
-        logits = torch.cat([first[index], rest], 1).float()  # (n, w, V)
+        logits = torch.cat([first[index], rest], 1).float() / temperature  # (n, w, V)
         logps = logits.gather(-1, ids[..., None])[..., 0] - torch.logsumexp(logits, -1)  # (n, w)
         parts.append(torch.nn.functional.pad(logps * mask, (0, c - width)))  # (n, c)
     logps = torch.cat(parts)[torch.argsort(torch.as_tensor(order))]  # (b, c) back in the rows' order
