@@ -31,6 +31,7 @@ import dataclasses
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +41,7 @@ import torch
 from reasonact.atomic import atomic_write_json
 
 if TYPE_CHECKING:
-    from reasonact.studies.ki import StudyConfig
+    from reasonact.studies.ki_config import StudyConfig
     from reasonact.training.vla_trainer import Trainer
 
 
@@ -57,7 +58,7 @@ def timed(fn, repeats: int) -> float:
 def time_variant(cfg: StudyConfig, variant: str, scratch: Path, steps: int, warmup: int) -> tuple[dict, Trainer]:
     """Seconds per step, per open-loop evaluation and ms of one batch-1 `sample_actions` of one variant → (the
     numbers, its trainer)."""
-    from reasonact.studies.ki import train_config
+    from reasonact.studies.ki_config import train_config
     from reasonact.training.vla_trainer import Trainer
 
     train = dataclasses.replace(train_config(cfg, variant, 0), out=scratch, init_backbone=None, resume=False,
@@ -80,10 +81,10 @@ def time_variant(cfg: StudyConfig, variant: str, scratch: Path, steps: int, warm
     return numbers, trainer
 
 
-def time_episode(cfg: StudyConfig, trainer: Trainer, scratch: Path) -> dict:
+def time_episode(cfg: StudyConfig, trainer: Trainer, scratch: Path, closed_loop: Callable) -> dict:
     """Seconds per closed-loop episode of `trainer`'s untrained model: the study's `episodes` of its first task,
-    so that per-task costs (sub-env processes, model load) are shared by as many episodes as in the study."""
-    from reasonact.studies.ki import closed_loop
+    so that per-task costs (sub-env processes, model load) are shared by as many episodes as in the study;
+    `closed_loop(cfg, checkpoint, out)` is the study's own evaluation (`ki.closed_loop`)."""
     from reasonact.vla.evaluate import select_tasks
 
     trainer.save()
@@ -123,9 +124,9 @@ def episodes_per_run(cfg: StudyConfig) -> int:
     return (curve_points(cfg) + 1) * len(tasks) * cfg.episodes + following
 
 
-def estimate(cfg: StudyConfig, steps: int = 5, warmup: int = 2) -> dict:
+def estimate(cfg: StudyConfig, closed_loop: Callable, steps: int = 5, warmup: int = 2) -> dict:
     """The measured cost model of `cfg` on this machine and the projected hours (module docstring) → also
-    written to `out/estimate.json`."""
+    written to `out/estimate.json`; `closed_loop` is the study's evaluation of one checkpoint (`ki.closed_loop`)."""
     scratch = cfg.out / "estimate"
     per_variant, episode, chunks = {}, None, cfg.max_steps / cfg.train.model.horizon if cfg.max_steps else 0.0
     try:
@@ -133,7 +134,7 @@ def estimate(cfg: StudyConfig, steps: int = 5, warmup: int = 2) -> dict:
             per_variant[variant], trainer = time_variant(cfg, variant, scratch / "runs", steps, warmup)
             print(f"{variant}: {per_variant[variant]}")
             if episode is None:  # the first variant's untrained checkpoint times the simulator + policy loop
-                episode = {"variant": variant, **time_episode(cfg, trainer, scratch)}
+                episode = {"variant": variant, **time_episode(cfg, trainer, scratch, closed_loop)}
                 print(f"closed loop: {episode}")
             trainer.dist.close()
         s_pre = time_pretrain(cfg, scratch / "pretrain", steps, warmup)

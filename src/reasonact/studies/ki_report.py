@@ -10,7 +10,15 @@ import numpy as np
 
 from reasonact.atomic import atomic_write_json, read_json
 from reasonact.stats import bootstrap_interval, wilson_interval
-from reasonact.studies.ki import HELDOUT_SPLITS, StudyConfig, on_schedule, pretrain_dir, run_dir, run_name, run_state
+from reasonact.studies.ki_config import (
+    HELDOUT_SPLITS,
+    StudyConfig,
+    on_schedule,
+    pretrain_dir,
+    run_dir,
+    run_name,
+    run_state,
+)
 
 
 def trials(report: dict) -> tuple[int, int]:
