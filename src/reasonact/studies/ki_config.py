@@ -130,6 +130,13 @@ def on_schedule(cfg: StudyConfig, step: int) -> bool:
     return not cfg.eval_every or step % cfg.eval_every == 0 or step == cfg.train.steps
 
 
+def scheduled_steps(cfg: StudyConfig) -> list[int]:
+    """The checkpoint steps a run's success-vs-step curve evaluates: those the trainer writes (every
+    `train.save_every` and the last) that are `on_schedule`."""
+    saved = [*range(cfg.train.save_every, cfg.train.steps, cfg.train.save_every), cfg.train.steps]
+    return [step for step in saved if on_schedule(cfg, step)]
+
+
 def pretrain_dir(cfg: StudyConfig) -> Path:
     return cfg.out / "pretrain"
 

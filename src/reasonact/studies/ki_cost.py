@@ -39,9 +39,9 @@ import numpy as np
 import torch
 
 from reasonact.atomic import atomic_write_json
+from reasonact.studies.ki_config import StudyConfig, scheduled_steps, train_config
 
 if TYPE_CHECKING:
-    from reasonact.studies.ki_config import StudyConfig
     from reasonact.training.vla_trainer import Trainer
 
 
@@ -58,7 +58,6 @@ def timed(fn, repeats: int) -> float:
 def time_variant(cfg: StudyConfig, variant: str, scratch: Path, steps: int, warmup: int) -> tuple[dict, Trainer]:
     """Seconds per step, per open-loop evaluation and ms of one batch-1 `sample_actions` of one variant → (the
     numbers, its trainer)."""
-    from reasonact.studies.ki_config import train_config
     from reasonact.training.vla_trainer import Trainer
 
     train = dataclasses.replace(train_config(cfg, variant, 0), out=scratch, init_backbone=None, resume=False,
@@ -108,12 +107,6 @@ def time_pretrain(cfg: StudyConfig, scratch: Path, steps: int, warmup: int) -> f
     return timed(lambda: trainer.train_step(warmup), steps)
 
 
-def curve_points(cfg: StudyConfig) -> int:
-    """Closed-loop evaluations on the success-vs-step schedule of one run (`eval_every`, and the last step)."""
-    every = cfg.eval_every or cfg.train.save_every
-    return cfg.train.steps // every + (cfg.train.steps % every > 0)
-
-
 def episodes_per_run(cfg: StudyConfig) -> int:
     """Closed-loop episodes one run's measurement plays (success vs step, held-out instructions, following)."""
     from reasonact.vla.evaluate import select_tasks
@@ -121,7 +114,7 @@ def episodes_per_run(cfg: StudyConfig) -> int:
 
     tasks = select_tasks(cfg.suite, cfg.tasks)
     following = cfg.follow_closed_loop * sum(1 + len(partners(t)) for t in tasks if partners(t))
-    return (curve_points(cfg) + 1) * len(tasks) * cfg.episodes + following
+    return (len(scheduled_steps(cfg)) + 1) * len(tasks) * cfg.episodes + following
 
 
 def estimate(cfg: StudyConfig, closed_loop: Callable, steps: int = 5, warmup: int = 2) -> dict:
@@ -154,7 +147,7 @@ def estimate(cfg: StudyConfig, closed_loop: Callable, steps: int = 5, warmup: in
         "pretrain_step_s": s_pre,
         "pretrain_h": cfg.pretrain.steps * s_pre / 3600,
         "closed_loop": episode,
-        "curve_points_per_run": curve_points(cfg),
+        "curve_points_per_run": len(scheduled_steps(cfg)),
         "episodes_per_run": n_episodes,
         "variants": per_variant,
         "train_h": sum(len(cfg.planned_seeds) * t["train_h"] for t in per_variant.values()),
