@@ -141,11 +141,12 @@ def test_bc_eval_cli_reports_success_beside_the_expert(dataset: Path, tmp_path: 
 
 
 def test_the_shipped_mt10_baseline_loads_and_acts() -> None:
-    shipped = Path(__file__).resolve().parents[2] / "src" / "reasonact" / "bc" / "policies" / "mt10-small"
+    """The committed `bc train small-128` baseline (the shipped VLA's data and CPU time) loads and acts."""
+    shipped = Path(__file__).resolve().parents[2] / "src" / "reasonact" / "bc" / "policies" / "mt10-small-128"
     policy = load_bc(shipped)
-    assert policy.metadata["step"] == 3000 and len(policy.model.config.instructions) == 10
+    assert policy.metadata["step"] == 5400 and len(policy.model.config.instructions) == 10
     assert read_json(shipped / "eval.json")["mae"] < read_json(shipped / "eval.json")["mean_chunk_mae"]
-    envs = make_vector_env([EnvConfig(task="drawer-open-v3", image_size=64)], asynchronous=False)
+    envs = make_vector_env([EnvConfig(task="drawer-open-v3", image_size=128)], asynchronous=False)
     obs, _ = envs.reset(seed=[10_000])
     envs.close()
     policy.begin(0, 10_000)

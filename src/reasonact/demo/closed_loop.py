@@ -1,10 +1,10 @@
 """Demo section: the shipped `small` VLA and the shipped CNN behaviour-cloning baseline acting closed loop
 in MetaWorld, each beside the scripted expert and a random policy on the same seeds (SPEC §2.6).
 
-Both checkpoints were trained here on the same 20 expert demonstrations per MT10 task (camera, robot
-state and instruction; no privileged object state) and ship with the package; their full MT10
-evaluations are `benchmarks/results/vla_eval_small.json` (50 episodes per task, with baselines) and
-`bc_eval_small.json` (10 per task).
+Both checkpoints were trained here on the same 50 expert demonstrations per MT10 task (one 128 px camera,
+robot state and instruction; no privileged object state) for the same CPU time and ship with the package;
+their full MT10 evaluations (50 episodes per task) are `benchmarks/results/vla_eval_small.json` (with the
+baselines) and `bc_eval_small.json`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from reasonact.vla.policy import load_checkpoint
 
 PACKAGE = Path(__file__).resolve().parents[1]
 SHIPPED = {  # policy name in the report → (output stem, checkpoint directory, its loader)
-    "VLA": ("vla", PACKAGE / "vla" / "policies" / "mt10-small", load_checkpoint),
-    "CNN BC": ("cnn_bc", PACKAGE / "bc" / "policies" / "mt10-small", load_bc),
+    "VLA": ("vla", PACKAGE / "vla" / "policies" / "mt10-small-128", load_checkpoint),
+    "CNN BC": ("cnn_bc", PACKAGE / "bc" / "policies" / "mt10-small-128", load_bc),
 }
 
 
@@ -39,6 +39,7 @@ def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
             episodes=cfg.episodes,
             seed=cfg.seed,
             num_envs=cfg.num_envs,
+            n_action_steps=cfg.n_action_steps,
             baselines=("random",) if i == 0 else (),  # the random policy once, on the same seeds
             expert_cache=out / "expert",
             out=out / f"{stem}.json",
@@ -67,8 +68,9 @@ def section(config: DemoConfig, run: Run) -> tuple[str, dict]:
 
 The shipped `small` VLA ({first["variant"]}, step {first["step"]}) and the CNN behaviour-cloning baseline trained
 on the same data, {cfg.episodes} episode(s) per task from seed {cfg.seed} (seeds the data collection never used),
-beside the scripted expert and a uniformly random policy on the same seeds. Few episodes: the intervals are
-wide; the full MT10 evaluation is `reasonact vla eval src/reasonact/vla/policies/mt10-small --episodes 10`.
+each executing {cfg.n_action_steps or "all"} actions of a chunk before re-planning, beside the scripted expert
+and a uniformly random policy on the same seeds. Few episodes: the intervals are wide; the full MT10
+evaluation is `reasonact vla eval src/reasonact/vla/policies/mt10-small-128 --n-action-steps 4`.
 
 | task | {header} | expert | random |
 |---|{"---|" * len(names)}---|---|

@@ -34,6 +34,7 @@ class ClosedLoopDemo:
     episodes: int = 2  # episodes per task and policy, seeds seed … seed + episodes − 1
     seed: int = 10_000  # first evaluation seed (the data collection never used seeds 10,000 … 10,000 + episodes)
     num_envs: int = 2  # vectorised sub-envs per task (2 = both cores here)
+    n_action_steps: int = 4  # actions of each chunk executed before re-planning (chosen on validation seeds 20,000+)
 
 
 @dataclass(frozen=True)
