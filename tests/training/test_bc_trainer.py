@@ -17,6 +17,7 @@ from reasonact.atomic import read_json
 from reasonact.bc.model import BCConfig, CNNPolicy
 from reasonact.bc.policy import evaluate, load_bc
 from reasonact.data.collect import CollectConfig, collect
+from reasonact.demo.closed_loop import SHIPPED as SHIPPED_POLICIES
 from reasonact.envs import EnvConfig, make_vector_env
 from reasonact.training.bc_config import BCTrainConfig
 from reasonact.training.bc_trainer import BCTrainer
@@ -142,7 +143,7 @@ def test_bc_eval_cli_reports_success_beside_the_expert(dataset: Path, tmp_path: 
 
 def test_the_shipped_mt10_baseline_loads_and_acts() -> None:
     """The committed `bc train small-128` baseline (the shipped VLA's data and CPU time) loads and acts."""
-    shipped = Path(__file__).resolve().parents[2] / "src" / "reasonact" / "bc" / "policies" / "mt10-small-128"
+    shipped = SHIPPED_POLICIES["CNN BC"][1]  # the checkpoint `make demo` evaluates
     policy = load_bc(shipped)
     assert policy.metadata["step"] == 5400 and len(policy.model.config.instructions) == 10
     assert read_json(shipped / "eval.json")["mae"] < read_json(shipped / "eval.json")["mean_chunk_mae"]

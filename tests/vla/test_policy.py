@@ -14,6 +14,7 @@ import torch
 
 from reasonact.atomic import atomic_write_json, read_json
 from reasonact.data.collect import CollectConfig, collect
+from reasonact.demo.closed_loop import SHIPPED as SHIPPED_POLICIES
 from reasonact.envs import EnvConfig, make_vector_env, rollout
 from reasonact.evaluation import EvalConfig
 from reasonact.serving import PolicyClient, serve_in_thread
@@ -227,7 +228,7 @@ def test_the_server_serves_a_checkpoint(run: Path) -> None:
     assert np.abs(normalised).max() < 5 and not np.allclose(many[0], many[1])
 
 
-SHIPPED = Path(__file__).resolve().parents[2] / "src" / "reasonact" / "vla" / "policies" / "mt10-small-128"
+SHIPPED = SHIPPED_POLICIES["VLA"][1]  # the checkpoint `make demo` evaluates
 
 
 def test_the_shipped_mt10_vla_loads_and_acts() -> None:

@@ -70,7 +70,7 @@ The shipped `small` VLA ({first["variant"]}, step {first["step"]}) and the CNN b
 on the same data, {cfg.episodes} episode(s) per task from seed {cfg.seed} (seeds the data collection never used),
 each executing {cfg.n_action_steps or "all"} actions of a chunk before re-planning, beside the scripted expert
 and a uniformly random policy on the same seeds. Few episodes: the intervals are wide; the full MT10
-evaluation is `reasonact vla eval src/reasonact/vla/policies/mt10-small-128 --n-action-steps 4`.
+evaluation is `reasonact vla eval src/reasonact/vla/policies/mt10-small-128 --n-action-steps {cfg.n_action_steps}`.
 
 | task | {header} | expert | random |
 |---|{"---|" * len(names)}---|---|
