@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from reasonact.bc.model import BCConfig
+from reasonact.training.vla_config import EXTRA_DATASETS
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ SMALL_128_2CAM = dataclasses.replace(
     name="small_mt10_128_2cam",
 )
 
+# The baseline of the shipped `vla train small-128-extra`: `small-128` on its three datasets.
+SMALL_128_EXTRA = dataclasses.replace(SMALL_128, datasets=EXTRA_DATASETS, name="small_mt10_128_extra")
+
 PRESETS: dict[str, tuple[str, BCTrainConfig]] = {
     "tiny": ("Seconds: a 32 px CNN on `runs/datasets/tiny` (`reasonact data collect tiny`).", BCTrainConfig()),
     "small": (
@@ -87,6 +91,10 @@ PRESETS: dict[str, tuple[str, BCTrainConfig]] = {
         "The baseline of `vla train small-128`: `small` at 128 px on its 50-demo data (`runs/datasets/mt10_128`),"
         " 5400 steps = the VLA's CPU time (~46 CPU min, ~80 min here).",
         SMALL_128,
+    ),
+    "small-128-extra": (
+        "The baseline of the shipped `vla train small-128-extra`: `small-128` on its three datasets, 5400 steps.",
+        SMALL_128_EXTRA,
     ),
     "small-128-2cam": (
         "The baseline of `vla train small-128-2cam`: `small-128` on both cameras (corner, topview) of"
