@@ -1,10 +1,10 @@
 """Demo section: the shipped `small` VLA and the shipped CNN behaviour-cloning baseline acting closed loop
 in MetaWorld, each beside the scripted expert and a random policy on the same seeds (SPEC §2.6).
 
-Both checkpoints were trained here on the same 50 expert demonstrations per MT10 task (one 128 px camera,
-robot state and instruction; no privileged object state) for the same CPU time and ship with the package;
-their full MT10 evaluations (50 episodes per task) are `benchmarks/results/vla_eval_small.json` (with the
-baselines) and `bc_eval_small.json`.
+Both checkpoints were trained here on the same expert demonstrations (50 per MT10 task, 100 for reach,
+push, pick-place and peg-insert; one 128 px camera, robot state and instruction; no privileged object state)
+for the same CPU time and ship with the package; their full MT10 evaluations (50 episodes per task) are
+`benchmarks/results/vla_eval_small.json` (with the baselines) and `bc_eval_small.json`.
 """
 
 from __future__ import annotations
