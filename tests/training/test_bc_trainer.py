@@ -142,7 +142,7 @@ def test_bc_eval_cli_reports_success_beside_the_expert(dataset: Path, tmp_path: 
 
 
 def test_the_shipped_mt10_baseline_loads_and_acts() -> None:
-    """The committed `bc train small-128` baseline (the shipped VLA's data and CPU time) loads and acts."""
+    """The committed `bc train small-128-extra` baseline (the shipped VLA's data and CPU time) loads and acts."""
     shipped = SHIPPED_POLICIES["CNN BC"][1]  # the checkpoint `make demo` evaluates
     policy = load_bc(shipped)
     assert policy.metadata["step"] == 5400 and len(policy.model.config.instructions) == 10

@@ -232,7 +232,7 @@ SHIPPED = SHIPPED_POLICIES["VLA"][1]  # the checkpoint `make demo` evaluates
 
 
 def test_the_shipped_mt10_vla_loads_and_acts() -> None:
-    """The committed `vla train small-128` policy: ≤ 20 MB, beats the mean chunk and the nearest-state lookup
+    """The committed `vla train small-128-extra` policy: ≤ 20 MB, beats the mean chunk and the nearest-state lookup
     open loop, reads its camera, acts on a 128 px MetaWorld observation with one 8-step chunk."""
     size = sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file())
     assert size <= 20e6, f"{size / 1e6:.1f} MB"
